@@ -1,0 +1,217 @@
+"""TCP and TLS events of one connection -> `Connection` facts (no judgement, no I/O).
+
+Sides arrive as wire directions (0: the TCP layer's client guess). The TLS layer knows better
+once it sees a ClientHello; `finish` orients everything to client/server from that.
+"""
+
+from __future__ import annotations
+
+from analyzer.model import AlertInfo, Connection, DataRun, Entry, GapInfo
+from analyzer.net.flows import TcpConnection
+from analyzer.net.tcp import Gap, StreamData, StreamEnd, TcpAnomaly
+from analyzer.tls.connection import TlsConnection
+from analyzer.tls.events import Alert, Malformed, Message, Resync, TlsStart
+from analyzer.tls.messages import Certificate, ClientHello, ServerHello, ServerKeyExchange
+
+HISTORY_MAX = 100  # as Zeek caps ssl_history
+# Zeek's ssl_history letters (upper case: client, lower case: server)
+HISTORY = {0: "H", 1: "C", 2: "S", 3: "V", 4: "T", 5: "E", 8: "O", 11: "X", 12: "K", 13: "R",
+           14: "N", 15: "Y", 16: "G", 20: "F", 21: "W", 22: "U", 23: "A", 24: "P", 254: "M"}
+CONTENT_HISTORY = {20: "I", 21: "L", 24: "B"}
+FALLBACK_SCSV = 0x5600
+
+
+class ConnectionBuilder:
+    """Collects one connection's events; `finish()` returns its `Connection`."""
+
+    __slots__ = ("tcp", "tls", "entries", "gaps", "warnings", "tls_offset", "hist")
+
+    def __init__(self, tcp: TcpConnection) -> None:
+        self.tcp = tcp
+        self.tls = TlsConnection()
+        self.entries: list = []  # (wire side, Message | DataRun | GapInfo)
+        self.gaps: list[GapInfo] = []
+        self.warnings: list[str] = []
+        self.tls_offset: dict[int, int] = {}
+
+    def feed(self, events: list) -> None:
+        """Take TCP events, pass bytes through the TLS layer, keep what it says."""
+        tls = self.tls
+        for ev in events:
+            cls = ev.__class__
+            if cls is StreamData:
+                out = tls.data(ev.direction, ev.data, ev.frame, ev.ts)
+                if out:
+                    self._tls_events(out)
+                if tls.dirs[ev.direction].mode == 3:  # OFF: stop paying for these bytes
+                    self.tcp.halves[ev.direction].discard = True
+            elif cls is Gap:
+                gap = GapInfo(ev.direction, ev.offset, ev.length, ev.frame)  # type: ignore[arg-type]
+                self.gaps.append(gap)
+                self.entries.append(gap)
+                self._tls_events(tls.gap(ev.direction, ev.length, ev.frame, 0.0))
+            elif cls is StreamEnd:
+                self._tls_events(tls.end(ev.direction, ev.frame, 0.0))
+            elif cls is TcpAnomaly:
+                self.warnings.append(f"frame {ev.frame}: {ev.text}")
+
+    def _tls_events(self, out: list) -> None:
+        entries = self.entries
+        for ev in out:
+            cls = ev.__class__
+            if cls is Message:
+                if ev.encrypted and ev.content_type == 23 and ev.type is None:
+                    last = entries[-1] if entries else None
+                    if last.__class__ is DataRun and last.side == ev.side and last.content_type == 23:
+                        last.records += 1
+                        last.length += ev.length
+                        last.last_frame = ev.frame
+                        continue
+                    entries.append(DataRun(ev.side, ev.frame, ev.frame, ev.ts, 23, ev.record_version, 1,
+                                           ev.length))
+                    continue
+                entries.append(ev)
+            elif cls is Malformed:
+                self.warnings.append(f"frame {ev.frame}: malformed TLS from {{{ev.side}}} at stream offset "
+                                     f"{ev.offset}: {ev.reason}")
+            elif cls is Resync:
+                self.warnings.append(f"frame {ev.frame}: TLS records found again from {{{ev.side}}} at "
+                                     f"offset {ev.offset} after {ev.skipped} lost bytes")
+            elif cls is TlsStart:
+                self.tls_offset[ev.side] = ev.offset
+
+    def finish(self) -> Connection:
+        tcp = self.tcp
+        client_side = self.tls.client_side
+        flip = client_side == 1
+        client, server = (tcp.server, tcp.client) if flip else (tcp.client, tcp.server)
+        role = "tls" if client_side is not None and (flip or tcp.role_source == "port") else tcp.role_source
+        names = ("server", "client") if flip else ("client", "server")
+        delivered = (tcp.halves[0].delivered, tcp.halves[1].delivered)
+        conn = Connection(id=tcp.id, client=client, server=server, role_source=role,
+                          first_frame=tcp.first_frame, last_frame=tcp.last_frame,
+                          first_ts=tcp.first_ts, last_ts=tcp.last_ts, packets=tcp.packets,
+                          bytes_client=delivered[1 if flip else 0], bytes_server=delivered[0 if flip else 1],
+                          end_reason=tcp.end_reason or ("fin" if tcp.closed else ""))
+        conn.tls = self.tls.found
+        conn.tls_offset = {names[s]: off for s, off in sorted(self.tls_offset.items())}
+        conn.warnings = [w.replace("{0}", names[0]).replace("{1}", names[1]) for w in self.warnings]
+        for e in self.entries:
+            if e.__class__ is Message:
+                conn.entries.append(Entry(side=names[e.side], msg=e))
+            else:
+                e.side = names[e.side]
+                conn.entries.append(e)
+        conn.gaps = self.gaps
+        _facts(conn)
+        return conn
+
+
+def _facts(conn: Connection) -> None:
+    """Derive the connection's facts from its oriented messages."""
+    history: list[str] = []
+    handshake_done = False
+    server_flight_opened = False  # TLS <= 1.2: server sent Certificate/SKE after its hello
+    server_ccs_after_hello = False
+    client_data_after_sh = False
+    encrypted_after = {"client": False, "server": False}
+    for e in conn.entries:
+        if e.__class__ is not Entry:
+            if e.__class__ is DataRun and conn.server_hellos and e.side == "client":
+                client_data_after_sh = True
+            if e.__class__ is DataRun:
+                encrypted_after[e.side] = True
+            continue
+        m, side = e.msg, e.side
+        letter = None
+        if m.type is not None:
+            letter = "J" if m.name == "HelloRetryRequest" else HISTORY.get(m.type, "Z")
+        elif not m.encrypted:
+            letter = CONTENT_HISTORY.get(m.content_type, "Q") if m.content_type is not None else None
+        if letter and len(history) < HISTORY_MAX:
+            history.append(letter if side == "client" else letter.lower())
+        body = m.body
+        if m.type == 1 and isinstance(body, ClientHello):
+            if conn.client_hellos and handshake_done:
+                conn.renegotiation = True
+            conn.client_hellos.append(m)
+            if len(conn.client_hellos) == 1:
+                _client_hello_facts(conn, body)
+        elif m.type == 2 and isinstance(body, ServerHello):
+            conn.server_hellos.append(m)
+            _server_hello_facts(conn, body)
+        elif m.type in (11, 12) and side == "server" and conn.server_hellos:
+            server_flight_opened = True
+            if isinstance(body, Certificate) and not conn.certificates:
+                conn.certificates = [ent.der for ent in body.entries]
+            if isinstance(body, ServerKeyExchange) and body.named_curve is not None and conn.group is None:
+                conn.group = body.named_curve
+            if isinstance(body, ServerKeyExchange):
+                conn.server_key_exchange = body
+        elif m.type == 11 and side == "client" and isinstance(body, Certificate):
+            conn.client_certificates = [ent.der for ent in body.entries]
+        elif m.content_type == 20 and side == "server" and conn.server_hellos and not server_flight_opened:
+            server_ccs_after_hello = True
+        elif m.content_type == 21:
+            alert = body if isinstance(body, Alert) else None
+            conn.alerts.append(AlertInfo(side, m.frame, alert.level if alert else None,
+                                         alert.description if alert else None))
+        if m.content_type == 22 and m.encrypted:
+            if handshake_done and conn.version is not None and conn.version < 0x0304:
+                conn.renegotiation = True  # an encrypted handshake after both Finished
+            encrypted_after[side] = True
+            if encrypted_after["client"] and encrypted_after["server"]:
+                handshake_done = True
+    conn.history = "".join(history)
+    if conn.version is not None and conn.version < 0x0304 and conn.server_hellos:
+        sh = conn.server_hellos[-1].body
+        ch = conn.client_hellos[0].body if conn.client_hellos else None
+        if server_ccs_after_hello or (ch is not None and sh.session_id and sh.session_id == ch.session_id):
+            conn.resumed = "ticket" if "ticket" in conn.resumption_offered else "session_id"
+        conn.complete = encrypted_after["client"] and encrypted_after["server"]
+    elif conn.tls13:
+        conn.complete = client_data_after_sh and not any(a.level == 2 for a in conn.alerts)
+
+
+def _client_hello_facts(conn: Connection, ch: ClientHello) -> None:
+    sv = ch.ext(43)
+    conn.versions_offered = list(sv.fields.get("versions", [])) if sv else [ch.legacy_version]
+    sni = ch.ext(0)
+    conn.sni = sni.fields.get("host_name") if sni else None
+    alpn = ch.ext(16)
+    conn.alpn_offered = list(alpn.fields.get("protocols", [])) if alpn else []
+    groups = ch.ext(10)
+    conn.groups_offered = list(groups.fields.get("groups", [])) if groups else []
+    ks = ch.ext(51) or ch.ext(40)
+    conn.key_share_groups = list(ks.fields.get("groups", [])) if ks else []
+    if ch.session_id:
+        conn.resumption_offered.append("session_id")
+    ticket = ch.ext(35)
+    if ticket and ticket.fields.get("ticket_length"):
+        conn.resumption_offered.append("ticket")
+    if ch.ext(41):
+        conn.resumption_offered.append("psk")
+    conn.early_data_offered = ch.ext(42) is not None
+    conn.fallback_scsv = FALLBACK_SCSV in ch.cipher_suites
+
+
+def _server_hello_facts(conn: Connection, sh: ServerHello) -> None:
+    sv = sh.ext(43)
+    selected = sv.fields.get("selected_version") if sv else None
+    version = selected if isinstance(selected, int) else sh.legacy_version
+    if sh.hello_retry_request:
+        conn.hello_retry_request = True
+        ks = sh.ext(51) or sh.ext(40)
+        conn.hrr_group = ks.fields.get("selected_group") if ks else None
+        return
+    conn.version = version
+    conn.cipher_suite = sh.cipher_suite
+    ks = sh.ext(51) or sh.ext(40)
+    if ks and isinstance(ks.fields.get("group"), int):
+        conn.group = ks.fields["group"]
+    alpn = sh.ext(16)
+    if alpn and alpn.fields.get("protocols"):
+        conn.alpn = alpn.fields["protocols"][0]
+    if sh.ext(41) is not None:
+        conn.resumed = "psk"
+    conn.downgrade_sentinel = sh.downgrade_sentinel

@@ -1,0 +1,104 @@
+"""Connection facts: what assemble knows about one connection. No judgement lives here."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from analyzer.net.flows import Endpoint
+
+
+@dataclass(slots=True)
+class DataRun:
+    """Consecutive opaque records (application data, encrypted flights) from one side, as one row."""
+
+    side: str  # "client" / "server"
+    frame: int
+    last_frame: int
+    ts: float
+    content_type: int
+    record_version: int
+    records: int
+    length: int
+    name: str = "ApplicationData"
+
+
+@dataclass(slots=True, kw_only=True)
+class Entry:
+    """One ladder row / JSON message: a TLS message, oriented to client or server."""
+
+    side: str
+    msg: Any  # analyzer.tls.events.Message
+
+
+@dataclass(slots=True)
+class GapInfo:
+    side: str
+    offset: int
+    length: int
+    frame: int
+
+
+@dataclass(slots=True)
+class AlertInfo:
+    side: str
+    frame: int
+    level: int | None  # None: encrypted
+    description: int | None
+
+
+@dataclass(slots=True, kw_only=True)
+class Connection:
+    """Everything observed on one TCP connection, oriented client -> server."""
+
+    id: int
+    transport: str = "tcp"
+    client: Endpoint
+    server: Endpoint
+    role_source: str
+    first_frame: int
+    last_frame: int
+    first_ts: float
+    last_ts: float
+    packets: int = 0
+    bytes_client: int = 0
+    bytes_server: int = 0
+    end_reason: str = ""
+    gaps: list[GapInfo] = field(default_factory=list)
+    tls: bool = False
+    tls_offset: dict[str, int] = field(default_factory=dict)  # where TLS began (preamble length)
+    entries: list[Any] = field(default_factory=list)  # Entry | DataRun, in wire order
+    warnings: list[str] = field(default_factory=list)
+    # facts
+    client_hellos: list[Any] = field(default_factory=list)  # Message
+    server_hellos: list[Any] = field(default_factory=list)  # Message (HRR included)
+    versions_offered: list[int] = field(default_factory=list)
+    version: int | None = None
+    cipher_suite: int | None = None
+    sni: str | None = None
+    alpn_offered: list[str] = field(default_factory=list)
+    alpn: str | None = None
+    groups_offered: list[int] = field(default_factory=list)
+    key_share_groups: list[int] = field(default_factory=list)
+    group: int | None = None
+    hello_retry_request: bool = False
+    hrr_group: int | None = None
+    resumption_offered: list[str] = field(default_factory=list)  # "session_id", "ticket", "psk"
+    resumed: str | None = None  # how the session was resumed, if it was
+    early_data_offered: bool = False
+    early_data_accepted: bool | None = None  # None: not visible without keys
+    certificates: list[bytes] = field(default_factory=list)  # server chain, leaf first
+    client_certificates: list[bytes] = field(default_factory=list)
+    alerts: list[AlertInfo] = field(default_factory=list)
+    downgrade_sentinel: str | None = None
+    fallback_scsv: bool = False
+    renegotiation: bool = False
+    complete: bool = False
+    history: str = ""
+    server_key_exchange: Any = None  # the ServerKeyExchange body (TLS <= 1.2)
+    extra: dict[str, Any] = field(default_factory=dict)  # JSON-ready analysis additions (findings, ...)
+
+    @property
+    def tls13(self) -> bool:
+        v = self.version
+        return v is not None and (v == 0x0304 or v >> 8 == 0x7F)

@@ -1,0 +1,210 @@
+"""TCP connections: canonical flow keys, client/server roles, port reuse, eviction.
+
+A `FlowTable` maps both directional 4-tuples of a connection to it, so each packet costs one
+dict lookup. Connections are handed back when they end (both FINs, RST), go idle, or the table
+is over its cap; their buffers are freed then and a tombstone swallows late packets.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+from typing import Any
+
+from analyzer.net.decode import ACK, FIN, RST, SYN, Segment
+from analyzer.net.tcp import Event, HalfStream, StreamEnd
+
+CLIENT, SERVER = 0, 1  # directions: 0 = from the client, 1 = from the server
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    ip: str
+    port: int
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """Caps that keep memory bounded whatever the capture holds; all configurable."""
+
+    max_pending_bytes: int = 4 << 20  # out-of-order bytes held per direction
+    max_connections: int = 200_000  # connections held at once; the idlest are evicted beyond it
+    idle_timeout: float = 600.0  # capture-time seconds without a packet before eviction
+    tombstone_timeout: float = 30.0  # how long a finished connection swallows late packets
+
+
+def ip_text(raw: bytes) -> str:
+    return str(ipaddress.ip_address(raw))
+
+
+class TcpConnection:
+    """One TCP connection: two half-streams and the facts the report needs."""
+
+    __slots__ = ("id", "client", "server", "role_source", "halves", "isn", "first_frame",
+                 "last_frame", "first_ts", "last_ts", "packets", "finished", "app", "anomalies",
+                 "syn_seen", "end_reason", "keys")
+
+    def __init__(self, cid: int, client: Endpoint, server: Endpoint, role_source: str,
+                 limits: Limits, frame: int, ts: float) -> None:
+        self.id = cid
+        self.client = client
+        self.server = server
+        self.role_source = role_source  # "syn", "syn-ack" or "port" (lower port is the server)
+        self.halves = (HalfStream(CLIENT, limits.max_pending_bytes),
+                       HalfStream(SERVER, limits.max_pending_bytes))
+        self.isn: list[int | None] = [None, None]
+        self.first_frame = self.last_frame = frame
+        self.first_ts = self.last_ts = ts
+        self.packets = 0
+        self.finished = False
+        self.syn_seen = False
+        self.end_reason = ""
+        self.app: Any = None  # the consumer of this connection's events (the TLS layer)
+        self.anomalies: list[str] = []
+        self.keys: tuple[tuple, ...] = ()  # the flow-table keys of both directions
+
+    def segment(self, d: int, seg: Segment, frame: int, ts: float, out: list[Event]) -> None:
+        """Feed one segment travelling in direction `d`; events are appended to `out`."""
+        self.last_frame = frame
+        self.last_ts = ts
+        self.packets += 1
+        half = self.halves[d]
+        flags = seg.flags
+        seq = seg.seq
+        if flags & SYN:
+            self.syn_seen = True
+            if self.isn[d] is None:
+                self.isn[d] = seq
+            half.start(seq + 1)
+            seq += 1  # data on SYN (TFO) starts after the SYN's sequence number
+        if seg.payload:
+            half.segment(seq, seg.payload, frame, ts, out)
+        if flags & ACK:
+            other = self.halves[1 - d]
+            if other.next_seq is not None and not other.ended:
+                other.acked(seg.ack, frame, ts, out)
+        if flags & RST:
+            for h in self.halves:
+                h.finish("rst", frame, ts, out)
+        elif flags & FIN:
+            if half.next_seq is None:
+                half.start(seq)
+            half.fin_off = half.offset_of(seq + len(seg.payload))
+        if half.fin_off is not None and not half.ended and not half.pending \
+                and half.next_off >= half.fin_off:
+            half.finish("fin", frame, ts, out)
+
+    def finish(self, reason: str, out: list[Event]) -> None:
+        """End both directions (capture end, eviction): held bytes are flushed across gaps."""
+        for h in self.halves:
+            h.finish(reason, self.last_frame, self.last_ts, out)
+        self.end_reason = self.end_reason or reason
+
+    @property
+    def closed(self) -> bool:
+        return self.halves[0].ended and self.halves[1].ended
+
+
+class FlowTable:
+    """Finds or creates the connection of each segment; evicts with bounded memory."""
+
+    def __init__(self, limits: Limits | None = None) -> None:
+        self.limits = limits or Limits()
+        self.flows: dict[tuple, tuple[TcpConnection, int]] = {}
+        self.next_id = 0
+        self.evicted = 0
+        self.warnings: list[str] = []
+
+    def lookup(self, seg: Segment, frame: int, ts: float) -> tuple[TcpConnection, int] | None:
+        """The connection and direction of a segment; None for stray packets worth no connection."""
+        key = (seg.src, seg.dst, seg.sport, seg.dport)
+        hit = self.flows.get(key)
+        if hit is not None:
+            conn, d = hit
+            if not (seg.flags & SYN) or seg.flags & ACK or conn.isn[d] in (None, seg.seq):
+                if conn.finished:
+                    return None  # a late packet of a connection already reported
+                return hit
+            if not (conn.finished or conn.closed or conn.halves[d].fin_off is not None
+                    or conn.end_reason):
+                # a new SYN with another ISN on a live connection: port reuse all the same
+                self.warnings.append(f"frame {frame}: new SYN reuses the ports of connection "
+                                     f"{conn.id} before it closed")
+            self._forget(conn)
+            hit = None
+        if not (seg.payload or seg.flags & (SYN | FIN)):
+            return None  # a bare ACK or RST for a connection we never saw
+        return self._create(key, seg, frame, ts)
+
+    def _create(self, key: tuple, seg: Segment, frame: int, ts: float) -> tuple[TcpConnection, int]:
+        src, dst = Endpoint(ip_text(seg.src), seg.sport), Endpoint(ip_text(seg.dst), seg.dport)
+        if seg.flags & SYN and not seg.flags & ACK:
+            client, server, source = src, dst, "syn"
+        elif seg.flags & SYN:
+            client, server, source = dst, src, "syn-ack"
+        elif seg.sport < seg.dport:
+            client, server, source = dst, src, "port"
+        else:
+            client, server, source = src, dst, "port"
+        conn = TcpConnection(self.next_id, client, server, source, self.limits, frame, ts)
+        self.next_id += 1
+        d = CLIENT if client == src else SERVER
+        rkey = (seg.dst, seg.src, seg.dport, seg.sport)
+        self.flows[key] = (conn, d)
+        self.flows[rkey] = (conn, 1 - d)
+        conn.keys = (key, rkey)
+        return conn, d
+
+    def _forget(self, conn: TcpConnection) -> None:
+        for key in conn.keys:
+            hit = self.flows.get(key)
+            if hit is not None and hit[0] is conn:
+                del self.flows[key]
+
+    def sweep(self, now: float) -> list[TcpConnection]:
+        """Connections to report now: closed ones, idle ones, and the idlest beyond the cap.
+
+        Closed connections stay as tombstones (buffers freed) for a while to swallow late packets.
+        """
+        limits = self.limits
+        done: list[TcpConnection] = []
+        seen: set[int] = set()
+        live: list[TcpConnection] = []
+        for conn, _d in list(self.flows.values()):
+            if conn.id in seen:
+                continue
+            seen.add(conn.id)
+            if conn.finished:
+                if now - conn.last_ts > limits.tombstone_timeout:
+                    self._forget(conn)
+                continue
+            if conn.closed:
+                done.append(conn)
+            elif now - conn.last_ts > limits.idle_timeout:
+                done.append(conn)
+                self._forget(conn)
+            else:
+                live.append(conn)
+        excess = len(live) - limits.max_connections
+        if excess > 0:
+            live.sort(key=lambda c: c.last_ts)
+            for conn in live[:excess + limits.max_connections // 10]:
+                done.append(conn)
+                self._forget(conn)
+                self.evicted += 1
+        return done
+
+    def drain(self) -> list[TcpConnection]:
+        """Every connection not yet reported (end of capture)."""
+        out: dict[int, TcpConnection] = {}
+        for conn, _d in self.flows.values():
+            if not conn.finished:
+                out[conn.id] = conn
+        self.flows.clear()
+        return [out[k] for k in sorted(out)]
+
+    def __len__(self) -> int:
+        return len(self.flows) // 2
+
+
+__all__ = ["CLIENT", "SERVER", "Endpoint", "FlowTable", "Limits", "StreamEnd", "TcpConnection"]

@@ -1,0 +1,93 @@
+"""Wires the stages: frames -> segments -> TCP events -> TLS events -> `Connection`s.
+
+The only module that knows every layer. Streams: connections are handed out as they end, so
+memory depends on the connections open at once, not on the capture's length.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+
+from analyzer.assemble import ConnectionBuilder
+from analyzer.model import Connection
+from analyzer.net.decode import PacketDecoder, Segment
+from analyzer.net.flows import FlowTable, Limits, TcpConnection
+from analyzer.sources.pcap import Frame
+
+SWEEP_EVERY = 8192  # frames between looks for connections to hand out
+
+
+@dataclass(slots=True)
+class Stats:
+    frames: int = 0
+    udp_datagrams: int = 0
+    connections: int = 0
+    evicted: int = 0
+    skipped: Counter = field(default_factory=Counter)
+    warnings: list[str] = field(default_factory=list)
+
+
+class Pipeline:
+    """Run frames through every stage. `depth="tcp"` stops after reassembly."""
+
+    def __init__(self, limits: Limits | None = None, depth: str = "tls") -> None:
+        self.decoder = PacketDecoder()
+        self.flows = FlowTable(limits)
+        self.depth = depth
+        self.stats = Stats()
+
+    def run(self, frames: Iterable[Frame]) -> Iterator[Connection]:
+        decode = self.decoder.decode
+        lookup = self.flows.lookup
+        tls = self.depth != "tcp"
+        stats = self.stats
+        n = 0
+        ts = 0.0
+        for n, ts, linktype, data in frames:
+            pkt = decode(linktype, data)
+            if pkt.__class__ is not Segment:
+                if pkt is not None:
+                    stats.udp_datagrams += 1
+                continue
+            hit = lookup(pkt, n, ts)
+            if hit is None:
+                continue
+            conn, d = hit
+            if conn.app is None:
+                conn.app = ConnectionBuilder(conn)
+                if not tls:
+                    conn.halves[0].discard = conn.halves[1].discard = True
+            out: list = []
+            conn.segment(d, pkt, n, ts, out)
+            if out:
+                conn.app.feed(out)
+            if n % SWEEP_EVERY == 0:
+                yield from self._report(self.flows.sweep(ts))
+        stats.frames = n
+        yield from self._report(self.flows.drain())
+        stats.evicted = self.flows.evicted
+        stats.skipped = self.decoder.skipped
+        for lt, count in self.decoder.unsupported_linktypes.items():
+            stats.warnings.append(f"{count} frames of unsupported link type {lt} skipped")
+        if self.decoder.fragments.dropped:
+            stats.warnings.append(f"{self.decoder.fragments.dropped} incomplete IP fragment sets dropped")
+        stats.warnings.extend(self.flows.warnings)
+
+    def _report(self, conns: list[TcpConnection]) -> Iterator[Connection]:
+        for tcp in conns:
+            if not tcp.closed:
+                out: list = []
+                tcp.finish("capture end" if not tcp.end_reason else tcp.end_reason, out)
+                if tcp.app is not None and out:
+                    tcp.app.feed(out)
+            tcp.finished = True
+            builder = tcp.app
+            tcp.app = None  # free buffers; the tombstone only swallows late packets
+            if builder is None:
+                continue
+            self.stats.connections += 1
+            conn = builder.finish()
+            if conn.tls or self.depth == "tcp":
+                yield conn

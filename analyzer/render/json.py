@@ -1,0 +1,216 @@
+"""The JSON contract `tls-analyzer/1`: connections and their messages as plain data.
+
+Code points stay integers with their names beside them (`cipher_suite` + `cipher_suite_name`,
+`groups` + `group_names`). Keys are sorted and nothing depends on the wall clock, so the output
+of a capture is byte-for-byte stable (golden files rely on it). Strings keep their exact value;
+escaping is the JSON encoder's job.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterable
+from dataclasses import fields, is_dataclass
+from typing import Any
+
+import orjson
+
+from analyzer import registry
+from analyzer.model import Connection, DataRun, Entry, GapInfo
+from analyzer.tls.events import Alert, Heartbeat
+from analyzer.tls.extensions import Extension
+from analyzer.tls.messages import Certificate, ClientHello, ServerHello, ServerKeyExchange
+
+SCHEMA = "tls-analyzer/1"
+
+NAMERS: dict[str, Callable[[int], str]] = {
+    "cipher_suites": registry.cipher_suite_name,
+    "cipher_suite": registry.cipher_suite_name,
+    "groups": registry.group_name,
+    "group": registry.group_name,
+    "selected_group": registry.group_name,
+    "named_curve": registry.group_name,
+    "hrr_group": registry.group_name,
+    "key_share_groups": registry.group_name,
+    "groups_offered": registry.group_name,
+    "schemes": registry.signature_scheme_name,
+    "signature_scheme": registry.signature_scheme_name,
+    "versions": registry.version_name,
+    "versions_offered": registry.version_name,
+    "selected_version": registry.version_name,
+    "legacy_version": registry.version_name,
+    "record_version": registry.version_name,
+    "version": registry.version_name,
+    "formats": registry.ec_point_format_name,
+    "modes": registry.psk_key_exchange_mode_name,
+    "algorithms": registry.certificate_compression_name,
+    "algorithm": registry.certificate_compression_name,
+    "compression_methods": registry.compression_method_name,
+    "compression_method": registry.compression_method_name,
+    "level": registry.alert_level_name,
+    "description": registry.alert_description_name,
+}
+
+
+def _name_key(key: str, plural: bool) -> str:
+    if not plural:
+        return key + "_name"
+    return (key[:-1] if key.endswith("s") else key) + "_names"
+
+
+def with_names(d: dict[str, Any]) -> dict[str, Any]:
+    """Add `<key>_name(s)` beside every code point the registry can name."""
+    for key in [k for k in d if k in NAMERS]:
+        value = d[key]
+        namer = NAMERS[key]
+        if isinstance(value, int):
+            d[_name_key(key, False)] = namer(value)
+        elif isinstance(value, list) and all(isinstance(v, int) for v in value):
+            d[_name_key(key, True)] = [namer(v) for v in value]
+    return d
+
+
+def extension_json(ext: Extension) -> dict[str, Any]:
+    d: dict[str, Any] = {"type": ext.type, "name": ext.name, "length": ext.length}
+    for key, value in ext.fields.items():
+        if key == "shares":
+            value = [with_names(dict(s)) for s in value]
+        d[key] = value
+    if ext.malformed:
+        d["malformed"] = ext.malformed
+    return with_names(d)
+
+
+def _extensions(exts: list[Extension] | None) -> list[dict[str, Any]]:
+    return [extension_json(e) for e in exts or ()]
+
+
+def _generic(body: Any) -> dict[str, Any]:
+    d: dict[str, Any] = {}
+    for f in fields(body):
+        value = getattr(body, f.name)
+        if isinstance(value, bytes):
+            d[f.name + "_length"] = len(value)
+        elif isinstance(value, list) and value and isinstance(value[0], Extension):
+            d[f.name] = _extensions(value)
+        else:
+            d[f.name] = value
+    return d
+
+
+def body_json(body: Any) -> dict[str, Any]:
+    """The decoded fields of a message body, merged into its message object."""
+    if isinstance(body, ClientHello):
+        d: dict[str, Any] = {
+            "legacy_version": body.legacy_version, "random": body.random.hex(),
+            "session_id": body.session_id.hex(), "cipher_suites": body.cipher_suites,
+            "compression_methods": body.compression_methods, "extensions": _extensions(body.extensions),
+        }
+        if body.sslv2:
+            d["sslv2"] = True
+            d["cipher_suite_names"] = [registry.sslv2_cipher_name(c) for c in body.cipher_suites]
+            del d["cipher_suites"]
+            d["cipher_specs"] = body.cipher_suites
+            return with_names(d)
+        return with_names(d)
+    if isinstance(body, ServerHello):
+        return with_names({
+            "legacy_version": body.legacy_version, "random": body.random.hex(),
+            "session_id": body.session_id.hex(), "cipher_suite": body.cipher_suite,
+            "compression_method": body.compression_method, "extensions": _extensions(body.extensions),
+            "hello_retry_request": body.hello_retry_request, "downgrade_sentinel": body.downgrade_sentinel,
+        })
+    if isinstance(body, Certificate):
+        d = {"certificates": [{"length": len(e.der), "sha256": hashlib.sha256(e.der).hexdigest(),
+                               "extensions": _extensions(e.extensions)} for e in body.entries]}
+        if body.request_context is not None:
+            d["request_context"] = body.request_context.hex()
+        return d
+    if isinstance(body, ServerKeyExchange):
+        d = _generic(body)
+        d.pop("dh_p_length", None)
+        d.pop("dh_g_length", None)
+        d["dh_bits"] = body.dh_bits
+        if body.dh_g is not None:
+            d["dh_g"] = int.from_bytes(body.dh_g[:8], "big")
+        return with_names(d)
+    if isinstance(body, Alert):
+        return with_names({"level": body.level, "description": body.description})
+    if isinstance(body, Heartbeat):
+        return {"heartbeat_type": body.heartbeat_type, "payload_length": body.payload_length,
+                "overclaimed": body.overclaimed}
+    if body is not None and is_dataclass(body):
+        return with_names(_generic(body))
+    return {}
+
+
+def message_json(entry: Entry | DataRun) -> dict[str, Any]:
+    if isinstance(entry, DataRun):
+        return with_names({
+            "frame": entry.frame, "last_frame": entry.last_frame, "ts": round(entry.ts, 6),
+            "from": entry.side, "content_type": entry.content_type, "record_version": entry.record_version,
+            "type": None, "name": entry.name, "encrypted": True, "decrypted": False,
+            "length": entry.length, "records": entry.records,
+        })
+    m = entry.msg
+    d: dict[str, Any] = {
+        "frame": m.frame, "ts": round(m.ts, 6), "from": entry.side, "content_type": m.content_type,
+        "record_version": m.record_version, "type": m.type, "name": m.name, "encrypted": m.encrypted,
+        "decrypted": m.decrypted, "length": m.length,
+    }
+    if m.malformed:
+        d["malformed"] = m.malformed
+    d.update(body_json(m.body))
+    return with_names(d)
+
+
+def _endpoint(e: Any) -> dict[str, Any]:
+    return {"ip": e.ip, "port": e.port}
+
+
+def _cert_refs(chain: list[bytes]) -> list[dict[str, Any]]:
+    return [{"length": len(der), "sha256": hashlib.sha256(der).hexdigest()} for der in chain]
+
+
+def connection_json(conn: Connection) -> dict[str, Any]:
+    d: dict[str, Any] = {
+        "id": conn.id, "transport": conn.transport, "client": _endpoint(conn.client),
+        "server": _endpoint(conn.server), "roles_from": conn.role_source,
+        "first_frame": conn.first_frame, "last_frame": conn.last_frame, "packets": conn.packets,
+        "bytes": {"client": conn.bytes_client, "server": conn.bytes_server},
+        "end": conn.end_reason or None,
+        "gaps": [{"from": g.side, "offset": g.offset, "length": g.length, "frame": g.frame} for g in conn.gaps],
+        "tls": conn.tls, "warnings": list(conn.warnings),
+    }
+    if not conn.tls:
+        return d
+    d.update({
+        "tls_start": conn.tls_offset,
+        "version": conn.version, "cipher_suite": conn.cipher_suite, "sni": conn.sni, "alpn": conn.alpn,
+        "alpn_offered": conn.alpn_offered, "versions_offered": conn.versions_offered,
+        "groups_offered": conn.groups_offered, "key_share_groups": conn.key_share_groups,
+        "group": conn.group, "hello_retry_request": conn.hello_retry_request, "hrr_group": conn.hrr_group,
+        "resumption_offered": conn.resumption_offered, "resumed": conn.resumed,
+        "early_data_offered": conn.early_data_offered, "early_data_accepted": conn.early_data_accepted,
+        "certificates": _cert_refs(conn.certificates),
+        "client_certificates": _cert_refs(conn.client_certificates),
+        "alerts": [with_names({"from": a.side, "frame": a.frame, "level": a.level,
+                               "description": a.description}) for a in conn.alerts],
+        "downgrade_sentinel": conn.downgrade_sentinel, "fallback_scsv": conn.fallback_scsv,
+        "renegotiation": conn.renegotiation, "complete": conn.complete, "history": conn.history,
+        "messages": [message_json(e) for e in conn.entries if not isinstance(e, GapInfo)],
+    })
+    d.update(conn.extra)
+    return with_names(d)
+
+
+def document(capture: dict[str, Any], conns: Iterable[Connection], warnings: list[str]) -> dict[str, Any]:
+    return {"schema": SCHEMA, "capture": capture, "connections": [connection_json(c) for c in conns],
+            "warnings": warnings}
+
+
+def dumps(obj: Any, pretty: bool = True) -> bytes:
+    opts = orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS
+    if pretty:
+        opts |= orjson.OPT_INDENT_2
+    return orjson.dumps(obj, option=opts)

@@ -1,0 +1,51 @@
+"""One row per connection, for people (tabulate) and spreadsheets (CSV). Wire strings sanitised."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+from tabulate import tabulate
+
+from analyzer import registry
+from analyzer.model import Connection
+from analyzer.render.sanitize import csv_cell, text
+
+TLS_COLUMNS = ["id", "client", "server", "sni", "version", "suite", "group", "alpn", "resumed",
+               "history", "warnings"]
+TCP_COLUMNS = ["id", "client", "server", "frames", "packets", "bytes c>s", "bytes s>c", "gaps", "end"]
+
+
+def _endpoint(e) -> str:  # noqa: ANN001
+    return f"[{e.ip}]:{e.port}" if ":" in e.ip else f"{e.ip}:{e.port}"
+
+
+def row(c: Connection, depth: str) -> list[object]:
+    if depth == "tcp":
+        return [c.id, _endpoint(c.client), _endpoint(c.server), f"{c.first_frame}-{c.last_frame}",
+                c.packets, c.bytes_client, c.bytes_server, sum(g.length for g in c.gaps), c.end_reason]
+    return [
+        c.id, _endpoint(c.client), _endpoint(c.server), c.sni or "",
+        registry.version_name(c.version) if c.version is not None else "",
+        registry.cipher_suite_name(c.cipher_suite) if c.cipher_suite is not None else "",
+        registry.group_name(c.group) if c.group is not None else "",
+        c.alpn or "", c.resumed or "", c.history, len(c.warnings),
+    ]
+
+
+def render(conns: list[Connection], depth: str = "tls") -> str:
+    if not conns:
+        return "no TLS connections found\n" if depth != "tcp" else "no TCP connections found\n"
+    headers = TCP_COLUMNS if depth == "tcp" else TLS_COLUMNS
+    rows = [[text(v) for v in row(c, depth)] for c in conns]
+    return tabulate(rows, headers=headers, tablefmt="simple", disable_numparse=True) + "\n"
+
+
+def csv_rows(conns: list[Connection], depth: str = "tls", header: bool = True) -> str:
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    if header:
+        w.writerow(TCP_COLUMNS if depth == "tcp" else TLS_COLUMNS)
+    for c in conns:
+        w.writerow([csv_cell(v) for v in row(c, depth)])
+    return buf.getvalue()

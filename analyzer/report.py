@@ -1,0 +1,149 @@
+"""Library API behind the commands: analyse captures, select connections, hand them to a renderer.
+
+Data goes to stdout or `--output` (opened only when there is something to write); progress and
+the one-line summary go to stderr.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from analyzer.errors import AnalyzerError, ExitCode
+from analyzer.model import Connection
+from analyzer.pipeline import Pipeline
+from analyzer.sources.pcap import CaptureInfo, read_frames
+
+
+@dataclass(frozen=True, slots=True)
+class Selection:
+    """Which connections to show: all given criteria must hold."""
+
+    conns: list[int] | None = None
+    sni: str | None = None
+    host: str | None = None
+    port: int | None = None
+
+    def matches(self, c: Connection) -> bool:
+        if self.conns and c.id not in self.conns:
+            return False
+        if self.sni is not None and not fnmatch.fnmatchcase(c.sni or "", self.sni):
+            return False
+        if self.host is not None and self.host not in (c.client.ip, c.server.ip):
+            return False
+        if self.port is not None and self.port not in (c.client.port, c.server.port):
+            return False
+        return True
+
+
+@dataclass(slots=True)
+class Analysis:
+    """One capture's results."""
+
+    info: CaptureInfo
+    connections: list[Connection] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    frames: int = 0
+
+    def capture_json(self) -> dict[str, Any]:
+        name = "-" if self.info.path == "-" else os.path.basename(self.info.path)
+        return {"file": name, "format": self.info.format, "compressed": self.info.compressed,
+                "frames": self.frames, "truncated": self.info.truncated}
+
+
+def iter_connections(path: str, depth: str = "tls", info: CaptureInfo | None = None,
+                     pipeline: Pipeline | None = None) -> Iterator[Connection]:
+    """Stream a capture's connections as they end (not in id order)."""
+    info = info or CaptureInfo(path)
+    pipeline = pipeline or Pipeline(depth=depth)
+    yield from pipeline.run(read_frames(path, info))
+
+
+def analyze_capture(path: str, depth: str = "tls", selection: Selection | None = None) -> Analysis:
+    """Analyse one capture fully; connections sorted by id."""
+    info = CaptureInfo(path)
+    pipeline = Pipeline(depth=depth)
+    conns = [c for c in iter_connections(path, depth, info, pipeline)
+             if selection is None or selection.matches(c)]
+    conns.sort(key=lambda c: c.id)
+    warnings = list(info.warnings) + pipeline.stats.warnings
+    return Analysis(info, conns, warnings, pipeline.stats.frames)
+
+
+class LazyOutput:
+    """stdout, or a file created only when the first byte is written."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self.fh: BinaryIO | None = None
+
+    def write(self, data: bytes) -> None:
+        if not data:
+            return
+        if self.fh is None:
+            if self.path is None:
+                self.fh = sys.stdout.buffer
+            else:
+                try:
+                    self.fh = open(self.path, "wb")
+                except OSError as exc:
+                    raise AnalyzerError(f"cannot write {self.path}: {exc.strerror}", "check the directory") from None
+        self.fh.write(data)
+        self.fh.flush()
+
+    def close(self) -> None:
+        if self.fh is not None and self.path is not None:
+            self.fh.close()
+
+
+def run_analyze(captures: list[str], fmt: str, output: Path | None, depth: str,
+                selection: Selection) -> int:
+    from analyzer.render import json as rjson
+    from analyzer.render import table
+
+    out = LazyOutput(output)
+    code = ExitCode.OK
+    docs: list[dict[str, Any]] = []
+    started = time.monotonic()
+    total_conns = total_frames = total_warn = 0
+    try:
+        for path in captures:
+            try:
+                result = analyze_capture(path, depth, selection)
+            except AnalyzerError as exc:
+                if len(captures) == 1:
+                    raise
+                print(exc.one_line(), file=sys.stderr)
+                code = ExitCode.USAGE
+                continue
+            for w in result.warnings:
+                print(f"warning: {path}: {w}", file=sys.stderr)
+            total_conns += len(result.connections)
+            total_frames += result.frames
+            total_warn += len(result.warnings) + sum(len(c.warnings) for c in result.connections)
+            if fmt == "json":
+                docs.append(rjson.document(result.capture_json(), result.connections, result.warnings))
+            elif fmt == "jsonl":
+                name = result.capture_json()["file"]
+                out.write(b"".join(rjson.dumps({"capture": name, **rjson.connection_json(c)}, pretty=False)
+                                   + b"\n" for c in result.connections))
+            elif fmt == "csv":
+                out.write(table.csv_rows(result.connections, depth, header=(path == captures[0])).encode())
+            else:
+                if len(captures) > 1:
+                    out.write(f"== {path}\n".encode())
+                out.write(table.render(result.connections, depth).encode())
+        if fmt == "json" and docs:
+            out.write(rjson.dumps(docs[0] if len(captures) == 1 else docs) + b"\n")
+    finally:
+        out.close()
+    elapsed = time.monotonic() - started
+    print(f"{total_conns} connections, {total_frames} frames, {total_warn} warnings "
+          f"({elapsed:.2f}s)", file=sys.stderr)
+    return code

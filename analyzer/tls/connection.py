@@ -1,0 +1,410 @@
+"""The sans-IO TLS connection: ordered bytes per direction in, typed events out.
+
+No I/O, no clocks, no globals: frames and timestamps come in with the bytes. Each direction is
+a small state machine: DETECT (looking for TLS, possibly after a plaintext preamble) -> RECORDS
+(framing records) -> RESYNC (after lost bytes) or OFF (not TLS). Application-data bodies are
+skipped by counting, never buffered or copied.
+"""
+
+from __future__ import annotations
+
+from analyzer import registry
+from analyzer.errors import DecodeError
+from analyzer.tls import detect
+from analyzer.tls.events import Alert, Event, Heartbeat, Malformed, Message, Resync, TlsStart
+from analyzer.tls.messages import Context, ServerHello, decode_message, message_name
+from analyzer.tls.sslv2 import SSL2_NAMES, parse_sslv2_hello, parse_sslv2_server_hello, sslv2_record
+
+DETECT, RECORDS, RESYNC, OFF, SSLV2 = range(5)
+MAX_RECORD = (1 << 14) + 2048  # the largest TLSCiphertext fragment RFC 8446 allows
+MAX_HANDSHAKE = 1 << 20  # a handshake message larger than this is skipped, not buffered
+DETECT_LIMIT = 64 << 10  # plaintext preamble scanned for TLS before a direction is given up
+
+CT_CCS, CT_ALERT, CT_HANDSHAKE, CT_APPDATA, CT_HEARTBEAT = 20, 21, 22, 23, 24
+MAC_LENGTH = {"MD5": 16, "SHA": 20, "SHA1": 20, "SHA256": 32, "SHA384": 48, "NULL": 0}
+NAMES = {CT_CCS: "ChangeCipherSpec", CT_ALERT: "Alert", CT_APPDATA: "ApplicationData",
+         CT_HEARTBEAT: "Heartbeat"}
+
+
+class _Direction:
+    __slots__ = ("side", "mode", "buf", "pos", "skip", "skipped_header", "hs", "hs_skip",
+                 "hs_record", "encrypted", "scanned", "lost", "mac_strip")
+
+    def __init__(self, side: int) -> None:
+        self.side = side
+        self.mode = DETECT
+        self.buf = bytearray()
+        self.pos = 0  # stream offset of buf[0]
+        self.skip = 0  # body bytes of an application-data record still to pass over
+        self.skipped_header: tuple[int, int, int] | None = None  # (content type, version, length)
+        self.hs = bytearray()  # handshake bytes not yet forming a whole message
+        self.hs_skip = 0  # bytes of an oversized handshake message still to pass over
+        self.hs_record = 0  # record version of the handshake bytes buffered
+        self.encrypted = False  # this side changed keys: its records are opaque from here on
+        self.scanned = 0  # bytes of buf already searched for a TLS start
+        self.lost = 0  # bytes dropped before a resync
+        self.mac_strip = 0  # NULL cipher after CCS: records stay plaintext, with a MAC at the end
+
+
+class TlsConnection:
+    """TLS state of one TCP connection; feed it with `data`, `gap` and `end`."""
+
+    def __init__(self) -> None:
+        self.dirs = (_Direction(0), _Direction(1))
+        self.client_side: int | None = None  # the side that sent a ClientHello
+        self.version: int | None = None  # negotiated
+        self.kx: str | None = None
+        self.tls13 = False
+        self.found = False  # TLS seen on either side
+        self.null_mac: int | None = None  # MAC length when the negotiated suite does not encrypt
+        self.sslv2 = False  # the client spoke SSLv2 first
+
+    # -- feeding -------------------------------------------------------------------------------
+
+    def data(self, side: int, data: bytes, frame: int, ts: float) -> list[Event]:
+        d = self.dirs[side]
+        if d.mode == OFF:
+            return []
+        out: list[Event] = []
+        if d.skip:
+            n = len(data)
+            if n < d.skip:
+                d.skip -= n
+                d.pos += n
+                return out
+            d.pos += d.skip
+            data = data[d.skip:]
+            d.skip = 0
+            self._skipped_record_done(d, frame, ts, out)
+            if not data:
+                return out
+        if not d.buf:
+            d.buf = bytearray(data)
+        else:
+            d.buf += data
+        if d.mode == RECORDS:
+            self._records(d, frame, ts, out)
+        elif d.mode == SSLV2:
+            self._sslv2_records(d, frame, ts, out)
+        else:
+            self._find_start(d, frame, ts, out)
+        return out
+
+    def gap(self, side: int, length: int, frame: int, ts: float) -> list[Event]:
+        """`length` bytes of this direction are missing at the current position."""
+        d = self.dirs[side]
+        out: list[Event] = []
+        if d.mode == OFF:
+            return out
+        if d.skip:
+            if length < d.skip:  # the gap fell inside an application-data body: framing holds
+                d.skip -= length
+                d.pos += length
+                return out
+            d.pos += d.skip
+            length -= d.skip
+            d.skip = 0
+            self._skipped_record_done(d, frame, ts, out)
+            if not length:
+                return out
+        if d.buf and d.mode == RECORDS:
+            out.append(Malformed(side, frame, d.pos, f"{len(d.buf)} bytes of a record lost in a TCP gap"))
+        if d.hs:
+            out.append(Malformed(side, frame, d.pos, "handshake message cut by a TCP gap"))
+        d.lost += len(d.buf) + length
+        d.pos += len(d.buf) + length
+        d.buf = bytearray()
+        d.hs = bytearray()
+        d.hs_skip = 0
+        d.scanned = 0
+        if d.mode == RECORDS:
+            d.mode = RESYNC
+        return out
+
+    def end(self, side: int, frame: int, ts: float) -> list[Event]:
+        """The direction ended; anything half-read is reported, nothing is invented."""
+        d = self.dirs[side]
+        out: list[Event] = []
+        if d.skip:
+            out.append(Malformed(side, frame, d.pos, f"stream ended {d.skip} bytes before the end of a record"))
+            d.skip = 0
+            self._skipped_record_done(d, frame, ts, out)
+        if d.mode == RECORDS and d.buf:
+            out.append(Malformed(side, frame, d.pos, f"stream ended inside a record ({len(d.buf)} bytes)"))
+        if d.hs and d.mode == RECORDS:
+            out.append(Malformed(side, frame, d.pos, "stream ended inside a handshake message"))
+        d.buf = bytearray()
+        d.hs = bytearray()
+        d.mode = OFF
+        return out
+
+    def gave_up(self, side: int) -> bool:
+        """True when this direction is not (or no longer) worth its bytes."""
+        return self.dirs[side].mode == OFF
+
+    # -- finding TLS -----------------------------------------------------------------------------
+
+    def _find_start(self, d: _Direction, frame: int, ts: float, out: list[Event]) -> None:
+        buf = d.buf
+        if d.mode == DETECT and d.pos == 0 and not d.scanned:
+            if detect.sslv2_hello(buf):
+                self._sslv2(d, frame, ts, out)
+                return
+            if self.sslv2 and len(buf) >= 3 and buf[0] & 0x80 and buf[2] == 4:  # SSLv2 SERVER-HELLO
+                out.append(TlsStart(d.side, frame, 0))
+                d.mode = SSLV2
+                self._sslv2_records(d, frame, ts, out)
+                return
+        start, d.scanned = detect.find_start(buf, d.scanned, resync=(d.mode == RESYNC or d.pos > 0))
+        if start is None:
+            if len(buf) > DETECT_LIMIT:
+                if d.mode == RESYNC:
+                    d.pos += len(buf) - detect.LOOKAHEAD
+                    d.lost += len(buf) - detect.LOOKAHEAD
+                    d.buf = buf[-detect.LOOKAHEAD:]
+                    d.scanned = 0
+                else:
+                    d.mode = OFF
+                    d.buf = bytearray()
+            return
+        if d.mode == RESYNC:
+            out.append(Resync(d.side, frame, d.pos + start, d.lost + start))
+        else:
+            out.append(TlsStart(d.side, frame, d.pos + start))
+        self.found = True
+        d.lost = 0
+        d.mode = RECORDS
+        d.scanned = 0
+        if start:
+            del buf[:start]
+            d.pos += start
+        self._records(d, frame, ts, out)
+
+    def _sslv2(self, d: _Direction, frame: int, ts: float, out: list[Event]) -> None:
+        """An SSLv2-format ClientHello at the start of a stream (waits for the whole record)."""
+        buf = d.buf
+        length = ((buf[0] & 0x7F) << 8) | buf[1]
+        if len(buf) < 2 + length:
+            return
+        record = bytes(buf[2:2 + length])
+        try:
+            hello = parse_sslv2_hello(record)
+            out.append(TlsStart(d.side, frame, 0))
+            self._emit(d, Message(side=d.side, frame=frame, ts=ts, content_type=None, record_version=0x0002,
+                                  type=1, name="ClientHello", encrypted=False, length=length - 1,
+                                  body=hello), out)
+        except DecodeError as exc:
+            out.append(Malformed(d.side, frame, 0, f"SSLv2 ClientHello: {exc.reason}"))
+        self.found = True
+        self.sslv2 = True
+        del buf[:2 + length]
+        d.pos += 2 + length
+        if buf and buf[0] & 0x80:  # the client goes on in SSLv2 (CLIENT-MASTER-KEY)
+            d.mode = SSLV2
+            self._sslv2_records(d, frame, ts, out)
+        else:
+            d.mode = RECORDS
+            self._records(d, frame, ts, out)
+
+    def _sslv2_records(self, d: _Direction, frame: int, ts: float, out: list[Event]) -> None:
+        """SSLv2 proper: hellos and CLIENT-MASTER-KEY in the clear, everything after encrypted."""
+        buf = d.buf
+        p = 0
+        while (rec := sslv2_record(buf, p)) is not None:
+            hlen, length = rec
+            if len(buf) - p < hlen + length:
+                break
+            body = bytes(buf[p + hlen:p + hlen + length])
+            p += hlen + length
+            if d.encrypted or not body:
+                self._emit(d, Message(side=d.side, frame=frame, ts=ts, content_type=None, record_version=2,
+                                      type=None, name="SSLv2EncryptedRecord", encrypted=True, length=length), out)
+                continue
+            mtype = body[0]
+            decoded = None
+            if mtype == 4:
+                try:
+                    decoded = parse_sslv2_server_hello(body)
+                except DecodeError as exc:
+                    out.append(Malformed(d.side, frame, d.pos, f"SSLv2 SERVER-HELLO: {exc.reason}"))
+            self._emit(d, Message(side=d.side, frame=frame, ts=ts, content_type=None, record_version=2,
+                                  type=mtype, name=SSL2_NAMES.get(mtype, f"unknown_sslv2({mtype})"),
+                                  encrypted=False, length=length - 1, body=decoded), out)
+            if mtype in (2, 4):  # keys follow CLIENT-MASTER-KEY / SERVER-HELLO on that side
+                d.encrypted = True
+        if p:
+            del buf[:p]
+            d.pos += p
+
+    # -- records ---------------------------------------------------------------------------------
+
+    def _records(self, d: _Direction, frame: int, ts: float, out: list[Event]) -> None:
+        buf = d.buf
+        n = len(buf)
+        p = 0
+        while n - p >= 5:
+            ct = buf[p]
+            version = (buf[p + 1] << 8) | buf[p + 2]
+            length = (buf[p + 3] << 8) | buf[p + 4]
+            if not (20 <= ct <= 26 and buf[p + 1] == 3 and length <= MAX_RECORD):
+                if self.sslv2 and buf[p] & 0x80:  # the peer went on in SSLv2
+                    del buf[:p]
+                    d.pos += p
+                    d.mode = SSLV2
+                    self._sslv2_records(d, frame, ts, out)
+                    return
+                out.append(Malformed(d.side, frame, d.pos + p,
+                                     f"implausible record header {bytes(buf[p:p + 5]).hex()}"))
+                del buf[:p]
+                d.pos += p
+                d.mode = RESYNC
+                d.scanned = 1
+                self._find_start(d, frame, ts, out)
+                return
+            end = p + 5 + length
+            if end > n:
+                if ct == CT_APPDATA or (d.encrypted and ct != CT_CCS):
+                    # opaque body: remember the header, count the rest of the body past
+                    d.skip = end - n
+                    d.skipped_header = (ct, version, length)
+                    d.pos += n
+                    d.buf = bytearray()
+                    return
+                break
+            self._record(d, ct, version, buf, p + 5, end, frame, ts, out)
+            p = end
+            if d.mode != RECORDS:  # the record ended TLS on this side
+                break
+        if p:
+            del buf[:p]
+            d.pos += p
+
+    def _skipped_record_done(self, d: _Direction, frame: int, ts: float, out: list[Event]) -> None:
+        ct, version, length = d.skipped_header  # type: ignore[misc]
+        d.skipped_header = None
+        self._opaque(d, ct, version, length, frame, ts, out)
+
+    def _opaque(self, d: _Direction, ct: int, version: int, length: int, frame: int, ts: float,
+                out: list[Event]) -> None:
+        if ct == CT_APPDATA:
+            name = "ApplicationData"
+        elif ct == CT_HANDSHAKE:
+            name = "EncryptedHandshakeMessage"
+        elif ct == CT_ALERT:
+            name = "EncryptedAlert"
+        else:
+            name = NAMES.get(ct, f"unknown_record({ct})")
+        self._emit(d, Message(side=d.side, frame=frame, ts=ts, content_type=ct, record_version=version,
+                              type=None, name=name, encrypted=True, length=length), out)
+
+    def _record(self, d: _Direction, ct: int, version: int, buf: bytearray, start: int, end: int,
+                frame: int, ts: float, out: list[Event]) -> None:
+        if d.mac_strip and ct != CT_CCS:
+            end = max(start, end - d.mac_strip)
+        length = end - start
+        if ct == CT_APPDATA or (d.encrypted and ct != CT_CCS):
+            self._opaque(d, ct, version, length, frame, ts, out)
+        elif ct == CT_HANDSHAKE:
+            self._handshake(d, version, buf, start, end, frame, ts, out)
+        elif ct == CT_CCS:
+            self._emit(d, Message(side=d.side, frame=frame, ts=ts, content_type=ct, record_version=version,
+                                  type=None, name="ChangeCipherSpec", encrypted=False, length=length), out)
+            v = self.version
+            if v is not None and v < 0x0304:  # TLS 1.3 CCS (middlebox compatibility) changes nothing
+                if self.null_mac is not None:
+                    d.mac_strip = self.null_mac
+                else:
+                    d.encrypted = True
+        elif ct == CT_ALERT:
+            if length == 2:
+                body = Alert(buf[start], buf[start + 1])
+                self._emit(d, Message(side=d.side, frame=frame, ts=ts, content_type=ct,
+                                      record_version=version, type=None, name="Alert", encrypted=False,
+                                      length=length, body=body), out)
+            else:
+                self._opaque(d, ct, version, length, frame, ts, out)
+        elif ct == CT_HEARTBEAT:
+            body = None
+            if length >= 3:
+                body = Heartbeat(buf[start], (buf[start + 1] << 8) | buf[start + 2], length)
+            self._emit(d, Message(side=d.side, frame=frame, ts=ts, content_type=ct, record_version=version,
+                                  type=None, name="Heartbeat", encrypted=False, length=length,
+                                  body=body), out)
+        else:
+            self._opaque(d, ct, version, length, frame, ts, out)
+
+    def _handshake(self, d: _Direction, version: int, buf: bytearray, start: int, end: int,
+                   frame: int, ts: float, out: list[Event]) -> None:
+        if d.hs_skip:
+            take = min(d.hs_skip, end - start)
+            d.hs_skip -= take
+            start += take
+            if start == end:
+                return
+        hs = d.hs
+        hs += buf[start:end]
+        d.hs_record = version
+        p = 0
+        n = len(hs)
+        while n - p >= 4:
+            htype = hs[p]
+            hlen = (hs[p + 1] << 16) | (hs[p + 2] << 8) | hs[p + 3]
+            if hlen > MAX_HANDSHAKE:
+                out.append(Malformed(d.side, frame, d.pos, f"handshake message of {hlen} bytes "
+                                     f"exceeds the {MAX_HANDSHAKE}-byte cap; skipped"))
+                d.hs_skip = hlen - (n - p - 4)
+                p = n
+                if d.hs_skip <= 0:
+                    p = n + d.hs_skip
+                    d.hs_skip = 0
+                continue
+            if n - p - 4 < hlen:
+                break
+            body = bytes(hs[p + 4:p + 4 + hlen])
+            p += 4 + hlen
+            self._message(d, version, htype, hlen, body, frame, ts, out)
+            if d.encrypted:  # e.g. the rest of the record after a TLS 1.3 ServerHello
+                break
+        if p:
+            del hs[:p]
+
+    def _message(self, d: _Direction, version: int, htype: int, hlen: int, body: bytes, frame: int,
+                 ts: float, out: list[Event]) -> None:
+        ctx = Context(self.version, self.kx)
+        malformed = None
+        try:
+            decoded = decode_message(htype, body, ctx)
+        except DecodeError as exc:
+            decoded, malformed = None, f"{registry.handshake_type_name(htype)}: {exc.reason} at {exc.offset}"
+            out.append(Malformed(d.side, frame, d.pos, malformed))
+        partial = getattr(decoded, "malformed", None)
+        if partial and malformed is None:
+            malformed = f"{registry.handshake_type_name(htype)}: {partial}"
+            out.append(Malformed(d.side, frame, d.pos, malformed))
+        msg = Message(side=d.side, frame=frame, ts=ts, content_type=CT_HANDSHAKE, record_version=version,
+                      type=htype, name=message_name(htype, decoded), encrypted=False, length=hlen,
+                      body=decoded, malformed=malformed)
+        self._emit(d, msg, out)
+
+    # -- state -----------------------------------------------------------------------------------
+
+    def _emit(self, d: _Direction, msg: Message, out: list[Event]) -> None:
+        """Append a message and update what later decoding depends on."""
+        out.append(msg)
+        if msg.type == 1 and self.client_side is None:
+            self.client_side = d.side
+        elif msg.type == 2 and isinstance(msg.body, ServerHello):
+            sh = msg.body
+            if self.client_side is None:
+                self.client_side = 1 - d.side
+            sv = sh.ext(43)
+            selected = sv.fields.get("selected_version") if sv is not None else None
+            self.version = selected if isinstance(selected, int) else sh.legacy_version
+            info = registry.cipher_suite(sh.cipher_suite)
+            self.kx = info.kx if info is not None else None
+            self.null_mac = MAC_LENGTH.get(info.mac) if info is not None and info.cipher == "NULL" else None
+            is13 = self.version == 0x0304 or (self.version >> 8) == 0x7F
+            if is13 and not sh.hello_retry_request:
+                self.tls13 = True
+                for other in self.dirs:  # everything after a TLS 1.3 ServerHello is protected
+                    other.encrypted = True

@@ -1,0 +1,76 @@
+"""Events the sans-IO TLS core hands out: small immutable values, one per thing seen on the wire."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Message:
+    """A record-level thing: one handshake message, or one CCS/alert/application-data record.
+
+    `frame` is the frame carrying the last byte of the record that completed it, as Wireshark
+    reports it. `type` is the handshake type, None when encrypted or not a handshake.
+    """
+
+    side: int  # wire direction (0/1 as the TCP layer numbered them)
+    frame: int
+    ts: float
+    content_type: int | None  # None: an SSLv2 record
+    record_version: int
+    type: int | None
+    name: str
+    encrypted: bool
+    length: int
+    body: Any = None
+    decrypted: bool = False
+    malformed: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    level: int
+    description: int
+
+
+@dataclass(frozen=True, slots=True)
+class Heartbeat:
+    heartbeat_type: int  # 1 request, 2 response
+    payload_length: int  # what the sender claims
+    record_length: int
+
+    @property
+    def overclaimed(self) -> bool:
+        """The Heartbleed shape: a claimed payload longer than the record can hold."""
+        return self.payload_length + 3 + 16 > self.record_length
+
+
+@dataclass(frozen=True, slots=True)
+class TlsStart:
+    """TLS was found on this direction at stream offset `offset` (after a preamble when > 0)."""
+
+    side: int
+    frame: int
+    offset: int
+
+
+@dataclass(frozen=True, slots=True)
+class Malformed:
+    side: int
+    frame: int
+    offset: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Resync:
+    """After lost bytes, record framing found again at `offset`, `skipped` bytes later."""
+
+    side: int
+    frame: int
+    offset: int
+    skipped: int
+
+
+Event = Message | TlsStart | Malformed | Resync

@@ -1,0 +1,273 @@
+"""Extension decoders, one per extension type, dispatched from a single table.
+
+An extension's meaning depends on the message carrying it (key_share is a list of shares in a
+ClientHello, one share in a ServerHello, a bare group in a HelloRetryRequest), so every decoder
+receives the message kind. Decoded fields use the JSON contract's names (`host_name`,
+`protocols`, `versions`, `groups`, ...); code points stay integers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from analyzer import registry
+from analyzer.errors import DecodeError
+from analyzer.tls.reader import Cursor, text
+
+# message kinds an extension can appear in
+CH, SH, HRR, EE, CT, CR, NST = "client_hello", "server_hello", "hello_retry_request", \
+    "encrypted_extensions", "certificate", "certificate_request", "new_session_ticket"
+
+RAW_KEEP = 256  # bytes of an unknown extension kept (hex) in the output
+
+
+@dataclass(slots=True)
+class Extension:
+    """One extension: wire type and length, decoded fields, or why it could not be decoded."""
+
+    type: int
+    length: int
+    fields: dict[str, Any] = field(default_factory=dict)
+    malformed: str | None = None
+
+    @property
+    def name(self) -> str:
+        return registry.extension_name(self.type)
+
+
+def _server_name(c: Cursor, kind: str) -> dict:
+    if not c.remaining:
+        return {}
+    names = c.block(2, "server_name_list")
+    out: dict[str, Any] = {}
+    others = []
+    while names.remaining:
+        ntype = names.u8("name_type")
+        value = names.opaque(2, "host_name")
+        if ntype == 0 and "host_name" not in out:
+            out["host_name"] = text(value)
+        else:
+            others.append({"name_type": ntype, "length": len(value)})
+    if others:
+        out["other_names"] = others
+    return out
+
+
+def _u16_list(key: str, width: int = 2) -> Callable[[Cursor, str], dict]:
+    def decode(c: Cursor, kind: str) -> dict:
+        return {key: c.u16_list(width, key)}
+    return decode
+
+
+def _u8_list(key: str) -> Callable[[Cursor, str], dict]:
+    def decode(c: Cursor, kind: str) -> dict:
+        return {key: c.u8_list(1, key)}
+    return decode
+
+
+def _empty(c: Cursor, kind: str) -> dict:
+    return {}
+
+
+def _protocols(c: Cursor, kind: str) -> dict:
+    if not c.remaining:
+        return {"protocols": []}
+    lst = c.block(2, "protocol_name_list")
+    protocols = []
+    while lst.remaining:
+        protocols.append(text(lst.opaque(1, "protocol_name")))
+    return {"protocols": protocols}
+
+
+def _supported_versions(c: Cursor, kind: str) -> dict:
+    if kind == CH:
+        return {"versions": c.u16_list(1, "versions")}
+    return {"selected_version": c.u16("selected_version")}
+
+
+def _key_share(c: Cursor, kind: str) -> dict:
+    if kind == HRR:
+        return {"selected_group": c.u16("selected_group")}
+    if kind == CH:
+        shares = c.block(2, "client_shares")
+        groups: list[int] = []
+        detail = []
+        while shares.remaining:
+            g = shares.u16("group")
+            key = shares.opaque(2, "key_exchange")
+            groups.append(g)
+            detail.append(_share(g, len(key), client=True))
+        return {"groups": groups, "shares": detail}
+    g = c.u16("group")
+    key = c.opaque(2, "key_exchange")
+    return {"group": g, **_share(g, len(key), client=False)}
+
+
+def _share(group: int, length: int, client: bool) -> dict:
+    info = registry.group(group)
+    expected = None if info is None else (info.client_share_len if client else info.server_share_len)
+    out: dict[str, Any] = {"group": group, "key_length": length}
+    if expected is not None and not registry.is_grease(group):
+        out["key_length_ok"] = expected == length
+    return out
+
+
+def _pre_shared_key(c: Cursor, kind: str) -> dict:
+    if kind != CH:
+        return {"selected_identity": c.u16("selected_identity")}
+    ids = c.block(2, "identities")
+    identities = []
+    while ids.remaining:
+        ident = ids.opaque(2, "identity")
+        age = ids.u32("obfuscated_ticket_age")
+        identities.append({"identity_length": len(ident), "obfuscated_ticket_age": age})
+    binders = c.block(2, "binders")
+    lengths = []
+    while binders.remaining:
+        lengths.append(len(binders.opaque(1, "binder")))
+    return {"identities": identities, "binder_lengths": lengths}
+
+
+def _early_data(c: Cursor, kind: str) -> dict:
+    if kind == NST:
+        return {"max_early_data_size": c.u32("max_early_data_size")}
+    return {}
+
+
+def _status_request(c: Cursor, kind: str) -> dict:
+    if not c.remaining:
+        return {}
+    status_type = c.u8("status_type")
+    if kind == CT:
+        return {"status_type": status_type, "response_length": len(c.opaque(3, "response"))}
+    responders = c.block(2, "responder_id_list")
+    ext = c.opaque(2, "request_extensions")
+    count = 0
+    while responders.remaining:
+        responders.opaque(2, "responder_id")
+        count += 1
+    return {"status_type": status_type, "responder_ids": count, "request_extensions_length": len(ext)}
+
+
+def _u8_value(key: str) -> Callable[[Cursor, str], dict]:
+    def decode(c: Cursor, kind: str) -> dict:
+        return {key: c.u8(key)}
+    return decode
+
+
+def _u16_value(key: str) -> Callable[[Cursor, str], dict]:
+    def decode(c: Cursor, kind: str) -> dict:
+        return {key: c.u16(key)}
+    return decode
+
+
+def _length_of(key: str, width: int) -> Callable[[Cursor, str], dict]:
+    def decode(c: Cursor, kind: str) -> dict:
+        return {key: len(c.opaque(width, key))}
+    return decode
+
+
+def _opaque_length(key: str) -> Callable[[Cursor, str], dict]:
+    def decode(c: Cursor, kind: str) -> dict:
+        return {key: len(c.rest())}
+    return decode
+
+
+def _padding(c: Cursor, kind: str) -> dict:
+    body = c.rest()
+    return {"padding_length": len(body), "all_zero": not any(body)}
+
+
+def _renegotiation_info(c: Cursor, kind: str) -> dict:
+    return {"renegotiated_connection_length": len(c.opaque(1, "renegotiated_connection"))}
+
+
+def _ech(c: Cursor, kind: str) -> dict:
+    if kind != CH:
+        return {"length": c.remaining, "retry_configs": kind == EE}
+    ech_type = c.u8("ech_type")
+    if ech_type != 0:
+        return {"ech_type": ech_type}
+    kdf, aead, config_id = c.u16("kdf_id"), c.u16("aead_id"), c.u8("config_id")
+    enc = c.opaque(2, "enc")
+    payload = c.opaque(2, "payload")
+    return {"ech_type": 0, "kdf_id": kdf, "aead_id": aead, "config_id": config_id,
+            "enc_length": len(enc), "payload_length": len(payload)}
+
+
+def _certificate_authorities(c: Cursor, kind: str) -> dict:
+    lst = c.block(2, "authorities")
+    n = 0
+    while lst.remaining:
+        lst.opaque(2, "distinguished_name")
+        n += 1
+    return {"authorities": n}
+
+
+def _session_ticket(c: Cursor, kind: str) -> dict:
+    return {"ticket_length": len(c.rest())}
+
+
+DECODERS: dict[int, Callable[[Cursor, str], dict]] = {
+    0: _server_name,
+    1: _u8_value("max_fragment_length"),
+    4: _empty,  # truncated_hmac
+    5: _status_request,
+    10: _u16_list("groups"),
+    11: _u8_list("formats"),
+    13: _u16_list("schemes"),
+    15: _u8_value("mode"),  # heartbeat
+    16: _protocols,
+    17: _status_request,  # status_request_v2 (first fields alike)
+    18: _opaque_length("sct_length"),
+    21: _padding,
+    22: _empty,  # encrypt_then_mac
+    23: _empty,  # extended_master_secret
+    27: _u16_list("algorithms", 1),  # compress_certificate
+    28: _u16_value("record_size_limit"),
+    35: _session_ticket,
+    40: _key_share,  # key_share in TLS 1.3 drafts up to 22
+    41: _pre_shared_key,
+    42: _early_data,
+    43: _supported_versions,
+    44: _length_of("cookie_length", 2),
+    45: _u8_list("modes"),
+    47: _certificate_authorities,
+    49: _empty,  # post_handshake_auth
+    50: _u16_list("schemes"),
+    51: _key_share,
+    17513: _protocols,  # application_settings (ALPS), old code point
+    17613: _protocols,  # application_settings (ALPS)
+    0xFE0D: _ech,
+    0xFF01: _renegotiation_info,
+}
+
+
+def decode_extensions(c: Cursor, kind: str, out: list[Extension] | None = None) -> list[Extension]:
+    """Decode an extensions block (its 2-byte length already consumed into `c`).
+
+    Extensions are appended to `out` as they are read, so when a length overruns the block the
+    caller still holds every extension before the fault (the DecodeError says where).
+    """
+    out = [] if out is None else out
+    while c.remaining:
+        etype = c.u16("extension_type")
+        body = c.block(2, "extension_data")
+        ext = Extension(etype, body.remaining)
+        decoder = DECODERS.get(etype)
+        if decoder is None:
+            if registry.is_grease(etype):
+                ext.fields = {"grease": True}
+            elif ext.length:
+                ext.fields = {"data": bytes(body.buf[body.pos:body.pos + min(ext.length, RAW_KEEP)]).hex()}
+        else:
+            try:
+                ext.fields = decoder(body, kind)
+                if body.remaining and etype not in (0xFE0D,):
+                    ext.malformed = f"{body.remaining} trailing bytes"
+            except DecodeError as exc:
+                ext.malformed = exc.reason
+        out.append(ext)
+    return out

@@ -1,0 +1,969 @@
+#!/usr/bin/env python3
+"""Generate the TLS fixture captures in captures/ from real TLS peers.
+
+Run as root (tcpdump, dumpcap, ip netns):
+
+    python captures/make_captures.py                 # all captures
+    python captures/make_captures.py --only tls13 tls13-hrr
+
+Every run creates a throwaway CA, keys and certificates in a temporary
+directory, starts real TLS peers (openssl s_server/s_client, gnutls-cli,
+Python's ssl module, tlslite-ng) on 127.0.0.1 / ::1 (or inside two network
+namespaces this script creates and deletes), captures the traffic with
+tcpdump (dumpcap for the pcapng fixture), checks with tshark that the
+expected handshake messages are present, and only then copies the capture
+(and the NSS key log, when the client can write one) into captures/ and
+captures/keys/.  Any failed check aborts with a non-zero exit status.
+
+Every external process is wrapped in coreutils `timeout`, so it stops on its
+own even if this script dies.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import gzip
+import os
+import shutil
+import signal
+import socket
+import ssl
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+# --------------------------------------------------------------------------
+# Timing knobs: every sleep / timeout of the script lives here.
+# --------------------------------------------------------------------------
+READY_TIMEOUT = 5.0  # max wait for a capture tool / server to be ready
+CLIENT_TIMEOUT = 15.0  # max run time of one client
+SERVER_EXIT_GRACE = 2.0  # wait for a server to exit on its own (-naccept)
+HARD_LIMIT = 60  # `timeout` wrapped around every external process
+SOCK_TIMEOUT = 10.0  # socket timeout of the Python peers
+STDIN_HOLD = 0.5  # keep a client's stdin open this long before EOF
+CAPTURE_TAIL = 0.3  # pause after the client finished, so FIN/ACKs are in
+POLL = 0.05  # polling interval
+
+CAPDIR = Path(__file__).resolve().parent
+KEYDIR = CAPDIR / "keys"
+
+HTTP_GET = b"GET / HTTP/1.0\r\n\r\n"
+HRR_RANDOM = "cf21ad74e59a6111be1d8c021e65b891c2a211167abb8c5e079e09e2c8a8339c"
+
+# Handshake message types (RFC 8446 / 5246)
+CH, SH, NST, EOED, EE, CERT, SKE, CR, SHD, CV, CKE, FIN = 1, 2, 4, 5, 8, 11, 12, 13, 14, 15, 16, 20
+# Extension types
+EXT_SNI, EXT_ALPN, EXT_TICKET, EXT_PSK, EXT_EARLY = 0, 16, 35, 41, 42
+
+# A long ALPN list: makes the ClientHello bigger than one 536-byte TCP
+# segment / one 512-byte TLS record.
+LONG_ALPN = ["h2", "http/1.1"] + [f"fixture-proto-{i:02d}-padding-padding" for i in range(40)]
+
+# Hostile strings (tls13-hostile-strings).
+HOSTILE_SNI = b"evil\x1b[31m.red\r\nX-Injected: 1\xe2\x80\xaeexe.test"  # ESC, CR/LF, U+202E
+HOSTILE_SNI_NUL = HOSTILE_SNI + b"\x00.nul.test"  # only tlslite-ng can send NUL
+HOSTILE_ALPN = [b"=cmd|' /C calc'!A0", b"\x1b]0;title\x07", b"http/1.1"]
+
+
+class CaptureError(Exception):
+    pass
+
+
+def check(cond, msg):
+    if not cond:
+        raise CaptureError(msg)
+
+
+# --------------------------------------------------------------------------
+# Processes
+# --------------------------------------------------------------------------
+def _wrap(cmd, netns=None):
+    pre = ["ip", "netns", "exec", netns] if netns else []
+    return pre + ["timeout", "-k", "2", str(HARD_LIMIT)] + [str(c) if not isinstance(c, bytes) else c for c in cmd]
+
+
+def spawn(cmd, *, netns=None, log=None, stdin=subprocess.PIPE, stderr=None, env=None):
+    """Start cmd (wrapped in `timeout`); stdout (+stderr) go to log."""
+    out = open(log, "wb") if log else subprocess.DEVNULL
+    try:
+        return subprocess.Popen(
+            _wrap(cmd, netns),
+            stdin=stdin,
+            stdout=out,
+            stderr=stderr if stderr is not None else subprocess.STDOUT,
+            env=env,
+        )
+    finally:
+        if log:
+            out.close()
+
+
+def stop(proc, sig=signal.SIGTERM, grace=SERVER_EXIT_GRACE):
+    """Stop one process we started: let it exit, then sig, then SIGKILL its group."""
+    if proc.poll() is None:
+        try:
+            proc.wait(grace)
+            return proc.returncode
+        except subprocess.TimeoutExpired:
+            pass
+        proc.send_signal(sig)
+        try:
+            proc.wait(READY_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)  # `timeout` made itself group leader
+            proc.wait(READY_TIMEOUT)
+    return proc.returncode
+
+
+def run(cmd, **kw):
+    """Run a short helper command (openssl req, ip, tshark ...) and return stdout."""
+    res = subprocess.run(
+        _wrap(cmd, kw.pop("netns", None)), capture_output=True, timeout=HARD_LIMIT + 5, **kw
+    )
+    if res.returncode != 0:
+        raise CaptureError(f"command failed ({res.returncode}): {cmd}\n{res.stderr.decode(errors='replace')}")
+    return res.stdout
+
+
+def wait_listening(port, netns=None):
+    deadline = time.monotonic() + READY_TIMEOUT
+    while time.monotonic() < deadline:
+        if run(["ss", "-Htln", f"sport = :{port}"], netns=netns).strip():
+            return
+        time.sleep(POLL)
+    raise CaptureError(f"nothing listens on port {port} after {READY_TIMEOUT}s")
+
+
+def port_free(port, netns=None):
+    check(not run(["ss", "-Htln", f"sport = :{port}"], netns=netns).strip(), f"port {port} already in use")
+
+
+@contextlib.contextmanager
+def capture(out, port, *, iface="lo", netns=None, tool="tcpdump"):
+    """Capture `tcp port N` on iface into out while the body runs."""
+    if tool == "tcpdump":
+        cmd = ["tcpdump", "-i", iface, "-U", "--immediate-mode", "-Z", "root", "-n", "-s", "0",
+               "-w", out, f"tcp port {port}"]
+        ready = "listening on"
+    else:
+        cmd = ["dumpcap", "-i", iface, "-n", "-f", f"tcp port {port}", "-w", out]  # -n: pcapng
+        ready = "Capturing on"
+    proc = spawn(cmd, netns=netns, stdin=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    lines, seen = [], threading.Event()
+
+    def drain():
+        for raw in proc.stderr:
+            lines.append(raw.decode(errors="replace"))
+            if ready in lines[-1]:
+                seen.set()
+
+    t = threading.Thread(target=drain, daemon=True)
+    t.start()
+    try:
+        if not seen.wait(READY_TIMEOUT):
+            raise CaptureError(f"{tool} not ready: {''.join(lines)}")
+        yield
+        time.sleep(CAPTURE_TAIL)
+    finally:
+        stop(proc, signal.SIGINT, grace=0)
+        t.join(READY_TIMEOUT)
+    check(proc.returncode == 0, f"{tool} exited with {proc.returncode}: {''.join(lines)}")
+
+
+@contextlib.contextmanager
+def server(cmd, port, log, *, netns=None):
+    """Start a server (stdin held open, never written) and wait until it listens."""
+    port_free(port, netns)
+    proc = spawn(cmd, netns=netns, log=log)
+    try:
+        wait_listening(port, netns)
+        yield proc
+    finally:
+        stop(proc)
+        proc.stdin.close()
+
+
+def client(cmd, log, *, send=b"", hold=0.0, netns=None, env=None, ok=(0,)):
+    """Run a client: write `send` to its stdin, keep stdin open `hold` s, then EOF."""
+    proc = spawn(cmd, netns=netns, log=log, env=env)
+    try:
+        if send:
+            proc.stdin.write(send)
+            proc.stdin.flush()
+        time.sleep(hold)
+        proc.stdin.close()
+        proc.wait(CLIENT_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        stop(proc, grace=0)
+        raise CaptureError(f"client timed out: {cmd}\n{tail(log)}")
+    if ok is not None and proc.returncode not in ok:
+        raise CaptureError(f"client exited {proc.returncode}: {cmd}\n{tail(log)}")
+    return Path(log).read_bytes().decode(errors="replace")
+
+
+def tail(log, n=15):
+    with contextlib.suppress(OSError):
+        return "\n".join(Path(log).read_text(errors="replace").splitlines()[-n:])
+    return ""
+
+
+# --------------------------------------------------------------------------
+# PKI
+# --------------------------------------------------------------------------
+@dataclass
+class Pki:
+    d: Path
+
+    def __post_init__(self):
+        p = self.d
+        days = "3650"
+        run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", days,
+             "-keyout", p / "root.key", "-out", p / "root.pem", "-subj", "/O=tls-analyzer fixtures/CN=Fixture Root CA",
+             "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign"])
+        self._issue("inter", "rsa:2048", "/O=tls-analyzer fixtures/CN=Fixture Intermediate CA", "root",
+                    "basicConstraints=critical,CA:TRUE,pathlen:0\nkeyUsage=critical,keyCertSign,cRLSign\n")
+        san = "subjectAltName=DNS:example.test,DNS:python.test,DNS:gnutls.test,DNS:localhost,IP:127.0.0.1,IP:::1\n"
+        leaf = "basicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n" + san
+        self._issue("server", "rsa:2048", "/CN=example.test", "inter", leaf)
+        self._issue("ecserver", "ec", "/CN=python.test", "inter", leaf)
+        self._issue("client", "rsa:2048", "/CN=fixture client", "root",
+                    "basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n")
+        # chain files: leaf + intermediate
+        for name in ("server", "ecserver"):
+            (p / f"{name}-chain.pem").write_bytes((p / f"{name}.pem").read_bytes() + (p / "inter.pem").read_bytes())
+        # RFC 7919 ffdhe2048 as DH parameters for the DHE capture (instant, no prime search)
+        run(["openssl", "genpkey", "-genparam", "-algorithm", "DH", "-pkeyopt", "group:ffdhe2048",
+             "-out", p / "dh2048.pem"])
+
+    def _issue(self, name, keyspec, subj, issuer, ext):
+        p = self.d
+        if keyspec == "ec":
+            run(["openssl", "genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", p / f"{name}.key"])
+            keyargs = ["-key", p / f"{name}.key"]
+        else:
+            keyargs = ["-newkey", keyspec, "-nodes", "-keyout", p / f"{name}.key"]
+        (p / f"{name}.ext").write_text(ext)
+        run(["openssl", "req", "-new", *keyargs, "-subj", subj, "-out", p / f"{name}.csr"])
+        run(["openssl", "x509", "-req", "-in", p / f"{name}.csr", "-CA", p / f"{issuer}.pem", "-CAkey", p / f"{issuer}.key",
+             "-CAcreateserial", "-days", "3650", "-sha256", "-extfile", p / f"{name}.ext", "-out", p / f"{name}.pem"])
+
+    def __getattr__(self, item):  # pki.root_pem -> <dir>/root.pem, pki.client_key -> <dir>/client.key
+        stem, _, ext = item.rpartition("_")
+        if ext in ("pem", "key") and stem:
+            return self.d / f"{stem}.{ext}"
+        raise AttributeError(item)
+
+
+# --------------------------------------------------------------------------
+# tshark based analysis
+# --------------------------------------------------------------------------
+FIELDS = ["frame.number", "frame.len", "tcp.stream", "tcp.srcport", "tcp.dstport", "tcp.len", "tcp.flags.fin",
+          "tcp.segment.count", "tls.record.content_type", "tls.handshake.type", "tls.alert_message.desc",
+          "tls.handshake.random", "tls.handshake.extension.type", "tls.handshake.ciphersuite",
+          "tls.handshake.session_id"]
+
+
+@dataclass
+class Frame:
+    num: int
+    length: int
+    stream: int
+    from_client: bool
+    tcp_len: int
+    fin: bool
+    segments: int
+    ctypes: list
+    hs: list
+    alerts: list
+    randoms: list
+    exts: list
+    suites: list
+    sids: list
+
+
+@dataclass
+class Conn:
+    frames: list = field(default_factory=list)
+
+    def hs(self, side):
+        return [t for f in self.frames if f.from_client == (side == "c") for t in f.hs]
+
+    def alerts(self, side):
+        return [a for f in self.frames if f.from_client == (side == "c") for a in f.alerts]
+
+    def appdata(self, side):
+        return sum(f.ctypes.count(23) for f in self.frames if f.from_client == (side == "c"))
+
+    def fins(self):
+        return {f.from_client for f in self.frames if f.fin}
+
+    def first(self, side, hstype):
+        return next(f for f in self.frames if f.from_client == (side == "c") and hstype in f.hs)
+
+
+def _ints(s, base=10):
+    return [int(x, base) for x in s.split(",") if x] if s else []
+
+
+def analyze(pcap, port, keylog=None, proto="tls"):
+    """Per-TCP-connection view of the capture as dissected by tshark."""
+    cmd = ["tshark", "-n", "-r", pcap, "-d", f"tcp.port=={port},{proto}", "-T", "fields",
+           "-E", "separator=/t", "-E", "occurrence=a", "-E", "aggregator=,"]
+    if keylog:
+        cmd += ["-o", f"tls.keylog_file:{keylog}"]
+    for f in FIELDS:
+        cmd += ["-e", f]
+    frames = []
+    for line in run(cmd).decode().splitlines():
+        v = (line.split("\t") + [""] * len(FIELDS))[: len(FIELDS)]
+        frames.append(Frame(
+            num=int(v[0]), length=int(v[1]), stream=int(v[2] or -1), from_client=int(v[4] or 0) == port,
+            tcp_len=int(v[5] or 0), fin=v[6] in ("1", "True"), segments=max(_ints(v[7]) or [0]),
+            ctypes=_ints(v[8]), hs=_ints(v[9]), alerts=_ints(v[10]),
+            randoms=[r.replace(":", "") for r in v[11].split(",") if r], exts=_ints(v[12]),
+            suites=[int(x, 16) for x in v[13].split(",") if x], sids=[s for s in v[14].split(",") if s]))
+    conns = {}
+    for f in frames:
+        conns.setdefault(f.stream, Conn()).frames.append(f)
+    return frames, [conns[k] for k in sorted(conns)]
+
+
+def check_conns(conns, n):
+    check(len(conns) == n, f"expected {n} TCP connection(s), found {len(conns)}")
+    for i, c in enumerate(conns):
+        check(c.fins() == {True, False}, f"connection {i}: FIN missing from one side (capture cut short?)")
+
+
+def subseq(have, want):
+    it = iter(have)
+    return all(any(x == w for x in it) for w in want)
+
+
+def check_hs(conn, side, want, label=""):
+    have = conn.hs(side)
+    check(subseq(have, want), f"{label} {side}: handshake types {have}, expected in order {want}")
+
+
+# --------------------------------------------------------------------------
+# Raw pcap reading (only for exact ClientHello bytes)
+# --------------------------------------------------------------------------
+def client_payloads(pcap, port):
+    """{client_port: bytes sent by the client} for a little-endian/BE pcap on Ethernet/lo."""
+    data = Path(pcap).read_bytes()
+    magic = data[:4]
+    endian = "<" if magic in (b"\xd4\xc3\xb2\xa1", b"\x4d\x3c\xb2\xa1") else ">"
+    linktype = struct.unpack(endian + "I", data[20:24])[0]
+    check(linktype == 1, f"unexpected linktype {linktype}")
+    off, streams = 24, {}
+    while off + 16 <= len(data):
+        incl = struct.unpack(endian + "I", data[off + 8: off + 12])[0]
+        pkt = data[off + 16: off + 16 + incl]
+        off += 16 + incl
+        etype = struct.unpack(">H", pkt[12:14])[0]
+        if etype == 0x0800:
+            ihl = (pkt[14] & 15) * 4
+            proto, l4 = pkt[23], pkt[14 + ihl:]
+        elif etype == 0x86DD:
+            proto, l4 = pkt[20], pkt[54:]
+        else:
+            continue
+        if proto != 6:
+            continue
+        sport, dport = struct.unpack(">HH", l4[:4])
+        payload = l4[(l4[12] >> 4) * 4:]
+        if dport == port and payload:
+            streams.setdefault(sport, bytearray()).extend(payload)  # lo: no loss, no reordering
+    return streams
+
+
+def parse_client_hello(stream):
+    """(sni bytes, [alpn protocols], number of TLS records the ClientHello spans)."""
+    hs, off, nrec = bytearray(), 0, 0
+    while True:
+        ctype, _ver, ln = struct.unpack(">BHH", stream[off: off + 5])
+        check(ctype == 22, "client did not start with a handshake record")
+        hs += stream[off + 5: off + 5 + ln]
+        off += 5 + ln
+        nrec += 1
+        if len(hs) >= 4 and len(hs) >= 4 + int.from_bytes(hs[1:4], "big"):
+            break
+    body = bytes(hs[4: 4 + int.from_bytes(hs[1:4], "big")])
+    p = 2 + 32
+    p += 1 + body[p]  # session id
+    p += 2 + int.from_bytes(body[p: p + 2], "big")  # cipher suites
+    p += 1 + body[p]  # compression
+    end = p + 2 + int.from_bytes(body[p: p + 2], "big")
+    p += 2
+    sni, alpn = None, []
+    while p < end:
+        et, el = struct.unpack(">HH", body[p: p + 4])
+        ed = body[p + 4: p + 4 + el]
+        p += 4 + el
+        if et == EXT_SNI:
+            sni = ed[5: 5 + int.from_bytes(ed[3:5], "big")]
+        elif et == EXT_ALPN:
+            q = 2
+            while q < len(ed):
+                alpn.append(ed[q + 1: q + 1 + ed[q]])
+                q += 1 + ed[q]
+    return sni, alpn, nrec
+
+
+# --------------------------------------------------------------------------
+# Capture session: paths, common openssl command lines
+# --------------------------------------------------------------------------
+class Session:
+    def __init__(self, name, port, tmp: Path, pki: Pki):
+        self.name, self.port, self.tmp, self.pki = name, port, tmp, pki
+        self.work = tmp / name
+        self.work.mkdir()
+        ext = ".pcapng" if name.endswith("nano") else ".pcap"
+        self.pcap = self.work / (name + ext)
+        self.out_pcap = CAPDIR / (name + ext)
+        self.keylog = self.work / f"{name}.keys"
+        self.n = 0
+
+    def log(self, what):
+        self.n += 1
+        return self.work / f"{self.n:02d}-{what}.log"
+
+    def s_server(self, *extra, host="127.0.0.1", naccept=1, cert="server", www=True):
+        hostport = f"[{host}]:{self.port}" if ":" in host else f"{host}:{self.port}"
+        return ["openssl", "s_server", "-accept", hostport,
+                "-cert", self.pki.d / f"{cert}.pem", "-key", self.pki.d / f"{cert}.key",
+                "-cert_chain", self.pki.inter_pem, "-naccept", str(naccept),
+                *(["-www"] if www else []), *extra]
+
+    def s_client(self, *extra, host="127.0.0.1", keylog=True):
+        hostport = f"[{host}]:{self.port}" if ":" in host else f"{host}:{self.port}"
+        return ["openssl", "s_client", "-connect", hostport, "-CAfile", self.pki.root_pem,
+                *(["-keylogfile", self.keylog] if keylog else []), *extra]
+
+    def simple(self, server_args, client_args, *, naccept=1, www=True, send=HTTP_GET, ok=(0,), host="127.0.0.1"):
+        """One s_server, one or more s_client runs (client_args: list of arg lists), captured."""
+        slog = self.log("server")
+        outs = []
+        with capture(self.pcap, self.port):
+            with server(self.s_server(*server_args, naccept=naccept, www=www, host=host), self.port, slog):
+                for args in client_args:
+                    if www:  # -www answers and closes: client waits for that (-ign_eof)
+                        outs.append(client(self.s_client("-ign_eof", *args, host=host), self.log("client"),
+                                           send=send, ok=ok))
+                    else:  # echo server: client sends, waits a moment, EOF -> close_notify
+                        outs.append(client(self.s_client(*args, host=host), self.log("client"),
+                                           send=send, hold=STDIN_HOLD, ok=ok))
+        return outs, Path(slog).read_text(errors="replace")
+
+    def publish(self, keylog=True):
+        shutil.copyfile(self.pcap, self.out_pcap)
+        dst = KEYDIR / f"{self.name}.keys"
+        if keylog and self.keylog.exists() and any(
+                line and not line.startswith("#") for line in self.keylog.read_text().splitlines()):
+            KEYDIR.mkdir(exist_ok=True)
+            shutil.copyfile(self.keylog, dst)
+        elif dst.exists():
+            dst.unlink()
+
+
+# --------------------------------------------------------------------------
+# The captures: one function each. Each returns a short description of what
+# was verified.
+# --------------------------------------------------------------------------
+def cap_tls13(s: Session):
+    s.simple(["-tls1_3", "-alpn", "http/1.1"],
+             [["-tls1_3", "-servername", "example.test", "-alpn", "h2,http/1.1"]])
+    _, conns = analyze(s.pcap, s.port, s.keylog)
+    check_conns(conns, 1)
+    c = conns[0]
+    check_hs(c, "c", [CH, FIN], "tls13")
+    check_hs(c, "s", [SH, EE, CERT, CV, FIN, NST], "tls13")
+    check(c.appdata("c") >= 1 and c.appdata("s") >= 1, "application data missing")
+    # gzip copy (deterministic header)
+    with open(s.pcap, "rb") as src, open(s.work / "tls13.pcap.gz", "wb") as raw:
+        with gzip.GzipFile(filename="tls13.pcap", mode="wb", fileobj=raw, mtime=0) as gz:
+            shutil.copyfileobj(src, gz)
+    shutil.copyfile(s.work / "tls13.pcap.gz", CAPDIR / "tls13.pcap.gz")
+    return "CH, SH, (decrypted) EE, Certificate, CertificateVerify, Finished x2, NST; app data both ways; +tls13.pcap.gz"
+
+
+def cap_tls13_hrr(s: Session):
+    s.simple(["-tls1_3", "-groups", "P-256"],
+             [["-tls1_3", "-groups", "X25519:P-256", "-servername", "example.test"]])
+    _, conns = analyze(s.pcap, s.port, s.keylog)
+    check_conns(conns, 1)
+    c = conns[0]
+    check(c.hs("c").count(CH) == 2, f"expected 2 ClientHellos, got {c.hs('c')}")
+    server_hellos = [f for f in c.frames if not f.from_client and SH in f.hs]
+    randoms = [f.randoms[0] for f in server_hellos]
+    check(len(randoms) == 2 and randoms[0] == HRR_RANDOM and randoms[1] != HRR_RANDOM,
+          f"ServerHello randoms {randoms}: first must be the HRR magic")
+    check_hs(c, "s", [SH, SH, EE, CERT, CV, FIN], "hrr")
+    return "CH(X25519 share), HRR (SH with magic random), CH2, SH, encrypted flight; app data"
+
+
+def cap_tls13_psk_resumption(s: Session):
+    sess = s.work / "sess.pem"
+    s.simple(["-tls1_3"], [["-tls1_3", "-servername", "example.test", "-sess_out", sess],
+                           ["-tls1_3", "-servername", "example.test", "-sess_in", sess]], naccept=2)
+    _, conns = analyze(s.pcap, s.port, s.keylog)
+    check_conns(conns, 2)
+    first, second = conns
+    check_hs(first, "s", [SH, EE, CERT, CV, FIN, NST], "full")
+    check(EXT_PSK in second.first("c", CH).exts, "2nd ClientHello has no pre_shared_key")
+    check(EXT_PSK in second.first("s", SH).exts, "2nd ServerHello did not accept the PSK")
+    check(CERT not in second.hs("s"), "resumed handshake still sent a Certificate")
+    return "conn1 full handshake + NST; conn2 CH+SH with pre_shared_key, no Certificate"
+
+
+def cap_tls13_0rtt(s: Session):
+    sess, early = s.work / "sess.pem", s.work / "early.txt"
+    early.write_bytes(b"GET /early HTTP/1.0\r\n\r\n")
+    (c1, c2), srv = s.simple(
+        ["-tls1_3", "-early_data"],
+        [["-tls1_3", "-servername", "example.test", "-sess_out", sess],
+         ["-tls1_3", "-servername", "example.test", "-sess_in", sess, "-early_data", early]],
+        naccept=2, www=False, send=b"hello after handshake\n")
+    check("Early data was accepted" in c2, "client: early data not accepted")
+    check("Early data received" in srv and "GET /early" in srv, "server did not print the early data")
+    _, conns = analyze(s.pcap, s.port, s.keylog)
+    check_conns(conns, 2)
+    second = conns[1]
+    ch = second.first("c", CH)
+    check(EXT_EARLY in ch.exts and 23 in ch.ctypes[ch.ctypes.index(22):],
+          "2nd ClientHello lacks early_data ext / 0-RTT record")
+    check(EXT_EARLY in second.first("s", EE).exts, "EncryptedExtensions lacks early_data (not accepted)")
+    check_hs(second, "c", [CH, EOED, FIN], "0rtt")
+    return "conn2: CH with early_data + pre_shared_key, 0-RTT app data record, EE(early_data), EndOfEarlyData"
+
+
+def _tls12(s: Session, cipher, *extra_s):
+    return s.simple(["-tls1_2", "-cipher", cipher, *extra_s],
+                    [["-tls1_2", "-cipher", cipher, "-servername", "example.test"]])
+
+
+def cap_tls12_ecdhe(s: Session):
+    _tls12(s, "ECDHE-RSA-AES128-GCM-SHA256")
+    _, conns = analyze(s.pcap, s.port)
+    check_conns(conns, 1)
+    c = conns[0]
+    check_hs(c, "c", [CH, CKE], "ecdhe")
+    check_hs(c, "s", [SH, CERT, SKE, SHD], "ecdhe")
+    check(c.first("s", SH).suites == [0xC02F], "server did not pick ECDHE-RSA-AES128-GCM-SHA256")
+    return "CH(SNI), SH(0xc02f), Certificate, ServerKeyExchange, SHD, CKE, CCS, Finished; app data"
+
+
+def cap_tls12_dhe(s: Session):
+    _tls12(s, "DHE-RSA-AES256-GCM-SHA384", "-dhparam", s.pki.dh2048_pem)
+    _, conns = analyze(s.pcap, s.port)
+    check_conns(conns, 1)
+    c = conns[0]
+    check_hs(c, "s", [SH, CERT, SKE, SHD], "dhe")
+    check(c.first("s", SH).suites == [0x009F], "server did not pick DHE-RSA-AES256-GCM-SHA384")
+    ske = c.first("s", SKE)
+    check(ske.length > 256 + 256, "ServerKeyExchange too small for 2048-bit DH")
+    return "SH(0x009f), ServerKeyExchange with ffdhe2048 p/g/Ys, CKE; app data"
+
+
+def cap_tls12_rsa(s: Session):
+    _tls12(s, "AES128-GCM-SHA256")
+    _, conns = analyze(s.pcap, s.port)
+    check_conns(conns, 1)
+    c = conns[0]
+    check_hs(c, "s", [SH, CERT, SHD], "rsa")
+    check(SKE not in c.hs("s"), "static RSA must not have a ServerKeyExchange")
+    check(c.first("s", SH).suites == [0x009C], "server did not pick AES128-GCM-SHA256")
+    return "SH(0x009c), Certificate, SHD (no SKE), RSA-encrypted CKE; app data"
+
+
+def _tls12_resumption(s: Session, *server_extra):
+    sess = s.work / "sess.pem"
+    s.simple(["-tls1_2", *server_extra],
+             [["-tls1_2", "-servername", "example.test", "-sess_out", sess],
+              ["-tls1_2", "-servername", "example.test", "-sess_in", sess]], naccept=2)
+    _, conns = analyze(s.pcap, s.port)
+    check_conns(conns, 2)
+    first, second = conns
+    check_hs(first, "s", [SH, CERT, SKE, SHD], "full")
+    check(CERT not in second.hs("s") and CKE not in second.hs("c"), "2nd handshake is not abbreviated")
+    return first, second
+
+
+def cap_tls12_session_resumption(s: Session):
+    first, second = _tls12_resumption(s, "-no_ticket")
+    sh1, ch2, sh2 = first.first("s", SH), second.first("c", CH), second.first("s", SH)
+    check(NST not in first.hs("s") + second.hs("s"), "server sent a NewSessionTicket despite -no_ticket")
+    check(ch2.sids and ch2.sids == sh2.sids == sh1.sids, "session id not reused")
+    return "conn1 full (session id S); conn2 CH/SH with same session id S, no Certificate/CKE"
+
+
+def cap_tls12_ticket_resumption(s: Session):
+    first, second = _tls12_resumption(s)
+    check(NST in first.hs("s"), "no NewSessionTicket in 1st connection")
+    ch2, sh2 = second.first("c", CH), second.first("s", SH)
+    check(EXT_TICKET in ch2.exts and EXT_TICKET in first.first("s", SH).exts, "session_ticket extension missing")
+    check(ch2.sids and ch2.sids == sh2.sids, "server did not echo the session id (ticket not accepted)")
+    return "conn1 full + NewSessionTicket; conn2 CH with the ticket, SH (echoed session id), CCS, Finished"
+
+
+def cap_tls12_mtls(s: Session):
+    s.simple(["-tls1_2", "-Verify", "1", "-CAfile", s.pki.root_pem],
+             [["-tls1_2", "-servername", "example.test", "-cert", s.pki.client_pem, "-key", s.pki.client_key]])
+    _, conns = analyze(s.pcap, s.port)
+    check_conns(conns, 1)
+    c = conns[0]
+    check_hs(c, "s", [SH, CERT, SKE, CR, SHD], "mtls12")
+    check_hs(c, "c", [CH, CERT, CKE, CV], "mtls12")
+    return "SH, Certificate, SKE, CertificateRequest, SHD; client Certificate, CKE, CertificateVerify"
+
+
+def cap_tls13_mtls(s: Session):
+    s.simple(["-tls1_3", "-Verify", "1", "-CAfile", s.pki.root_pem],
+             [["-tls1_3", "-servername", "example.test", "-cert", s.pki.client_pem, "-key", s.pki.client_key]])
+    _, conns = analyze(s.pcap, s.port, s.keylog)
+    check_conns(conns, 1)
+    c = conns[0]
+    check_hs(c, "s", [SH, EE, CR, CERT, CV, FIN], "mtls13")
+    check_hs(c, "c", [CH, CERT, CV, FIN], "mtls13")
+    return "(decrypted) EE, CertificateRequest, Certificate, CV, Finished; client Certificate, CV, Finished"
+
+
+def cap_tls13_fragmented_ch(s: Session):
+    pid = os.getpid()
+    ns_s, ns_c, if_s, if_c = f"tlsfx{pid}s", f"tlsfx{pid}c", f"tfx{pid}s", f"tfx{pid}c"
+    created = []
+    try:
+        for ns in (ns_s, ns_c):
+            run(["ip", "netns", "add", ns])
+            created.append(ns)
+        run(["ip", "link", "add", if_s, "netns", ns_s, "mtu", "576", "type", "veth",
+             "peer", "name", if_c, "netns", ns_c, "mtu", "576"])
+        for ns, ifc, addr in ((ns_s, if_s, "10.99.0.1/30"), (ns_c, if_c, "10.99.0.2/30")):
+            run(["ip", "-n", ns, "addr", "add", addr, "dev", ifc])
+            # one MSS per skb, so the capture shows the real wire segments, not GSO super-packets
+            run(["ip", "-n", ns, "link", "set", ifc, "gso_max_segs", "1", "up"])
+            run(["ip", "-n", ns, "link", "set", "lo", "up"])
+        srv = s.s_server("-tls1_3", "-alpn", "http/1.1", host="10.99.0.1")
+        cli = s.s_client("-ign_eof", "-tls1_3", "-servername", "example.test", "-alpn", ",".join(LONG_ALPN),
+                         host="10.99.0.1")
+        with capture(s.pcap, s.port, iface=if_s, netns=ns_s):
+            with server(srv, s.port, s.log("server"), netns=ns_s):
+                client(cli, s.log("client"), send=HTTP_GET, netns=ns_c)
+    finally:
+        for ns in created:
+            subprocess.run(["ip", "netns", "del", ns], timeout=READY_TIMEOUT, check=False)
+    frames, conns = analyze(s.pcap, s.port, s.keylog)
+    check_conns(conns, 1)
+    c = conns[0]
+    ch = c.first("c", CH)
+    check(ch.segments >= 2, f"ClientHello reassembled from {ch.segments} segment(s), expected >= 2")
+    check(max(f.length for f in frames) <= 576 + 14, "frame larger than the 576 MTU: GSO not disabled?")
+    check_hs(c, "s", [SH, EE, CERT, CV, FIN], "frag")
+    return f"ClientHello ({len(LONG_ALPN)} ALPN ids) spans {ch.segments} TCP segments (MTU 576, netns veth); full handshake"
+
+
+def cap_tls12_ch_multirecord(s: Session):
+    s.simple(["-tls1_2", "-alpn", "http/1.1"],
+             [["-tls1_2", "-servername", "example.test", "-max_send_frag", "512", "-alpn", ",".join(LONG_ALPN)]])
+    _, conns = analyze(s.pcap, s.port, s.keylog)
+    check_conns(conns, 1)
+    c = conns[0]
+    _, _, nrec = parse_client_hello(next(iter(client_payloads(s.pcap, s.port).values())))
+    check(nrec >= 2, f"ClientHello in {nrec} record(s), expected >= 2")
+    check(c.hs("c").count(CH) == 1, "expected exactly one ClientHello")
+    check_hs(c, "s", [SH, CERT, SKE, SHD], "multirecord")
+    check_hs(c, "c", [CH, CKE], "multirecord")
+    check(c.appdata("s") >= 1, "handshake did not complete (no server app data)")
+    return f"one ClientHello split over {nrec} TLS records (s_client -max_send_frag 512); handshake completes"
+
+
+def cap_tls_fatal_alert(s: Session):
+    s.simple(["-tls1_2", "-cipher", "ECDHE-RSA-AES128-GCM-SHA256"],
+                       [["-tls1_2", "-cipher", "AES256-SHA256", "-servername", "example.test"]], ok=None)
+    _, conns = analyze(s.pcap, s.port)
+    check_conns(conns, 1)
+    c = conns[0]
+    check(c.hs("c") == [CH] and c.hs("s") == [], f"unexpected handshake messages {c.hs('c')} {c.hs('s')}")
+    check(c.alerts("s") == [40], f"server alerts {c.alerts('s')}, expected handshake_failure(40)")
+    return "CH offering only AES256-SHA256 -> server fatal alert handshake_failure(40)"
+
+
+def cap_tls13_python_ssl(s: Session):
+    pki, port = s.pki, s.port
+    sctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    sctx.minimum_version = ssl.TLSVersion.TLSv1_3
+    sctx.load_cert_chain(pki.d / "ecserver-chain.pem", pki.ecserver_key)
+    sctx.set_alpn_protocols(["http/1.1"])
+    seen = {}
+
+    def on_sni(sock, name, ctx):
+        seen["sni"] = name  # must return None to continue the handshake
+
+    sctx.sni_callback = on_sni
+    cctx = ssl.create_default_context(cafile=str(pki.root_pem))
+    cctx.minimum_version = ssl.TLSVersion.TLSv1_3
+    cctx.set_alpn_protocols(["h2", "http/1.1"])
+    cctx.keylog_filename = str(s.keylog)
+    errors = []
+
+    def serve(lsock):
+        try:
+            conn, _ = lsock.accept()
+            conn.settimeout(SOCK_TIMEOUT)
+            with sctx.wrap_socket(conn, server_side=True) as t:
+                req = b""
+                while b"\r\n\r\n" not in req:
+                    chunk = t.recv(4096)
+                    if not chunk:
+                        break
+                    req += chunk
+                seen["alpn"] = t.selected_alpn_protocol()
+                body = b"hello from python ssl\n"
+                t.sendall(b"HTTP/1.0 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
+                t.unwrap()  # close_notify, wait for the client's
+        except Exception as e:  # reported by the main thread
+            errors.append(e)
+
+    port_free(port)
+    with capture(s.pcap, port):
+        with socket.create_server(("127.0.0.1", port)) as lsock:
+            lsock.settimeout(SOCK_TIMEOUT)
+            th = threading.Thread(target=serve, args=(lsock,), daemon=True)
+            th.start()
+            with socket.create_connection(("127.0.0.1", port), timeout=SOCK_TIMEOUT) as raw:
+                with cctx.wrap_socket(raw, server_hostname="python.test") as t:
+                    t.sendall(b"GET / HTTP/1.0\r\nHost: python.test\r\n\r\n")
+                    resp = b""
+                    while chunk := t.recv(4096):
+                        resp += chunk
+                    t.unwrap()
+            th.join(SOCK_TIMEOUT)
+    check(not errors and not th.is_alive(), f"python server failed: {errors}")
+    check(seen.get("sni") == "python.test" and seen.get("alpn") == "http/1.1", f"server saw {seen}")
+    check(resp.startswith(b"HTTP/1.0 200"), "no HTTP response")
+    _, conns = analyze(s.pcap, port, s.keylog)
+    check_conns(conns, 1)
+    c = conns[0]
+    check_hs(c, "s", [SH, EE, CERT, CV, FIN, NST], "python")
+    check(c.appdata("c") >= 1 and c.appdata("s") >= 1, "application data missing")
+    return f"Python {ssl.OPENSSL_VERSION} both sides, ECDSA P-256 server cert, SNI python.test, ALPN h2,http/1.1 -> http/1.1"
+
+
+def cap_tls13_gnutls(s: Session):
+    env = dict(os.environ, SSLKEYLOGFILE=str(s.keylog))
+    cli = ["gnutls-cli", "--port", s.port, "--sni-hostname", "gnutls.test", "--x509cafile", s.pki.root_pem,
+           "--verify-hostname", "gnutls.test", "--alpn", "h2", "--alpn", "http/1.1", "127.0.0.1"]
+    with capture(s.pcap, s.port):
+        with server(s.s_server("-tls1_3", "-alpn", "http/1.1"), s.port, s.log("server")):
+            out = client(cli, s.log("client"), send=HTTP_GET, hold=STDIN_HOLD, env=env)
+    check("Handshake was completed" in out, "gnutls-cli did not complete the handshake")
+    _, conns = analyze(s.pcap, s.port, s.keylog)
+    check_conns(conns, 1)
+    c = conns[0]
+    check_hs(c, "s", [SH, EE, CERT, CV, FIN], "gnutls")
+    check(c.appdata("s") >= 1, "no HTTP response")
+    return "gnutls-cli 3.7 client (SNI gnutls.test, ALPN h2,http/1.1) -> openssl s_server; app data"
+
+
+def cap_tls_starttls_smtp(s: Session):
+    pki, port = s.pki, s.port
+    sctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    sctx.load_cert_chain(pki.d / "server-chain.pem", pki.server_key)
+    errors, transcript = [], []
+
+    def serve(lsock):
+        try:
+            conn, _ = lsock.accept()
+            conn.settimeout(SOCK_TIMEOUT)
+
+            def line(sock):  # byte by byte: nothing beyond the line is consumed before TLS
+                buf = b""
+                while not buf.endswith(b"\n"):
+                    ch = sock.recv(1)
+                    if not ch:
+                        break
+                    buf += ch
+                transcript.append(buf)
+                return buf
+
+            conn.sendall(b"220 mail.example.test ESMTP fixture\r\n")
+            check(line(conn).upper().startswith(b"EHLO"), "expected EHLO")
+            conn.sendall(b"250-mail.example.test\r\n250-PIPELINING\r\n250-SIZE 10240000\r\n250 STARTTLS\r\n")
+            check(line(conn).upper().startswith(b"STARTTLS"), "expected STARTTLS")
+            conn.sendall(b"220 2.0.0 Ready to start TLS\r\n")
+            with sctx.wrap_socket(conn, server_side=True) as t:
+                while True:
+                    cmd = line(t).upper()
+                    if cmd.startswith(b"EHLO"):
+                        t.sendall(b"250-mail.example.test\r\n250 SIZE 10240000\r\n")
+                    elif cmd.startswith(b"QUIT") or not cmd:
+                        t.sendall(b"221 2.0.0 Bye\r\n")
+                        break
+                    else:
+                        t.sendall(b"250 OK\r\n")
+                t.unwrap()
+        except Exception as e:
+            errors.append(e)
+
+    port_free(port)
+    with capture(s.pcap, port):
+        with socket.create_server(("127.0.0.1", port)) as lsock:
+            lsock.settimeout(SOCK_TIMEOUT)
+            th = threading.Thread(target=serve, args=(lsock,), daemon=True)
+            th.start()
+            client(s.s_client("-starttls", "smtp", "-name", "client.example.test", "-ign_eof",
+                              "-servername", "mail.example.test"),
+                   s.log("client"), send=b"EHLO client.example.test\r\nQUIT\r\n")
+            th.join(SOCK_TIMEOUT)
+    check(not errors and not th.is_alive(), f"smtp server failed: {errors}")
+    check(any(l.upper().startswith(b"QUIT") for l in transcript), f"QUIT not received over TLS: {transcript}")
+    _, conns = analyze(s.pcap, port, s.keylog, proto="smtp")
+    check_conns(conns, 1)
+    c = conns[0]
+    check_hs(c, "c", [CH, FIN], "starttls")
+    check_hs(c, "s", [SH, EE, CERT, CV, FIN], "starttls")
+    ch = c.first("c", CH)
+    first_payload = next(f for f in c.frames if f.tcp_len > 0)
+    check(ch.num > first_payload.num and not first_payload.from_client, "TLS does not start mid-stream")
+    return "plaintext 220/EHLO/250-STARTTLS/STARTTLS/220, then TLS 1.3 handshake; EHLO+QUIT inside TLS"
+
+
+def cap_tls13_hostile_strings(s: Session):
+    import tlslite.tlsconnection as tlsconn
+    from tlslite import HandshakeSettings, TLSConnection
+    from tlslite.errors import TLSError
+
+    slog = s.log("server")
+    port = s.port
+    with capture(s.pcap, port):
+        with server(s.s_server("-tls1_3", "-alpn", "http/1.1", naccept=2), port, slog):
+            # Connection 1: tlslite-ng, SNI including a NUL byte (argv cannot carry NUL).
+            tlsconn.is_valid_hostname = lambda name: True  # deliberately hostile SNI
+            settings = HandshakeSettings()
+            settings.minVersion = (3, 4)
+            alert = None
+            with socket.create_connection(("127.0.0.1", port), timeout=SOCK_TIMEOUT) as raw:
+                conn = TLSConnection(raw)
+                try:
+                    conn.handshakeClientCert(serverName=HOSTILE_SNI_NUL.decode("utf-8"),
+                                             alpn=[bytearray(a) for a in HOSTILE_ALPN], settings=settings)
+                    conn.close()
+                except TLSError as e:
+                    alert = e
+                except OSError as e:
+                    alert = e
+            # Connection 2: openssl s_client, same bytes without NUL, full handshake.
+            client(s.s_client("-ign_eof", "-tls1_3", "-servername", HOSTILE_SNI,
+                              "-alpn", b",".join(HOSTILE_ALPN)), s.log("client"), send=HTTP_GET)
+    payloads = client_payloads(s.pcap, port)
+    check(len(payloads) == 2, f"expected 2 connections, got {len(payloads)}")
+    hellos = [parse_client_hello(payloads[p]) for p in sorted(payloads)]
+    _, conns = analyze(s.pcap, port, s.keylog)
+    check_conns(conns, 2)
+    first_hello = next(h for h in hellos if h[0] == HOSTILE_SNI_NUL)
+    second_hello = next(h for h in hellos if h[0] == HOSTILE_SNI)
+    check(first_hello[1] == HOSTILE_ALPN and second_hello[1] == HOSTILE_ALPN, "ALPN bytes not as sent")
+    check(conns[0].alerts("s") == [112], f"conn1 server alerts {conns[0].alerts('s')}, expected unrecognized_name(112)")
+    check_hs(conns[1], "s", [SH, EE, CERT, CV, FIN], "hostile")
+    return (f"conn1 tlslite-ng SNI={HOSTILE_SNI_NUL!r} -> unrecognized_name(112) ({type(alert).__name__}); "
+            f"conn2 openssl SNI={HOSTILE_SNI!r} full handshake; ALPN={HOSTILE_ALPN!r}")
+
+
+def cap_tls13_ipv6(s: Session):
+    s.simple(["-tls1_3"], [["-tls1_3", "-servername", "example.test"]], host="::1")
+    _, conns = analyze(s.pcap, s.port, s.keylog)
+    check_conns(conns, 1)
+    c = conns[0]
+    check_hs(c, "s", [SH, EE, CERT, CV, FIN], "ipv6")
+    check(client_payloads(s.pcap, s.port), "no IPv6 client payload")
+    return "TLS 1.3 over [::1]; app data both ways"
+
+
+def cap_tls12_nano(s: Session):
+    slog = s.log("server")
+    with capture(s.pcap, s.port, tool="dumpcap"):
+        with server(s.s_server("-tls1_2"), s.port, slog):
+            client(s.s_client("-ign_eof", "-tls1_2", "-servername", "example.test"), s.log("client"), send=HTTP_GET)
+    check(s.pcap.read_bytes()[:4] == b"\x0a\x0d\x0d\x0a", "not a pcapng file")
+    _, conns = analyze(s.pcap, s.port)
+    check_conns(conns, 1)
+    c = conns[0]
+    check_hs(c, "s", [SH, CERT, SKE, SHD], "nano")
+    check_hs(c, "c", [CH, CKE], "nano")
+    return "pcapng (dumpcap -n), TLS 1.2 ECDHE handshake; app data"
+
+
+# name -> (port, function)
+CAPTURES = {
+    "tls13": (4433, cap_tls13),
+    "tls13-hrr": (4434, cap_tls13_hrr),
+    "tls13-psk-resumption": (4435, cap_tls13_psk_resumption),
+    "tls13-0rtt": (4436, cap_tls13_0rtt),
+    "tls12-ecdhe": (8443, cap_tls12_ecdhe),
+    "tls12-dhe": (8444, cap_tls12_dhe),
+    "tls12-rsa": (8445, cap_tls12_rsa),
+    "tls12-session-resumption": (8446, cap_tls12_session_resumption),
+    "tls12-ticket-resumption": (8447, cap_tls12_ticket_resumption),
+    "tls12-mtls": (8448, cap_tls12_mtls),
+    "tls13-mtls": (4437, cap_tls13_mtls),
+    "tls13-fragmented-ch": (10443, cap_tls13_fragmented_ch),
+    "tls12-ch-multirecord": (8449, cap_tls12_ch_multirecord),
+    "tls-fatal-alert": (6667, cap_tls_fatal_alert),
+    "tls13-python-ssl": (9443, cap_tls13_python_ssl),
+    "tls13-gnutls": (5443, cap_tls13_gnutls),
+    "tls-starttls-smtp": (2525, cap_tls_starttls_smtp),
+    "tls13-hostile-strings": (7443, cap_tls13_hostile_strings),
+    "tls13-ipv6": (4438, cap_tls13_ipv6),
+    "tls12-nano": (8450, cap_tls12_nano),
+}
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--only", nargs="+", metavar="NAME", help="capture names (with or without extension)")
+    ap.add_argument("--keep-tmp", action="store_true", help="keep the temp dir (logs, certs) for debugging")
+    args = ap.parse_args(argv)
+    if os.geteuid() != 0:
+        sys.exit("must run as root (tcpdump, dumpcap, ip netns)")
+    names = list(CAPTURES)
+    if args.only:
+        names = [n.split(".pcap")[0] for n in args.only]
+        unknown = [n for n in names if n not in CAPTURES]
+        if unknown:
+            sys.exit(f"unknown capture(s): {unknown}; known: {list(CAPTURES)}")
+    tmp = Path(tempfile.mkdtemp(prefix="tls-fixtures-"))
+    failed = []
+    t0 = time.monotonic()
+    try:
+        (tmp / "pki").mkdir()
+        pki = Pki(tmp / "pki")
+        for name in names:
+            port, fn = CAPTURES[name]
+            s = Session(name, port, tmp, pki)
+            try:
+                what = fn(s)
+                s.publish()
+                npk = sum(1 for _ in analyze(s.out_pcap, port)[0])
+                keys = f" keys/{name}.keys" if (KEYDIR / f"{name}.keys").exists() else ""
+                print(f"{s.out_pcap.name:32} {npk:3d} packets{keys:35} {what}", flush=True)
+            except (CaptureError, subprocess.SubprocessError, OSError) as e:
+                failed.append(name)
+                print(f"{name:32} FAILED: {e}", file=sys.stderr, flush=True)
+    finally:
+        if args.keep_tmp:
+            print(f"temp dir kept: {tmp}", file=sys.stderr)
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+    print(f"done in {time.monotonic() - t0:.0f}s", file=sys.stderr)
+    if failed:
+        sys.exit(f"FAILED: {' '.join(failed)}")
+
+
+if __name__ == "__main__":
+    main()
