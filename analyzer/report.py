@@ -7,10 +7,11 @@ the one-line summary go to stderr.
 from __future__ import annotations
 
 import fnmatch
+import gc
 import os
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -65,15 +66,22 @@ def iter_connections(path: str, depth: str = "tls", info: CaptureInfo | None = N
     yield from pipeline.run(read_frames(path, info))
 
 
-def analyze_capture(path: str, depth: str = "tls", selection: Selection | None = None) -> Analysis:
-    """Analyse one capture fully; connections sorted by id."""
+def analyze_capture(path: str, depth: str = "tls", selection: Selection | None = None,
+                    render: Callable[[Connection], Any] | None = None) -> Analysis:
+    """Analyse one capture fully; connections sorted by id.
+
+    With `render`, each connection is replaced by `render(connection)` as soon as it ends (e.g.
+    its JSON bytes), so a long capture keeps its output, not its object graphs, in memory.
+    """
     info = CaptureInfo(path)
     pipeline = Pipeline(depth=depth)
-    conns = [c for c in iter_connections(path, depth, info, pipeline)
-             if selection is None or selection.matches(c)]
-    conns.sort(key=lambda c: c.id)
+    kept: list[tuple[int, Any]] = []
+    for c in iter_connections(path, depth, info, pipeline):
+        if selection is None or selection.matches(c):
+            kept.append((c.id, render(c) if render is not None else c))
+    kept.sort(key=lambda pair: pair[0])
     warnings = list(info.warnings) + pipeline.stats.warnings
-    return Analysis(info, conns, warnings, pipeline.stats.frames)
+    return Analysis(info, [item for _id, item in kept], warnings, pipeline.stats.frames)
 
 
 class LazyOutput:
@@ -107,15 +115,17 @@ def run_analyze(captures: list[str], fmt: str, output: Path | None, depth: str,
     from analyzer.render import json as rjson
     from analyzer.render import table
 
+    gc.disable()  # a short batch run: see Pipeline.run; rendering makes millions of small objects too
     out = LazyOutput(output)
     code = ExitCode.OK
     docs: list[dict[str, Any]] = []
     started = time.monotonic()
     total_conns = total_frames = total_warn = 0
     try:
+        render = rjson.connection_bytes if fmt == "json" else None
         for path in captures:
             try:
-                result = analyze_capture(path, depth, selection)
+                result = analyze_capture(path, depth, selection, render)
             except AnalyzerError as exc:
                 if len(captures) == 1:
                     raise
@@ -126,9 +136,9 @@ def run_analyze(captures: list[str], fmt: str, output: Path | None, depth: str,
                 print(f"warning: {path}: {w}", file=sys.stderr)
             total_conns += len(result.connections)
             total_frames += result.frames
-            total_warn += len(result.warnings) + sum(len(c.warnings) for c in result.connections)
+            total_warn += len(result.warnings)
             if fmt == "json":
-                docs.append(rjson.document(result.capture_json(), result.connections, result.warnings))
+                docs.append(rjson.document_bytes(result.capture_json(), result.connections, result.warnings))
             elif fmt == "jsonl":
                 name = result.capture_json()["file"]
                 out.write(b"".join(rjson.dumps({"capture": name, **rjson.connection_json(c)}, pretty=False)
@@ -140,7 +150,7 @@ def run_analyze(captures: list[str], fmt: str, output: Path | None, depth: str,
                     out.write(f"== {path}\n".encode())
                 out.write(table.render(result.connections, depth).encode())
         if fmt == "json" and docs:
-            out.write(rjson.dumps(docs[0] if len(captures) == 1 else docs) + b"\n")
+            out.write(docs[0] if len(captures) == 1 else b"[\n" + b",\n".join(d.rstrip() for d in docs) + b"\n]\n")
     finally:
         out.close()
     elapsed = time.monotonic() - started

@@ -31,6 +31,9 @@ _u16 = struct.Struct("!H").unpack_from
 _ipv4 = struct.Struct("!BxHHHBB").unpack_from  # ver/ihl, total len, id, flags/frag, ttl, proto
 _tcp = struct.Struct("!HHIIBB").unpack_from  # sport, dport, seq, ack, data offset, flags
 _udp = struct.Struct("!HH").unpack_from
+# Ethernet + IPv4 without options + TCP in one call: ethertype, ver/ihl, total length, flags/frag,
+# protocol, src, dst, sport, dport, seq, ack, data offset, TCP flags
+_ETH_IPV4_TCP = struct.Struct("!12xHBxH2xHxB2x4s4sHHIIBB").unpack_from
 
 
 class Segment(NamedTuple):
@@ -106,6 +109,14 @@ class PacketDecoder:
     def decode(self, linktype: int, data: bytes) -> Segment | Datagram | None:
         """Return the TCP segment or UDP datagram in a frame, or None (counted in `skipped`)."""
         if linktype == LINKTYPE_ETHERNET:
+            if len(data) >= 54:  # fast path for the common case; anything unusual takes the long way
+                etype, vihl, total, frag, proto, src, dst, sport, dport, seq, ack, doff, flags = \
+                    _ETH_IPV4_TCP(data, 0)
+                if etype == ETH_IPV4 and vihl == 0x45 and proto == IPPROTO_TCP and not frag & 0x3FFF \
+                        and doff >= 0x50 and total >= 20 + (doff >> 4) * 4:
+                    end = 14 + total
+                    return Segment(src, dst, sport, dport, seq, ack, flags,
+                                   data[34 + (doff >> 4) * 4:end if end < len(data) else len(data)])
             if len(data) < 14:
                 self.skipped["short ethernet"] += 1
                 return None

@@ -8,6 +8,7 @@ escaping is the JSON encoder's job.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Callable, Iterable
 from dataclasses import fields, is_dataclass
@@ -18,7 +19,7 @@ import orjson
 from analyzer import registry
 from analyzer.model import Connection, DataRun, Entry, GapInfo
 from analyzer.tls.events import Alert, Heartbeat
-from analyzer.tls.extensions import Extension
+from analyzer.tls.extensions import NOT_INTERNED, Extension
 from analyzer.tls.messages import Certificate, ClientHello, ServerHello, ServerKeyExchange
 
 SCHEMA = "tls-analyzer/1"
@@ -52,25 +53,49 @@ NAMERS: dict[str, Callable[[int], str]] = {
 }
 
 
+NAMERS = {k: functools.cache(f) for k, f in NAMERS.items()}  # a capture repeats the same few codes
+
+
 def _name_key(key: str, plural: bool) -> str:
     if not plural:
         return key + "_name"
     return (key[:-1] if key.endswith("s") else key) + "_names"
 
 
-def with_names(d: dict[str, Any]) -> dict[str, Any]:
-    """Add `<key>_name(s)` beside every code point the registry can name."""
-    for key in [k for k in d if k in NAMERS]:
-        value = d[key]
+def with_names(d: dict[str, Any], keys: Iterable[str] | None = None) -> dict[str, Any]:
+    """Add `<key>_name(s)` beside every code point the registry can name (among `keys`, if given)."""
+    for key in (keys if keys is not None else [k for k in d if k in NAMERS]):
+        value = d.get(key)
         namer = NAMERS[key]
-        if isinstance(value, int):
-            d[_name_key(key, False)] = namer(value)
-        elif isinstance(value, list) and all(isinstance(v, int) for v in value):
-            d[_name_key(key, True)] = [namer(v) for v in value]
+        if value.__class__ is int:
+            d[_NAME_KEYS[key]] = namer(value)
+        elif value.__class__ is list and all(v.__class__ is int for v in value):
+            d[_PLURAL_KEYS[key]] = [namer(v) for v in value]
     return d
 
 
+_NAME_KEYS = {k: _name_key(k, False) for k in NAMERS}
+_PLURAL_KEYS = {k: _name_key(k, True) for k in NAMERS}
+_MESSAGE_NAMED = ("record_version",)
+_CONNECTION_NAMED = ("version", "cipher_suite", "group", "hrr_group", "versions_offered", "groups_offered",
+                     "key_share_groups")
+
+
+_EXTENSION_JSON: dict[Extension, dict[str, Any]] = {}  # shared (interned) extensions render once
+
+
 def extension_json(ext: Extension) -> dict[str, Any]:
+    if ext.type in NOT_INTERNED:
+        return _extension_json(ext)
+    d = _EXTENSION_JSON.get(ext)
+    if d is None:
+        if len(_EXTENSION_JSON) >= 4096:
+            _EXTENSION_JSON.clear()
+        d = _EXTENSION_JSON[ext] = _extension_json(ext)
+    return d
+
+
+def _extension_json(ext: Extension) -> dict[str, Any]:
     d: dict[str, Any] = {"type": ext.type, "name": ext.name, "length": ext.length}
     for key, value in ext.fields.items():
         if key == "shares":
@@ -160,8 +185,9 @@ def message_json(entry: Entry | DataRun) -> dict[str, Any]:
     }
     if m.malformed:
         d["malformed"] = m.malformed
-    d.update(body_json(m.body))
-    return with_names(d)
+    if m.body is not None:
+        d.update(body_json(m.body))
+    return with_names(d, _MESSAGE_NAMED)
 
 
 def _endpoint(e: Any) -> dict[str, Any]:
@@ -201,7 +227,7 @@ def connection_json(conn: Connection) -> dict[str, Any]:
         "messages": [message_json(e) for e in conn.entries if not isinstance(e, GapInfo)],
     })
     d.update(conn.extra)
-    return with_names(d)
+    return with_names(d, _CONNECTION_NAMED)
 
 
 def document(capture: dict[str, Any], conns: Iterable[Connection], warnings: list[str]) -> dict[str, Any]:
@@ -209,8 +235,23 @@ def document(capture: dict[str, Any], conns: Iterable[Connection], warnings: lis
             "warnings": warnings}
 
 
-def dumps(obj: Any, pretty: bool = True) -> bytes:
+def dumps(obj: Any, pretty: bool = False) -> bytes:
     opts = orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS
     if pretty:
         opts |= orjson.OPT_INDENT_2
     return orjson.dumps(obj, option=opts)
+
+
+def connection_bytes(conn: Connection) -> bytes:
+    """One connection as compact JSON: rendered as soon as it ends, so only bytes are kept."""
+    return dumps(connection_json(conn))
+
+
+def document_bytes(capture: dict[str, Any], connections: list[bytes], warnings: list[str]) -> bytes:
+    """The whole document, one connection per line: the same JSON as `dumps(document(...))`,
+    laid out so it streams, greps and diffs by connection. Keys stay sorted."""
+    parts = [b'{"capture":', dumps(capture), b',"connections":[']
+    if connections:
+        parts += [b"\n", b",\n".join(connections), b"\n"]
+    parts += [b'],"schema":', dumps(SCHEMA), b',"warnings":', dumps(warnings), b"}\n"]
+    return b"".join(parts)

@@ -169,6 +169,7 @@ def _read_pcap(stream: BinaryIO, magic: bytes, info: CaptureInfo) -> Iterator[Fr
     rec = struct.Struct(order + "IIII")
     unpack = rec.unpack_from
     index = 0
+    new = tuple.__new__  # Frame(...) parses keyword arguments; this does not
     while True:
         if not c.need(16):
             if c.pos < len(c.buf):
@@ -184,7 +185,7 @@ def _read_pcap(stream: BinaryIO, magic: bytes, info: CaptureInfo) -> Iterator[Fr
         start = c.pos + 16
         c.pos = start + caplen
         index += 1
-        yield Frame(index, sec + frac * scale, linktype, c.buf[start:c.pos])
+        yield new(Frame, (index, sec + frac * scale, linktype, c.buf[start:c.pos]))
     info.frames = index
 
 

@@ -23,9 +23,12 @@ CH, SH, HRR, EE, CT, CR, NST = "client_hello", "server_hello", "hello_retry_requ
 RAW_KEEP = 256  # bytes of an unknown extension kept (hex) in the output
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)
 class Extension:
-    """One extension: wire type and length, decoded fields, or why it could not be decoded."""
+    """One extension: wire type and length, decoded fields, or why it could not be decoded.
+
+    Treat as immutable: identical extensions are decoded once and shared (see `_INTERNED`).
+    """
 
     type: int
     length: int
@@ -252,9 +255,17 @@ def decode_extensions(c: Cursor, kind: str, out: list[Extension] | None = None) 
     caller still holds every extension before the fault (the DecodeError says where).
     """
     out = [] if out is None else out
+    interned = _INTERNED
     while c.remaining:
         etype = c.u16("extension_type")
         body = c.block(2, "extension_data")
+        key = None
+        if etype not in NOT_INTERNED:
+            key = (etype, kind, bytes(body.buf[body.pos:body.end]))
+            ext = interned.get(key)
+            if ext is not None:
+                out.append(ext)
+                continue
         ext = Extension(etype, body.remaining)
         decoder = DECODERS.get(etype)
         if decoder is None:
@@ -269,5 +280,17 @@ def decode_extensions(c: Cursor, kind: str, out: list[Extension] | None = None) 
                     ext.malformed = f"{body.remaining} trailing bytes"
             except DecodeError as exc:
                 ext.malformed = exc.reason
+        if key is not None:
+            if len(interned) >= INTERN_MAX:
+                interned.clear()
+            interned[key] = ext
         out.append(ext)
     return out
+
+
+# Clients repeat byte-identical extensions (groups, signature algorithms, ALPN, SNI) across
+# connections: each distinct one is decoded once and shared. Per-connection values (key shares,
+# PSK identities and binders, tickets, ECH payloads, cookies) would only churn the table.
+NOT_INTERNED = frozenset({35, 40, 41, 44, 51, 0xFE0D})
+INTERN_MAX = 4096
+_INTERNED: dict[tuple[int, str, bytes], Extension] = {}

@@ -7,6 +7,7 @@ A decoder only reads inside its own body; a wrong length raises `DecodeError`.
 
 from __future__ import annotations
 
+import functools
 import struct
 
 from dataclasses import dataclass, field
@@ -414,6 +415,7 @@ def message_name(htype: int, body: Any) -> str:
     return camel(registry.handshake_type_name(htype))
 
 
+@functools.cache
 def camel(snake: str) -> str:
     """client_hello -> ClientHello; names that are not snake_case words pass unchanged."""
     if "(" in snake:

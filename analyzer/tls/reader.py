@@ -26,47 +26,92 @@ class Cursor:
     def remaining(self) -> int:
         return self.end - self.pos
 
-    def _need(self, n: int, what: str) -> int:
-        p = self.pos
-        if p + n > self.end:
-            raise DecodeError(f"{what}: needs {n} bytes, {self.end - p} left", p)
-        self.pos = p + n
-        return p
+    def _short(self, n: int, what: str) -> DecodeError:
+        return DecodeError(f"{what}: needs {n} bytes, {self.end - self.pos} left", self.pos)
 
+    # Each reader checks bounds inline: these run millions of times on a large capture.
     def u8(self, what: str = "u8") -> int:
-        return self.buf[self._need(1, what)]
+        p = self.pos
+        if p >= self.end:
+            raise self._short(1, what)
+        self.pos = p + 1
+        return self.buf[p]
 
     def u16(self, what: str = "u16") -> int:
-        return _U16(self.buf, self._need(2, what))[0]
+        p = self.pos
+        if p + 2 > self.end:
+            raise self._short(2, what)
+        self.pos = p + 2
+        b = self.buf
+        return (b[p] << 8) | b[p + 1]
 
     def u24(self, what: str = "u24") -> int:
-        p = self._need(3, what)
+        p = self.pos
+        if p + 3 > self.end:
+            raise self._short(3, what)
+        self.pos = p + 3
         b = self.buf
         return (b[p] << 16) | (b[p + 1] << 8) | b[p + 2]
 
     def u32(self, what: str = "u32") -> int:
-        return _U32(self.buf, self._need(4, what))[0]
+        p = self.pos
+        if p + 4 > self.end:
+            raise self._short(4, what)
+        self.pos = p + 4
+        return _U32(self.buf, p)[0]
 
     def take(self, n: int, what: str = "bytes") -> bytes:
-        p = self._need(n, what)
+        p = self.pos
+        if p + n > self.end:
+            raise self._short(n, what)
+        self.pos = p + n
         return bytes(self.buf[p:p + n])
 
     def length(self, width: int, what: str) -> int:
+        """A big-endian length prefix of 1, 2 or 3 bytes."""
+        p = self.pos
+        if p + width > self.end:
+            raise self._short(width, what)
+        b = self.buf
+        self.pos = p + width
         if width == 1:
-            return self.u8(what)
+            return b[p]
         if width == 2:
-            return self.u16(what)
-        return self.u24(what)
+            return (b[p] << 8) | b[p + 1]
+        return (b[p] << 16) | (b[p + 1] << 8) | b[p + 2]
 
     def opaque(self, width: int, what: str = "opaque") -> bytes:
         """A `<width>`-byte length prefix followed by that many bytes."""
-        return self.take(self.length(width, what), what)
+        n = self.length(width, what)
+        p = self.pos
+        if p + n > self.end:
+            raise self._short(n, what)
+        self.pos = p + n
+        return bytes(self.buf[p:p + n])
+
+    def skip_opaque(self, width: int, what: str = "opaque") -> int:
+        """Pass over a length-prefixed field without copying it; returns its length."""
+        n = self.length(width, what)
+        if self.pos + n > self.end:
+            raise self._short(n, what)
+        self.pos += n
+        return n
 
     def block(self, width: int, what: str = "block") -> Cursor:
         """A sub-cursor over a length-prefixed block; this cursor moves past it."""
         n = self.length(width, what)
-        p = self._need(n, what)
+        p = self.pos
+        if p + n > self.end:
+            raise self._short(n, what)
+        self.pos = p + n
         return Cursor(self.buf, p, p + n)
+
+    def _need(self, n: int, what: str) -> int:
+        p = self.pos
+        if p + n > self.end:
+            raise self._short(n, what)
+        self.pos = p + n
+        return p
 
     def u16_list(self, width: int, what: str = "list") -> list[int]:
         n = self.length(width, what)
