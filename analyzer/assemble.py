@@ -117,10 +117,11 @@ def _facts(conn: Connection) -> None:
     encrypted_after = {"client": False, "server": False}
     for e in conn.entries:
         if e.__class__ is not Entry:
-            if e.__class__ is DataRun and conn.server_hellos and e.side == "client":
-                client_data_after_sh = True
             if e.__class__ is DataRun:
-                encrypted_after[e.side] = True
+                _classify_run(e, conn, encrypted_after)
+                if e.role != "early_data":
+                    client_data_after_sh |= e.side == "client"
+                    encrypted_after[e.side] = True
             continue
         m, side = e.msg, e.side
         letter = None
@@ -163,14 +164,31 @@ def _facts(conn: Connection) -> None:
             if encrypted_after["client"] and encrypted_after["server"]:
                 handshake_done = True
     conn.history = "".join(history)
-    if conn.version is not None and conn.version < 0x0304 and conn.server_hellos:
+    if conn.tls13:
+        conn.complete = client_data_after_sh and not any(a.level == 2 for a in conn.alerts)
+        return
+    # TLS <= 1.2, or the ServerHello was never seen: both sides changed keys and sent Finished
+    conn.complete = encrypted_after["client"] and encrypted_after["server"]
+    if conn.server_hellos and conn.version is not None:
         sh = conn.server_hellos[-1].body
         ch = conn.client_hellos[0].body if conn.client_hellos else None
         if server_ccs_after_hello or (ch is not None and sh.session_id and sh.session_id == ch.session_id):
             conn.resumed = "ticket" if "ticket" in conn.resumption_offered else "session_id"
-        conn.complete = encrypted_after["client"] and encrypted_after["server"]
-    elif conn.tls13:
-        conn.complete = client_data_after_sh and not any(a.level == 2 for a in conn.alerts)
+
+
+def _classify_run(run: DataRun, conn: Connection, seen: dict[str, bool]) -> None:
+    """Name what an opaque run is: 0-RTT data, a TLS 1.3 encrypted handshake flight, or data."""
+    sh = [m for m in conn.server_hellos if not m.body.hello_retry_request]
+    if run.side == "client" and conn.early_data_offered and (not sh or run.frame < sh[0].frame):
+        run.role = "early_data"
+    elif sh and _is13(sh[0].body) and not seen[run.side]:
+        run.role = "handshake"
+
+
+def _is13(sh: ServerHello) -> bool:
+    sv = sh.ext(43)
+    v = sv.fields.get("selected_version") if sv else sh.legacy_version
+    return isinstance(v, int) and (v == 0x0304 or v >> 8 == 0x7F)
 
 
 def _client_hello_facts(conn: Connection, ch: ClientHello) -> None:

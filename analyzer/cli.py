@@ -73,6 +73,51 @@ def analyze(
     raise typer.Exit(code)
 
 
+class LadderFormat(str, Enum):
+    text = "text"
+    mermaid = "mermaid"
+
+
+@app.command(epilog="Examples:\n\n  tls-analyzer ladder captures/tls13-hrr.pcap\n\n"
+                    "  tls-analyzer ladder captures/tls12-mtls.pcap --ascii --width 100\n\n"
+                    "  tls-analyzer ladder captures/tls13.pcap --format mermaid > ladder.md")
+def ladder(
+    capture: Annotated[str, typer.Argument(help="pcap/pcapng file (gzip ok), or - for stdin")],
+    format: Annotated[LadderFormat, typer.Option("--format", "-f", help="text or a Mermaid diagram")] = LadderFormat.text,
+    ascii: Annotated[bool, typer.Option("--ascii", help="plain ASCII arrows, no colour")] = False,
+    width: Annotated[Optional[int], typer.Option("--width", help="columns (default: terminal width, 120 when piped)")] = None,
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="write here instead of stdout")] = None,
+    conn: ConnOpt = None, sni: SniOpt = None, host: HostOpt = None, port: PortOpt = None,
+) -> None:
+    """Show each connection's handshake as a message ladder (one row per message)."""
+    from analyzer.report import Selection, run_ladder
+
+    raise typer.Exit(run_ladder(capture, format.value, ascii, width, output, Selection(conn, sni, host, port)))
+
+
+@app.command(epilog="Examples:\n\n  tls-analyzer check captures/\n\n"
+                    "  tls-analyzer check my-fixtures/ --update   (accept the current output as golden)")
+def check(
+    folder: Annotated[Path, typer.Argument(help="folder of captures with expected/<capture>.json goldens")],
+    update: Annotated[bool, typer.Option("--update", help="(re)write the golden files and exit 0")] = False,
+) -> None:
+    """Regression test: compare each capture's JSON with its golden file; exit 1 on any difference."""
+    from analyzer.check import MAX_DIFF_LINES, check_folder, exit_code
+    from analyzer.render.sanitize import text
+
+    results = []
+    for r in check_folder(folder, update):
+        results.append(r)
+        print(f"{r.status:<14} {text(r.capture.name)}")
+        for line in r.lines[:MAX_DIFF_LINES]:
+            print(f"    {text(line)}")
+        if len(r.lines) > MAX_DIFF_LINES:
+            print(f"    ... {len(r.lines) - MAX_DIFF_LINES} more differences")
+    bad = sum(r.status not in ("ok", "updated") for r in results)
+    print(f"{len(results)} captures, {bad} failing", file=sys.stderr)
+    raise typer.Exit(exit_code(results))
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of `tls-analyzer` and `python cli.py`: returns the process exit code."""
     import click

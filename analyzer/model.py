@@ -21,6 +21,7 @@ class DataRun:
     records: int
     length: int
     name: str = "ApplicationData"
+    role: str = "application"  # "early_data" (before ServerHello), "handshake" (TLS 1.3 flight), "application"
 
 
 @dataclass(slots=True, kw_only=True)

@@ -84,6 +84,14 @@ def analyze_capture(path: str, depth: str = "tls", selection: Selection | None =
     return Analysis(info, [item for _id, item in kept], warnings, pipeline.stats.frames)
 
 
+def json_document(path: str, depth: str = "tls", selection: Selection | None = None) -> bytes:
+    """Exactly what `analyze PATH --format json` prints for one capture."""
+    from analyzer.render import json as rjson
+
+    result = analyze_capture(path, depth, selection, rjson.connection_bytes)
+    return rjson.document_bytes(result.capture_json(), result.connections, result.warnings)
+
+
 class LazyOutput:
     """stdout, or a file created only when the first byte is written."""
 
@@ -157,3 +165,28 @@ def run_analyze(captures: list[str], fmt: str, output: Path | None, depth: str,
     print(f"{total_conns} connections, {total_frames} frames, {total_warn} warnings "
           f"({elapsed:.2f}s)", file=sys.stderr)
     return code
+
+
+def run_ladder(capture: str, fmt: str, ascii: bool, width: int | None, output: Path | None,
+               selection: Selection) -> int:
+    from analyzer.render import ladder, mermaid
+
+    gc.disable()
+    result = analyze_capture(capture, "tls", selection)
+    for w in result.warnings:
+        print(f"warning: {capture}: {w}", file=sys.stderr)
+    out = LazyOutput(output)
+    try:
+        if fmt == "mermaid":
+            out.write(mermaid.render(result.connections).encode())
+        else:
+            tty = output is None and sys.stdout.isatty()
+            if width is None:
+                width = os.get_terminal_size().columns if tty else 120
+            plain = ascii or not tty
+            style = ladder.Style(ascii=plain, color=tty and not plain and not os.environ.get("NO_COLOR"),
+                                 width=max(width, 60))
+            out.write(ladder.render(result.connections, style).encode())
+    finally:
+        out.close()
+    return ExitCode.OK

@@ -116,7 +116,7 @@ def _generic(body: Any) -> dict[str, Any]:
         value = getattr(body, f.name)
         if isinstance(value, bytes):
             d[f.name + "_length"] = len(value)
-        elif isinstance(value, list) and value and isinstance(value[0], Extension):
+        elif f.name == "extensions":
             d[f.name] = _extensions(value)
         else:
             d[f.name] = value
@@ -175,7 +175,7 @@ def message_json(entry: Entry | DataRun) -> dict[str, Any]:
             "frame": entry.frame, "last_frame": entry.last_frame, "ts": round(entry.ts, 6),
             "from": entry.side, "content_type": entry.content_type, "record_version": entry.record_version,
             "type": None, "name": entry.name, "encrypted": True, "decrypted": False,
-            "length": entry.length, "records": entry.records,
+            "length": entry.length, "records": entry.records, "role": entry.role,
         })
     m = entry.msg
     d: dict[str, Any] = {

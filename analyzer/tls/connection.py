@@ -302,6 +302,8 @@ class TlsConnection:
         if d.mac_strip and ct != CT_CCS:
             end = max(start, end - d.mac_strip)
         length = end - start
+        if d.encrypted and ct == CT_HANDSHAKE and self.version is None and _whole_client_hello(buf, start, end):
+            d.encrypted = False  # a TLS 1.3 compat CCS, then the second ClientHello after a lost HRR
         if ct == CT_APPDATA or (d.encrypted and ct != CT_CCS):
             self._opaque(d, ct, version, length, frame, ts, out)
         elif ct == CT_HANDSHAKE:
@@ -310,7 +312,9 @@ class TlsConnection:
             self._emit(d, Message(side=d.side, frame=frame, ts=ts, content_type=ct, record_version=version,
                                   type=None, name="ChangeCipherSpec", encrypted=False, length=length), out)
             v = self.version
-            if v is not None and v < 0x0304:  # TLS 1.3 CCS (middlebox compatibility) changes nothing
+            # A TLS 1.3 CCS (middlebox compatibility) changes nothing. With the ServerHello lost
+            # (v unknown) keys are assumed changed, except for a ClientHello after it (see below).
+            if v is None or v < 0x0304:
                 if self.null_mac is not None:
                     d.mac_strip = self.null_mac
                 else:
@@ -408,3 +412,10 @@ class TlsConnection:
                 self.tls13 = True
                 for other in self.dirs:  # everything after a TLS 1.3 ServerHello is protected
                     other.encrypted = True
+
+
+def _whole_client_hello(buf: bytearray, start: int, end: int) -> bool:
+    """Does this record hold exactly one plaintext ClientHello (type 1, length filling it)?"""
+    return end - start >= 42 and buf[start] == 1 and \
+        ((buf[start + 1] << 16) | (buf[start + 2] << 8) | buf[start + 3]) == end - start - 4 \
+        and buf[start + 4] == 3

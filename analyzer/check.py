@@ -1,0 +1,97 @@
+"""Regression against fixture captures: analyse each capture in a folder and compare its JSON with
+`expected/<capture file name>.json`, reporting differences as JSON paths."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from analyzer.errors import AnalyzerError, ExitCode, InputError
+from analyzer.report import json_document
+
+CAPTURE_SUFFIXES = (".pcap", ".pcapng", ".cap", ".pcap.gz", ".pcapng.gz", ".cap.gz")
+MAX_DIFF_LINES = 25
+
+
+def captures_in(folder: Path) -> list[Path]:
+    """Every capture directly in `folder` (not in sub-folders), sorted by name."""
+    if not folder.is_dir():
+        raise InputError(f"{folder} is not a directory", "give the folder that holds the captures")
+    return sorted(p for p in folder.iterdir() if p.is_file() and p.name.endswith(CAPTURE_SUFFIXES))
+
+
+def golden_path(capture: Path) -> Path:
+    return capture.parent / "expected" / f"{capture.name}.json"
+
+
+def diff(expected: Any, actual: Any, path: str = "$") -> Iterator[str]:
+    """Readable differences: `path: expected X, got Y`, lists compared element by element."""
+    if isinstance(expected, dict) and isinstance(actual, dict):
+        for key in sorted(set(expected) | set(actual)):
+            sub = f"{path}.{key}"
+            if key not in actual:
+                yield f"{sub}: missing (expected {_short(expected[key])})"
+            elif key not in expected:
+                yield f"{sub}: unexpected {_short(actual[key])}"
+            else:
+                yield from diff(expected[key], actual[key], sub)
+    elif isinstance(expected, list) and isinstance(actual, list):
+        for i in range(max(len(expected), len(actual))):
+            sub = f"{path}[{i}]"
+            if i >= len(actual):
+                yield f"{sub}: missing (expected {_short(expected[i])})"
+            elif i >= len(expected):
+                yield f"{sub}: unexpected {_short(actual[i])}"
+            else:
+                yield from diff(expected[i], actual[i], sub)
+    elif expected != actual or type(expected) is not type(actual):
+        yield f"{path}: expected {_short(expected)}, got {_short(actual)}"
+
+
+def _short(value: Any) -> str:
+    text = json.dumps(value, sort_keys=True, ensure_ascii=True)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+@dataclass(slots=True)
+class CaptureResult:
+    capture: Path
+    status: str  # "ok", "mismatch", "missing golden", "updated", "unreadable"
+    lines: list[str] = field(default_factory=list)
+
+
+def check_folder(folder: Path, update: bool = False) -> Iterator[CaptureResult]:
+    for capture in captures_in(folder):
+        golden = golden_path(capture)
+        try:
+            actual_bytes = json_document(str(capture))
+        except AnalyzerError as exc:
+            yield CaptureResult(capture, "unreadable", [exc.one_line()])
+            continue
+        if update:
+            golden.parent.mkdir(exist_ok=True)
+            golden.write_bytes(actual_bytes)
+            yield CaptureResult(capture, "updated")
+            continue
+        if not golden.exists():
+            yield CaptureResult(capture, "missing golden",
+                                [f"no {golden} (write it with: tls-analyzer check {folder} --update)"])
+            continue
+        try:
+            expected = json.loads(golden.read_bytes())
+        except ValueError as exc:
+            yield CaptureResult(capture, "mismatch", [f"{golden} is not JSON: {exc}"])
+            continue
+        lines = list(diff(expected, json.loads(actual_bytes)))
+        yield CaptureResult(capture, "ok" if not lines else "mismatch", lines)
+
+
+def exit_code(results: list[CaptureResult]) -> int:
+    if any(r.status == "unreadable" for r in results):
+        return ExitCode.USAGE
+    if any(r.status in ("mismatch", "missing golden") for r in results):
+        return ExitCode.FINDINGS
+    return ExitCode.OK

@@ -1,0 +1,149 @@
+"""The few facts worth showing beside each message on a ladder, as plain (unsanitised) strings.
+
+Shared by the text ladder and Mermaid; each renderer sanitises for its own medium.
+"""
+
+from __future__ import annotations
+
+from analyzer import registry
+from analyzer.model import Connection, DataRun, Entry, GapInfo
+from analyzer.tls.events import Alert, Heartbeat
+from analyzer.tls.messages import (Certificate, ClientHello, NewSessionTicket, ServerHello,
+                                   ServerKeyExchange)
+
+
+def short_version(v: int) -> str:
+    name = registry.version_name(v)
+    return name.replace("TLSv", "") if name.startswith("TLSv") else name
+
+
+def _ext_field(body: ClientHello | ServerHello, etype: int, key: str) -> object:
+    ext = body.ext(etype)
+    return ext.fields.get(key) if ext is not None else None
+
+
+def entry_label(e: Entry | DataRun | GapInfo, conn: Connection) -> str:
+    """The message name as the ladder shows it (flights and 0-RTT data labelled)."""
+    if isinstance(e, GapInfo):
+        return "TCP gap"
+    if isinstance(e, DataRun):
+        label = "ApplicationData"
+        if e.records > 1:
+            label += f" ×{e.records}"
+        return label
+    return e.msg.name
+
+
+def entry_facts(e: Entry | DataRun | GapInfo, conn: Connection) -> list[str]:
+    """Key facts of one ladder row, most important first."""
+    if isinstance(e, GapInfo):
+        return [f"{e.length} bytes from {e.side} never captured"]
+    if isinstance(e, DataRun):
+        what = {"early_data": "0-RTT early data", "handshake": "encrypted handshake flight"}.get(e.role, "encrypted")
+        return [f"{what}, {e.length} bytes"]
+    m, body = e.msg, e.msg.body
+    out: list[str] = []
+    if m.malformed:
+        out.append(f"MALFORMED: {m.malformed}")
+    if isinstance(body, ClientHello):
+        sni = _ext_field(body, 0, "host_name")
+        if sni is not None:
+            out.append(f"SNI {sni}")
+        versions = _ext_field(body, 43, "versions")
+        offered = [v for v in (versions or [body.legacy_version]) if not registry.is_grease(v)]
+        out.append("versions " + ",".join(short_version(v) for v in offered))
+        ks = _ext_field(body, 51, "groups") or _ext_field(body, 40, "groups")
+        if ks:
+            out.append("key_share " + ",".join(registry.group_name(g) for g in ks if not registry.is_grease(g)))
+        alpn = _ext_field(body, 16, "protocols")
+        if alpn:
+            out.append("ALPN " + ",".join(alpn))
+        if body.ext(41) is not None:
+            out.append("PSK offered")
+        if body.ext(42) is not None:
+            out.append("early_data")
+        if 0x5600 in body.cipher_suites:
+            out.append("TLS_FALLBACK_SCSV")
+        if body.sslv2:
+            out.append("SSLv2-format hello")
+    elif isinstance(body, ServerHello):
+        if body.hello_retry_request:
+            group = _ext_field(body, 51, "selected_group") or _ext_field(body, 40, "selected_group")
+            out.append(f"retry with {registry.group_name(group)}" if isinstance(group, int) else "retry")
+        else:
+            selected = _ext_field(body, 43, "selected_version")
+            out.append(short_version(selected if isinstance(selected, int) else body.legacy_version))
+            out.append(registry.cipher_suite_name(body.cipher_suite))
+            group = _ext_field(body, 51, "group") or _ext_field(body, 40, "group")
+            if isinstance(group, int):
+                out.append(registry.group_name(group))
+            alpn = _ext_field(body, 16, "protocols")
+            if alpn:
+                out.append("ALPN " + alpn[0])
+            if body.ext(41) is not None:
+                out.append("PSK accepted")
+            if body.downgrade_sentinel:
+                out.append(f"DOWNGRADE SENTINEL ({body.downgrade_sentinel})")
+    elif isinstance(body, Certificate):
+        out.append(f"chain of {len(body.entries)}")
+        if body.entries:
+            out.append(_leaf_subject(body.entries[0].der))
+    elif isinstance(body, ServerKeyExchange):
+        if body.named_curve is not None:
+            out.append(registry.group_name(body.named_curve))
+        if body.dh_bits:
+            out.append(f"DH {body.dh_bits} bits")
+        if body.signature_scheme is not None:
+            out.append(registry.signature_scheme_name(body.signature_scheme))
+    elif isinstance(body, NewSessionTicket):
+        out.append(f"lifetime {body.lifetime}s, ticket {body.ticket_length} bytes")
+    elif isinstance(body, Alert):
+        out.append(f"{registry.alert_level_name(body.level)} {registry.alert_description_name(body.description)}")
+    elif isinstance(body, Heartbeat):
+        kind = "request" if body.heartbeat_type == 1 else "response"
+        out.append(f"{kind}, claims {body.payload_length} bytes in a {body.record_length}-byte record")
+        if body.overclaimed:
+            out.append("HEARTBLEED-SHAPED")
+    elif m.encrypted and m.type is None:
+        out.append(f"{m.length} bytes")
+    return out
+
+
+def _leaf_subject(der: bytes) -> str:
+    try:
+        from cryptography import x509
+
+        cert = x509.load_der_x509_certificate(der)
+        return "leaf " + cert.subject.rfc4514_string()
+    except Exception:  # noqa: BLE001 - a certificate we cannot parse is still shown
+        return f"leaf of {len(der)} bytes (not parseable)"
+
+
+def header_facts(conn: Connection) -> list[str]:
+    out = []
+    if conn.sni:
+        out.append(f"SNI {conn.sni}")
+    if conn.version is not None:
+        out.append(registry.version_name(conn.version))
+    if conn.cipher_suite is not None:
+        out.append(registry.cipher_suite_name(conn.cipher_suite))
+    if conn.hello_retry_request:
+        out.append("HRR")
+    if conn.resumed:
+        out.append(f"resumed ({conn.resumed})")
+    if conn.early_data_offered:
+        out.append("0-RTT offered")
+    out.append(f"history {conn.history or '-'}")
+    return out
+
+
+def footer_notes(conn: Connection) -> list[str]:
+    """What must stand out: unfinished handshakes, gaps, anomalies."""
+    notes = []
+    if not conn.complete:
+        end = conn.end_reason or "capture end"
+        notes.append(f"handshake not complete (connection ended: {end})")
+    if conn.downgrade_sentinel:
+        notes.append(f"downgrade sentinel {conn.downgrade_sentinel} in ServerHello.random")
+    notes.extend(conn.warnings)
+    return notes

@@ -1,0 +1,109 @@
+"""A Wireshark-like message ladder per connection: one row per message, arrows between columns.
+
+Unicode and colour on a terminal; `ascii=True` (and no colour) when piped, asked for, or NO_COLOR.
+Every wire string goes through `sanitize.text`; rows are cut to `width` with an ellipsis.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from analyzer.model import Connection, DataRun, Entry, GapInfo
+from analyzer.render import facts
+from analyzer.render.sanitize import text
+
+ARROW_WIDTH = 34
+
+
+@dataclass(frozen=True, slots=True)
+class Style:
+    ascii: bool = False
+    color: bool = False
+    width: int = 120
+
+    @property
+    def glyphs(self) -> dict[str, str]:
+        if self.ascii:
+            return {"line": "-", "right": ">", "left": "<", "gap": ".", "sep": " | ", "ell": "...",
+                    "both": "<->", "warn": "!"}
+        return {"line": "─", "right": "▶", "left": "◀", "gap": "┄", "sep": " · ", "ell": "…",
+                "both": "⇄", "warn": "⚠"}
+
+    def paint(self, s: str, code: str) -> str:
+        return f"\x1b[{code}m{s}\x1b[0m" if self.color and code else s
+
+
+CLIENT_COLOUR, SERVER_COLOUR, ALERT_COLOUR, NOTE_COLOUR = "36", "32", "31", "33"
+
+
+def _fit(s: str, room: int, ell: str) -> str:
+    if room <= len(ell):
+        return ""
+    return s if len(s) <= room else s[:room - len(ell)] + ell
+
+
+def _endpoint(e) -> str:  # noqa: ANN001
+    return f"[{e.ip}]:{e.port}" if ":" in e.ip else f"{e.ip}:{e.port}"
+
+
+def _arrow(label: str, to_server: bool, g: dict[str, str]) -> str:
+    label = label[:ARROW_WIDTH - 4]
+    fill = g["line"] * (ARROW_WIDTH - len(label) - 2)
+    return f"{label} {fill}{g['right']}" if to_server else f"{g['left']}{fill} {label}"
+
+
+def _frames(e: Entry | DataRun | GapInfo) -> str:
+    if isinstance(e, DataRun) and e.last_frame != e.frame:
+        return f"{e.frame}-{e.last_frame}"
+    return str(e.msg.frame if isinstance(e, Entry) else e.frame)
+
+
+def _ts(e: Entry | DataRun | GapInfo, conn: Connection) -> str:
+    if isinstance(e, GapInfo):
+        return ""
+    ts = e.msg.ts if isinstance(e, Entry) else e.ts
+    return f"{ts - conn.first_ts:.6f}"
+
+
+def render_connection(conn: Connection, style: Style, marks: dict[int, list[str]] | None = None) -> str:
+    """The ladder of one connection. `marks` maps a frame to finding ids to flag on its rows."""
+    g = style.glyphs
+    head = (f"#{conn.id}  {_endpoint(conn.client)} {g['both']} {_endpoint(conn.server)}"
+            + "".join(g["sep"] + text(f) for f in facts.header_facts(conn)))
+    lines = [style.paint(_fit(head, style.width, g["ell"]), "1")]
+    col = f"{'time':>10}  {'frame':>9}  {'client':<{ARROW_WIDTH // 2}}{'server':>{ARROW_WIDTH - ARROW_WIDTH // 2}}"
+    lines.append(_fit(col, style.width, g["ell"]))
+    marked: set[int] = set()
+    for e in conn.entries:
+        prefix = f"{_ts(e, conn):>10}  {_frames(e):>9}  "
+        if isinstance(e, GapInfo):
+            body = f" TCP gap: {e.length} bytes from {e.side} lost ".center(ARROW_WIDTH, g["gap"])
+            row = prefix + style.paint(body, ALERT_COLOUR)
+            lines.append(row)
+            continue
+        to_server = e.side == "client"
+        label = facts.entry_label(e, conn)
+        arrow = _arrow(label, to_server, g)
+        colour = CLIENT_COLOUR if to_server else SERVER_COLOUR
+        if isinstance(e, Entry) and (e.msg.content_type == 21 or e.msg.malformed):
+            colour = ALERT_COLOUR
+        elif isinstance(e, Entry) and (e.msg.name == "HelloRetryRequest"
+                                       or getattr(e.msg.body, "downgrade_sentinel", None)):
+            colour = NOTE_COLOUR
+        detail = [text(f) for f in facts.entry_facts(e, conn)]
+        frame = e.msg.frame if isinstance(e, Entry) else e.frame
+        if marks and frame in marks and frame not in marked:
+            marked.add(frame)
+            detail.append(f"{g['warn']} " + ",".join(marks[frame]))
+        room = style.width - len(prefix) - ARROW_WIDTH - 2
+        tail = _fit("; ".join(detail), room, g["ell"])
+        lines.append(prefix + style.paint(arrow, colour) + ("  " + tail if tail else ""))
+    for note in facts.footer_notes(conn):
+        lines.append(style.paint(_fit(f"  {g['warn']} {text(note)}", style.width, g["ell"]), NOTE_COLOUR))
+    return "\n".join(lines) + "\n"
+
+
+def render(conns: list[Connection], style: Style, marks: dict[int, dict[int, list[str]]] | None = None) -> str:
+    if not conns:
+        return "no TLS connections found\n"
+    return "\n".join(render_connection(c, style, (marks or {}).get(c.id)) for c in conns)

@@ -1,0 +1,37 @@
+"""The ladder as a Mermaid sequenceDiagram, for docs and issue reports. Labels are escaped."""
+
+from __future__ import annotations
+
+from analyzer.model import Connection, DataRun, Entry, GapInfo
+from analyzer.render import facts
+from analyzer.render.sanitize import mermaid
+
+MAX_FACTS = 4
+
+
+def render_connection(conn: Connection) -> str:
+    c, s = conn.client, conn.server
+    lines = [
+        "sequenceDiagram",
+        f"    participant C as Client {mermaid(c.ip)} port {c.port}",
+        f"    participant S as Server {mermaid(s.ip)} port {s.port}",
+        f"    Note over C,S: connection {conn.id} {mermaid(', '.join(facts.header_facts(conn)))}",
+    ]
+    for e in conn.entries:
+        if isinstance(e, GapInfo):
+            lines.append(f"    Note over C,S: TCP gap, {e.length} bytes from {e.side} lost at frame {e.frame}")
+            continue
+        arrow = "C->>S" if e.side == "client" else "S->>C"
+        frame = e.msg.frame if isinstance(e, Entry) else e.frame
+        detail = facts.entry_facts(e, conn)[:MAX_FACTS]
+        label = f"{facts.entry_label(e, conn)} [frame {frame}]"
+        if detail:
+            label += " " + "; ".join(detail)
+        lines.append(f"    {arrow}: {mermaid(label)}")
+    for note in facts.footer_notes(conn):
+        lines.append(f"    Note over C,S: {mermaid(note)}")
+    return "\n".join(lines) + "\n"
+
+
+def render(conns: list[Connection]) -> str:
+    return "\n".join(render_connection(c) for c in conns)
