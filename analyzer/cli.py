@@ -123,8 +123,8 @@ def main(argv: list[str] | None = None) -> int:
     import click
 
     try:
-        app(args=argv, standalone_mode=False)
-        return ExitCode.OK
+        rc = app(args=argv, standalone_mode=False)  # click returns Exit codes in this mode
+        return rc if isinstance(rc, int) else ExitCode.OK
     except typer.Exit as exc:
         return exc.exit_code
     except click.exceptions.Exit as exc:

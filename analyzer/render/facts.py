@@ -22,15 +22,12 @@ def _ext_field(body: ClientHello | ServerHello, etype: int, key: str) -> object:
     return ext.fields.get(key) if ext is not None else None
 
 
-def entry_label(e: Entry | DataRun | GapInfo, conn: Connection) -> str:
-    """The message name as the ladder shows it (flights and 0-RTT data labelled)."""
+def entry_label(e: Entry | DataRun | GapInfo, times: str = "×") -> str:
+    """The message name as the ladder shows it; a run of records says how many."""
     if isinstance(e, GapInfo):
         return "TCP gap"
     if isinstance(e, DataRun):
-        label = "ApplicationData"
-        if e.records > 1:
-            label += f" ×{e.records}"
-        return label
+        return f"{e.name} {times}{e.records}" if e.records > 1 else e.name
     return e.msg.name
 
 

@@ -13,6 +13,7 @@ from analyzer.render import facts
 from analyzer.render.sanitize import text
 
 ARROW_WIDTH = 34
+MIN_FACTS = 16  # narrower than this, facts move to a line of their own
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +43,18 @@ def _fit(s: str, room: int, ell: str) -> str:
     return s if len(s) <= room else s[:room - len(ell)] + ell
 
 
+def _wrap(first: str, parts: list[str], sep: str, width: int, ell: str) -> list[str]:
+    """`first` then the parts joined by `sep`, wrapped onto indented lines that fit `width`."""
+    lines, line = [], first
+    for part in parts:
+        if len(line) + len(sep) + len(part) <= width:
+            line += sep + part
+        else:
+            lines.append(line)
+            line = _fit("    " + part, width, ell)
+    return lines + [line]
+
+
 def _endpoint(e) -> str:  # noqa: ANN001
     return f"[{e.ip}]:{e.port}" if ":" in e.ip else f"{e.ip}:{e.port}"
 
@@ -68,9 +81,9 @@ def _ts(e: Entry | DataRun | GapInfo, conn: Connection) -> str:
 def render_connection(conn: Connection, style: Style, marks: dict[int, list[str]] | None = None) -> str:
     """The ladder of one connection. `marks` maps a frame to finding ids to flag on its rows."""
     g = style.glyphs
-    head = (f"#{conn.id}  {_endpoint(conn.client)} {g['both']} {_endpoint(conn.server)}"
-            + "".join(g["sep"] + text(f) for f in facts.header_facts(conn)))
-    lines = [style.paint(_fit(head, style.width, g["ell"]), "1")]
+    head = f"#{conn.id}  {_endpoint(conn.client)} {g['both']} {_endpoint(conn.server)}"
+    lines = [style.paint(line, "1") for line in _wrap(head, [text(f) for f in facts.header_facts(conn)],
+                                                       g["sep"], style.width, g["ell"])]
     col = f"{'time':>10}  {'frame':>9}  {'client':<{ARROW_WIDTH // 2}}{'server':>{ARROW_WIDTH - ARROW_WIDTH // 2}}"
     lines.append(_fit(col, style.width, g["ell"]))
     marked: set[int] = set()
@@ -82,7 +95,7 @@ def render_connection(conn: Connection, style: Style, marks: dict[int, list[str]
             lines.append(row)
             continue
         to_server = e.side == "client"
-        label = facts.entry_label(e, conn)
+        label = facts.entry_label(e, "x" if style.ascii else "×")
         arrow = _arrow(label, to_server, g)
         colour = CLIENT_COLOUR if to_server else SERVER_COLOUR
         if isinstance(e, Entry) and (e.msg.content_type == 21 or e.msg.malformed):
@@ -96,8 +109,13 @@ def render_connection(conn: Connection, style: Style, marks: dict[int, list[str]
             marked.add(frame)
             detail.append(f"{g['warn']} " + ",".join(marks[frame]))
         room = style.width - len(prefix) - ARROW_WIDTH - 2
-        tail = _fit("; ".join(detail), room, g["ell"])
-        lines.append(prefix + style.paint(arrow, colour) + ("  " + tail if tail else ""))
+        joined = "; ".join(detail)
+        if room >= MIN_FACTS or not joined:
+            tail = _fit(joined, room, g["ell"])
+            lines.append(prefix + style.paint(arrow, colour) + ("  " + tail if tail else ""))
+        else:  # a narrow terminal: facts go on their own line under the arrow
+            lines.append(prefix + style.paint(arrow, colour))
+            lines.append(_fit(" " * len(prefix) + joined, style.width, g["ell"]))
     for note in facts.footer_notes(conn):
         lines.append(style.paint(_fit(f"  {g['warn']} {text(note)}", style.width, g["ell"]), NOTE_COLOUR))
     return "\n".join(lines) + "\n"

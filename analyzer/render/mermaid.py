@@ -24,7 +24,7 @@ def render_connection(conn: Connection) -> str:
         arrow = "C->>S" if e.side == "client" else "S->>C"
         frame = e.msg.frame if isinstance(e, Entry) else e.frame
         detail = facts.entry_facts(e, conn)[:MAX_FACTS]
-        label = f"{facts.entry_label(e, conn)} [frame {frame}]"
+        label = f"{facts.entry_label(e)} [frame {frame}]"
         if detail:
             label += " " + "; ".join(detail)
         lines.append(f"    {arrow}: {mermaid(label)}")

@@ -1,0 +1,1 @@
+"""Judgement over connection facts: findings, policy checks and fingerprints."""
