@@ -26,7 +26,7 @@ def render_connection(conn: Connection) -> str:
         detail = facts.entry_facts(e, conn)[:MAX_FACTS]
         label = f"{facts.entry_label(e)} [frame {frame}]"
         if detail:
-            label += " " + "; ".join(detail)
+            label += " — " + ", ".join(detail)
         lines.append(f"    {arrow}: {mermaid(label)}")
     for note in facts.footer_notes(conn):
         lines.append(f"    Note over C,S: {mermaid(note)}")
