@@ -65,11 +65,14 @@ def analyze(
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="write here instead of stdout")] = None,
     depth: Annotated[Depth, typer.Option("--depth", help="tcp: stop after TCP reassembly")] = Depth.tls,
     conn: ConnOpt = None, sni: SniOpt = None, host: HostOpt = None, port: PortOpt = None,
+    jobs: Annotated[Optional[int], typer.Option("--jobs", "-j", min=1,
+                                                help="processes for --format json on a large capture "
+                                                     "(default: one per CPU; 1: never fork)")] = None,
 ) -> None:
     """Decode every TLS handshake in the captures: one row (or JSON object) per connection."""
     from analyzer.report import Selection, run_analyze
 
-    code = run_analyze(captures, format.value, output, depth.value, Selection(conn, sni, host, port))
+    code = run_analyze(captures, format.value, output, depth.value, Selection(conn, sni, host, port), jobs)
     raise typer.Exit(code)
 
 

@@ -33,11 +33,13 @@ class Stats:
 class Pipeline:
     """Run frames through every stage. `depth="tcp"` stops after reassembly."""
 
-    def __init__(self, limits: Limits | None = None, depth: str = "tls") -> None:
+    def __init__(self, limits: Limits | None = None, depth: str = "tls",
+                 shard: tuple[int, int] | None = None) -> None:
         self.decoder = PacketDecoder()
         self.flows = FlowTable(limits)
         self.depth = depth
         self.stats = Stats()
+        self.shard = shard  # (k, n): only connections whose port sum is k mod n (see parallel.py)
 
     def run(self, frames: Iterable[Frame]) -> Iterator[Connection]:
         """Connections as they end. The cyclic GC is paused meanwhile: the pipeline's objects hold
@@ -59,11 +61,14 @@ class Pipeline:
         n = 0
         ts = 0.0
         out: list = []
+        shard, shards = self.shard or (0, 1)
         for n, ts, linktype, data in frames:
             pkt = decode(linktype, data)
             if pkt.__class__ is not Segment:
                 if pkt is not None:
                     stats.udp_datagrams += 1
+                continue
+            if shards > 1 and (pkt.sport + pkt.dport) % shards != shard:
                 continue
             hit = lookup(pkt, n, ts)
             if hit is None:

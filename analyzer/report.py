@@ -119,9 +119,12 @@ class LazyOutput:
 
 
 def run_analyze(captures: list[str], fmt: str, output: Path | None, depth: str,
-                selection: Selection) -> int:
+                selection: Selection, jobs: int | None = None) -> int:
+    from analyzer import parallel
     from analyzer.render import json as rjson
     from analyzer.render import table
+
+    jobs = parallel.default_jobs() if jobs is None else jobs
 
     gc.disable()  # a short batch run: see Pipeline.run; rendering makes millions of small objects too
     out = LazyOutput(output)
@@ -133,7 +136,11 @@ def run_analyze(captures: list[str], fmt: str, output: Path | None, depth: str,
         render = rjson.connection_bytes if fmt == "json" else None
         for path in captures:
             try:
-                result = analyze_capture(path, depth, selection, render)
+                if fmt == "json" and parallel.worth_it(path, jobs):
+                    info, frames, conns, warnings = parallel.analyze_json(path, jobs, depth, selection)
+                    result = Analysis(info, conns, warnings, frames)  # type: ignore[arg-type]
+                else:
+                    result = analyze_capture(path, depth, selection, render)
             except AnalyzerError as exc:
                 if len(captures) == 1:
                     raise

@@ -8,6 +8,7 @@ is over its cap; their buffers are freed then and a tombstone swallows late pack
 from __future__ import annotations
 
 import ipaddress
+from array import array
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,7 +31,8 @@ class Limits:
     max_pending_bytes: int = 4 << 20  # out-of-order bytes held per direction
     max_connections: int = 200_000  # connections held at once; the idlest are evicted beyond it
     idle_timeout: float = 600.0  # capture-time seconds without a packet before eviction
-    tombstone_timeout: float = 30.0  # how long a finished connection swallows late packets
+    close_grace: float = 2.0  # after both FINs or a RST, late packets this close still count
+    tombstone_timeout: float = 30.0  # until then, later packets are swallowed, not a new connection
 
 
 def ip_text(raw: bytes) -> str:
@@ -114,27 +116,43 @@ class FlowTable:
         self.next_id = 0
         self.evicted = 0
         self.warnings: list[str] = []
+        self.first_frames = array("Q")  # the frame that created each connection, in id order
+        self.expired: list[TcpConnection] = []  # over, forgotten, not yet reported
 
     def lookup(self, seg: Segment, frame: int, ts: float) -> tuple[TcpConnection, int] | None:
-        """The connection and direction of a segment; None for stray packets worth no connection."""
+        """The connection and direction of a segment; None for stray packets worth no connection.
+
+        Whether a packet still belongs to a connection depends only on the two (never on when a
+        sweep ran): after a close, packets within `close_grace` still count, later ones are
+        swallowed until `tombstone_timeout`; a connection silent for `idle_timeout` is over.
+        """
         key = (seg.src, seg.dst, seg.sport, seg.dport)
         hit = self.flows.get(key)
         if hit is not None:
             conn, d = hit
-            if not (seg.flags & SYN) or seg.flags & ACK or conn.isn[d] in (None, seg.seq):
-                if conn.finished:
-                    return None  # a late packet of a connection already reported
+            quiet = ts - conn.last_ts
+            over = conn.finished or conn.closed
+            if over and quiet > self.limits.tombstone_timeout or not over and quiet > self.limits.idle_timeout:
+                self._expire(conn)  # long over: the ports are free for a new connection
+            elif not (seg.flags & SYN) or seg.flags & ACK or conn.isn[d] in (None, seg.seq):
+                if conn.finished or (conn.closed and quiet > self.limits.close_grace):
+                    return None  # a late packet of a connection that is over
                 return hit
-            if not (conn.finished or conn.closed or conn.halves[d].fin_off is not None
-                    or conn.end_reason):
-                # a new SYN with another ISN on a live connection: port reuse all the same
-                self.warnings.append(f"frame {frame}: new SYN reuses the ports of connection "
-                                     f"{conn.id} before it closed")
-            self._forget(conn)
-            hit = None
+            else:
+                if not (over or conn.halves[d].fin_off is not None or conn.end_reason):
+                    # a new SYN with another ISN on a live connection: port reuse all the same
+                    self.warnings.append(f"frame {frame}: new SYN reuses the ports of a connection "
+                                         f"opened at frame {conn.first_frame} before it closed")
+                self._expire(conn)
         if not (seg.payload or seg.flags & (SYN | FIN)):
             return None  # a bare ACK or RST for a connection we never saw
         return self._create(key, seg, frame, ts)
+
+    def _expire(self, conn: TcpConnection) -> None:
+        """Forget a connection's ports; if it was not reported yet, the next sweep reports it."""
+        self._forget(conn)
+        if not conn.finished:
+            self.expired.append(conn)
 
     def _create(self, key: tuple, seg: Segment, frame: int, ts: float) -> tuple[TcpConnection, int]:
         src, dst = Endpoint(ip_text(seg.src), seg.sport), Endpoint(ip_text(seg.dst), seg.dport)
@@ -148,6 +166,7 @@ class FlowTable:
             client, server, source = src, dst, "port"
         conn = TcpConnection(self.next_id, client, server, source, self.limits, frame, ts)
         self.next_id += 1
+        self.first_frames.append(frame)
         d = CLIENT if client == src else SERVER
         rkey = (seg.dst, seg.src, seg.dport, seg.sport)
         self.flows[key] = (conn, d)
@@ -162,25 +181,24 @@ class FlowTable:
                 del self.flows[key]
 
     def sweep(self, now: float) -> list[TcpConnection]:
-        """Connections to report now: closed ones, idle ones, and the idlest beyond the cap.
-
-        Closed connections stay as tombstones (buffers freed) for a while to swallow late packets.
-        """
+        """Connections to report now: closed ones past their grace, idle ones, the idlest beyond
+        the cap. Reported connections stay as tombstones (buffers freed) to swallow late packets."""
         limits = self.limits
-        done: list[TcpConnection] = []
+        done, self.expired = self.expired, []
         seen: set[int] = set()
         live: list[TcpConnection] = []
         for conn, _d in list(self.flows.values()):
             if conn.id in seen:
                 continue
             seen.add(conn.id)
+            quiet = now - conn.last_ts
             if conn.finished:
-                if now - conn.last_ts > limits.tombstone_timeout:
+                if quiet > limits.tombstone_timeout:
                     self._forget(conn)
-                continue
-            if conn.closed:
-                done.append(conn)
-            elif now - conn.last_ts > limits.idle_timeout:
+            elif conn.closed:
+                if quiet > limits.close_grace:
+                    done.append(conn)
+            elif quiet > limits.idle_timeout:
                 done.append(conn)
                 self._forget(conn)
             else:
@@ -192,11 +210,13 @@ class FlowTable:
                 done.append(conn)
                 self._forget(conn)
                 self.evicted += 1
+        done.sort(key=lambda c: c.id)
         return done
 
     def drain(self) -> list[TcpConnection]:
         """Every connection not yet reported (end of capture)."""
-        out: dict[int, TcpConnection] = {}
+        out: dict[int, TcpConnection] = {c.id: c for c in self.expired}
+        self.expired = []
         for conn, _d in self.flows.values():
             if not conn.finished:
                 out[conn.id] = conn
