@@ -1,0 +1,37 @@
+"""Sharding a capture's flows across processes must not change a single byte of the JSON."""
+
+from __future__ import annotations
+
+import pytest
+
+from analyzer import parallel
+from analyzer.render import json as rjson
+from analyzer.report import Selection, analyze_capture, json_document
+
+from conftest import CAPTURES
+
+
+def _parallel_document(path: str, jobs: int, selection: Selection | None = None) -> bytes:
+    info, frames, conns, warnings = parallel.analyze_json(path, jobs, "tls", selection)
+    result = analyze_capture(path)  # only for the capture header fields
+    result.frames = frames
+    return rjson.document_bytes(result.capture_json(), conns, warnings)
+
+
+@pytest.mark.parametrize("name", ["tls13-psk-resumption.pcap", "tls12-session-resumption.pcap",
+                                  "tls13-hostile-strings.pcap", "tls13-0rtt.pcap"])
+@pytest.mark.parametrize("jobs", [2, 3])
+def test_sharded_output_is_identical(name: str, jobs: int) -> None:
+    path = str(CAPTURES / name)
+    assert _parallel_document(path, jobs) == json_document(path)
+
+
+def test_selection_by_id_uses_global_ids() -> None:
+    path = str(CAPTURES / "tls13-psk-resumption.pcap")
+    sel = Selection(conns=[1])
+    assert _parallel_document(path, 2, sel) == json_document(path, selection=sel)
+
+
+def test_small_captures_stay_in_one_process() -> None:
+    assert not parallel.worth_it(str(CAPTURES / "tls13.pcap"), 2)
+    assert not parallel.worth_it("-", 4)
