@@ -24,7 +24,7 @@ FALLBACK_SCSV = 0x5600
 class ConnectionBuilder:
     """Collects one connection's events; `finish()` returns its `Connection`."""
 
-    __slots__ = ("tcp", "tls", "entries", "gaps", "warnings", "tls_offset", "hist")
+    __slots__ = ("tcp", "tls", "entries", "gaps", "warnings", "tls_offset", "preamble")
 
     def __init__(self, tcp: TcpConnection) -> None:
         self.tcp = tcp
@@ -33,6 +33,7 @@ class ConnectionBuilder:
         self.gaps: list[GapInfo] = []
         self.warnings: list[str] = []
         self.tls_offset: dict[int, int] = {}
+        self.preamble: dict[int, bytes] = {}
 
     def feed(self, events: list) -> None:
         """Take TCP events, pass bytes through the TLS layer, keep what it says."""
@@ -79,6 +80,8 @@ class ConnectionBuilder:
                                      f"offset {ev.offset} after {ev.skipped} lost bytes")
             elif cls is TlsStart:
                 self.tls_offset[ev.side] = ev.offset
+                if ev.preamble:
+                    self.preamble[ev.side] = ev.preamble
 
     def finish(self) -> Connection:
         tcp = self.tcp
@@ -95,6 +98,7 @@ class ConnectionBuilder:
                           end_reason=tcp.end_reason or ("fin" if tcp.closed else ""))
         conn.tls = self.tls.found
         conn.tls_offset = {names[s]: off for s, off in sorted(self.tls_offset.items())}
+        conn.preamble = {names[s]: head for s, head in sorted(self.preamble.items())}
         conn.warnings = [w.replace("{0}", names[0]).replace("{1}", names[1]) for w in self.warnings]
         for e in self.entries:
             if e.__class__ is Message:

@@ -121,6 +121,31 @@ def check(
     raise typer.Exit(exit_code(results))
 
 
+@app.command(epilog="Examples:\n\n  tls-analyzer crosscheck captures/tls13-hrr.pcap\n\n"
+                    "  tls-analyzer crosscheck my.pcapng --decode-as 2525=smtp")
+def crosscheck(
+    capture: Annotated[str, typer.Argument(help="pcap/pcapng file")],
+    decode_as: Annotated[Optional[list[str]], typer.Option("--decode-as", help="PORT=PROTO passed to tshark (repeatable)")] = None,
+) -> None:
+    """Compare our decode with Wireshark's (tshark via pyshark), message by message. Exit 1 on any difference."""
+    from analyzer.crosscheck import crosscheck as run
+    from analyzer.render.sanitize import text
+
+    extra = {}
+    for item in decode_as or []:
+        port, _, proto = item.partition("=")
+        if not port.isdigit() or not proto:
+            raise UsageError(f"--decode-as {item!r} is not PORT=PROTO", "e.g. --decode-as 2525=smtp")
+        extra[int(port)] = proto
+    result = run(capture, extra)
+    for line in result.differences:
+        print(text(line))
+    told = ", ".join(f"{p}={proto}" for p, proto in sorted(result.decode_as.items())) or "none"
+    print(f"{result.agree}/{result.messages} Wireshark handshake messages agree; "
+          f"{len(result.differences)} differences (decode-as: {told})")
+    raise typer.Exit(ExitCode.OK if result.equal else ExitCode.FINDINGS)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of `tls-analyzer` and `python cli.py`: returns the process exit code."""
     import click
@@ -154,7 +179,8 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # a bug: one line unless --debug
         if _state["debug"]:
             raise
-        print(f"error: internal error: {type(exc).__name__}: {exc} (rerun with --debug and report it)",
+        first = (str(exc).splitlines() or [""])[0]
+        print(f"error: internal error: {type(exc).__name__}: {first} (rerun with --debug and report it)",
               file=sys.stderr)
         return ExitCode.USAGE
 

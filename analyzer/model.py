@@ -68,6 +68,7 @@ class Connection:
     gaps: list[GapInfo] = field(default_factory=list)
     tls: bool = False
     tls_offset: dict[str, int] = field(default_factory=dict)  # where TLS began (preamble length)
+    preamble: dict[str, bytes] = field(default_factory=dict)  # first bytes of a plaintext preamble
     entries: list[Any] = field(default_factory=list)  # Entry | DataRun, in wire order
     warnings: list[str] = field(default_factory=list)
     # facts

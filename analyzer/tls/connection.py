@@ -18,6 +18,7 @@ from analyzer.tls.sslv2 import SSL2_NAMES, parse_sslv2_hello, parse_sslv2_server
 DETECT, RECORDS, RESYNC, OFF, SSLV2 = range(5)
 MAX_RECORD = (1 << 14) + 2048  # the largest TLSCiphertext fragment RFC 8446 allows
 MAX_HANDSHAKE = 1 << 20  # a handshake message larger than this is skipped, not buffered
+PREAMBLE_KEEP = 32  # bytes of a plaintext preamble kept to name its protocol
 DETECT_LIMIT = 64 << 10  # plaintext preamble scanned for TLS before a direction is given up
 
 CT_CCS, CT_ALERT, CT_HANDSHAKE, CT_APPDATA, CT_HEARTBEAT = 20, 21, 22, 23, 24
@@ -170,7 +171,7 @@ class TlsConnection:
         if d.mode == RESYNC:
             out.append(Resync(d.side, frame, d.pos + start, d.lost + start))
         else:
-            out.append(TlsStart(d.side, frame, d.pos + start))
+            out.append(TlsStart(d.side, frame, d.pos + start, bytes(buf[:min(start, PREAMBLE_KEEP)])))
         self.found = True
         d.lost = 0
         d.mode = RECORDS

@@ -53,6 +53,7 @@ class TlsStart:
     side: int
     frame: int
     offset: int
+    preamble: bytes = b""  # the first bytes before TLS (at most PREAMBLE_KEEP), when offset > 0
 
 
 @dataclass(frozen=True, slots=True)

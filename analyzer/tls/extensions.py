@@ -200,6 +200,17 @@ def _ech(c: Cursor, kind: str) -> dict:
             "enc_length": len(enc), "payload_length": len(payload)}
 
 
+def _esni(c: Cursor, kind: str) -> dict:
+    """draft-ietf-tls-esni-01..03 encrypted_server_name (the ancestor of ECH) in a ClientHello."""
+    if kind != CH:
+        return {"length": c.remaining}
+    suite, group = c.u16("cipher_suite"), c.u16("group")
+    key = c.skip_opaque(2, "key_exchange")
+    digest = c.skip_opaque(2, "record_digest")
+    return {"cipher_suite": suite, "group": group, "key_length": key, "record_digest_length": digest,
+            "encrypted_sni_length": c.skip_opaque(2, "encrypted_sni")}
+
+
 def _certificate_authorities(c: Cursor, kind: str) -> dict:
     lst = c.block(2, "authorities")
     n = 0
@@ -244,6 +255,7 @@ DECODERS: dict[int, Callable[[Cursor, str], dict]] = {
     17513: _protocols,  # application_settings (ALPS), old code point
     17613: _protocols,  # application_settings (ALPS)
     0xFE0D: _ech,
+    0xFFCE: _esni,
     0xFF01: _renegotiation_info,
 }
 
