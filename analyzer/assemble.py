@@ -24,7 +24,8 @@ FALLBACK_SCSV = 0x5600
 class ConnectionBuilder:
     """Collects one connection's events; `finish()` returns its `Connection`."""
 
-    __slots__ = ("tcp", "tls", "entries", "gaps", "warnings", "tls_offset", "preamble")
+    __slots__ = ("tcp", "tls", "entries", "gaps", "warnings", "tls_offset", "preamble", "settled",
+                 "reported", "_keyed_sides")
 
     def __init__(self, tcp: TcpConnection) -> None:
         self.tcp = tcp
@@ -34,6 +35,9 @@ class ConnectionBuilder:
         self.warnings: list[str] = []
         self.tls_offset: dict[int, int] = {}
         self.preamble: dict[int, bytes] = {}
+        self.settled = False  # the handshake finished or failed: a live view can show it now
+        self.reported = False  # already handed out early (live mode)
+        self._keyed_sides: set[int] = set()
 
     def feed(self, events: list) -> None:
         """Take TCP events, pass bytes through the TLS layer, keep what it says."""
@@ -61,6 +65,8 @@ class ConnectionBuilder:
         for ev in out:
             cls = ev.__class__
             if cls is Message:
+                if not self.settled:
+                    self._settle(ev)
                 if ev.encrypted and ev.content_type == 23 and ev.type is None:
                     last = entries[-1] if entries else None
                     if last.__class__ is DataRun and last.side == ev.side and last.content_type == 23:
@@ -82,6 +88,17 @@ class ConnectionBuilder:
                 self.tls_offset[ev.side] = ev.offset
                 if ev.preamble:
                     self.preamble[ev.side] = ev.preamble
+
+    def _settle(self, m: Message) -> None:
+        """Has the handshake now finished (both sides keyed) or failed (a fatal alert)?"""
+        if m.content_type == 21 and isinstance(m.body, Alert) and m.body.level == 2:
+            self.settled = True
+        elif m.encrypted and m.content_type in (22, 23):
+            if self.tls.tls13 and m.content_type == 23 and m.side == self.tls.client_side:
+                self.settled = True  # TLS 1.3: the client's encrypted flight follows the server's
+            elif not self.tls.tls13 and m.content_type == 22:
+                self._keyed_sides.add(m.side)
+                self.settled = len(self._keyed_sides) == 2
 
     def finish(self) -> Connection:
         tcp = self.tcp

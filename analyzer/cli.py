@@ -121,6 +121,32 @@ def check(
     raise typer.Exit(exit_code(results))
 
 
+class LiveFormat(str, Enum):
+    table = "table"
+    jsonl = "jsonl"
+    ladder = "ladder"
+
+
+@app.command(epilog="Examples (as root):\n\n  tls-analyzer live -i lo --bpf 'tcp port 4433'\n\n"
+                    "  tls-analyzer live -i eth0 --format jsonl --duration 60 --write lab.pcapng")
+def live(
+    interface: Annotated[str, typer.Option("--interface", "-i", help="interface to sniff, e.g. lo or eth0")],
+    bpf: Annotated[Optional[str], typer.Option("--bpf", help="capture filter (tcpdump syntax)")] = None,
+    count: Annotated[Optional[int], typer.Option("--count", min=1, help="stop after N packets")] = None,
+    duration: Annotated[Optional[float], typer.Option("--duration", min=0.0, help="stop after SECONDS")] = None,
+    format: Annotated[LiveFormat, typer.Option("--format", "-f", help="table, jsonl (flushed per line) or ladder")] = LiveFormat.table,
+    write: Annotated[Optional[Path], typer.Option("--write", help="also save what was captured as pcapng")] = None,
+    snaplen: Annotated[int, typer.Option("--snaplen", min=64, help="bytes kept per packet")] = 262144,
+    idle_timeout: Annotated[float, typer.Option("--idle-timeout", min=0.1, help="report a silent connection after SECONDS")] = 30.0,
+    conn: ConnOpt = None, sni: SniOpt = None, host: HostOpt = None, port: PortOpt = None,
+) -> None:
+    """Watch handshakes live: each connection is printed when its handshake completes, fails or goes idle."""
+    from analyzer.report import Selection, run_live
+
+    raise typer.Exit(run_live(interface, bpf, count, duration, format.value, write, snaplen, idle_timeout,
+                              Selection(conn, sni, host, port)))
+
+
 @app.command(epilog="Examples:\n\n  tls-analyzer crosscheck captures/tls13-hrr.pcap\n\n"
                     "  tls-analyzer crosscheck my.pcapng --decode-as 2525=smtp")
 def crosscheck(

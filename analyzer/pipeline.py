@@ -15,7 +15,7 @@ from analyzer.assemble import ConnectionBuilder
 from analyzer.model import Connection
 from analyzer.net.decode import PacketDecoder, Segment
 from analyzer.net.flows import FlowTable, Limits, TcpConnection
-from analyzer.sources.pcap import Frame
+from analyzer.sources.pcap import TICK, Frame
 
 SWEEP_EVERY = 8192  # frames between looks for connections to hand out
 
@@ -34,12 +34,13 @@ class Pipeline:
     """Run frames through every stage. `depth="tcp"` stops after reassembly."""
 
     def __init__(self, limits: Limits | None = None, depth: str = "tls",
-                 shard: tuple[int, int] | None = None) -> None:
+                 shard: tuple[int, int] | None = None, early: bool = False) -> None:
         self.decoder = PacketDecoder()
         self.flows = FlowTable(limits)
         self.depth = depth
         self.stats = Stats()
         self.shard = shard  # (k, n): only connections whose port sum is k mod n (see parallel.py)
+        self.early = early  # live: hand a connection out as soon as its handshake settles
 
     def run(self, frames: Iterable[Frame]) -> Iterator[Connection]:
         """Connections as they end. The cyclic GC is paused meanwhile: the pipeline's objects hold
@@ -62,7 +63,11 @@ class Pipeline:
         ts = 0.0
         out: list = []
         shard, shards = self.shard or (0, 1)
+        early = self.early
         for n, ts, linktype, data in frames:
+            if linktype == TICK:  # a live source's clock: time passes without packets
+                yield from self._report(self.flows.sweep(ts))
+                continue
             pkt = decode(linktype, data)
             if pkt.__class__ is not Segment:
                 if pkt is not None:
@@ -80,8 +85,13 @@ class Pipeline:
                     conn.halves[0].discard = conn.halves[1].discard = True
             conn.segment(d, pkt, n, ts, out)
             if out:
-                conn.app.feed(out)
+                app = conn.app
+                app.feed(out)
                 out.clear()
+                if early and app.settled and not app.reported:
+                    app.reported = True
+                    self.stats.connections += 1
+                    yield app.finish()
             if n % SWEEP_EVERY == 0:
                 yield from self._report(self.flows.sweep(ts))
         stats.frames = n
@@ -106,6 +116,8 @@ class Pipeline:
             tcp.app = None  # free buffers; the tombstone only swallows late packets
             if builder is None:
                 continue
+            if builder.reported:
+                continue  # handed out already when its handshake settled
             self.stats.connections += 1
             conn = builder.finish()
             if conn.tls or self.depth == "tcp":

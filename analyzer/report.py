@@ -197,3 +197,66 @@ def run_ladder(capture: str, fmt: str, ascii: bool, width: int | None, output: P
     finally:
         out.close()
     return ExitCode.OK
+
+
+LIVE_WIDTHS = (5, 8, 22, 22, 26, 8, 38, 10, 9, 12)
+
+
+def _live_row(c: Connection) -> str:
+    from analyzer.render import table
+
+    state = "done" if c.complete else "failed" if any(a.level == 2 for a in c.alerts) else "unfinished"
+    cells = table.row(c, "tls")
+    values = [cells[0], state, *cells[1:9]]
+    return "  ".join(str(v)[:w].ljust(w) for v, w in zip(values, LIVE_WIDTHS)).rstrip()
+
+
+def run_live(iface: str, bpf: str | None, count: int | None, duration: float | None, fmt: str,
+             write: Path | None, snaplen: int, idle_timeout: float, selection: Selection) -> int:
+    """Sniff an interface; print each connection as its handshake settles, goes idle or ends."""
+    from analyzer.net.flows import Limits
+    from analyzer.render import json as rjson
+    from analyzer.render import ladder
+    from analyzer.render.sanitize import text
+    from analyzer.sources.live import LiveCapture
+    from analyzer.sources.pcapng_writer import PcapngWriter
+
+    capture = LiveCapture(iface, bpf, snaplen, count, duration)
+    pipeline = Pipeline(Limits(idle_timeout=idle_timeout, close_grace=0.5), early=True)
+    writer_fh = open(write, "wb") if write is not None else None  # noqa: SIM115 - closed below
+    writer = PcapngWriter(writer_fh, capture.linktype, snaplen) if writer_fh else None
+    out = sys.stdout
+    shown = unfinished = 0
+    code = ExitCode.OK
+
+    def frames() -> Iterator:
+        for frame in capture.frames():
+            if writer is not None and frame.data:
+                writer.write(frame.ts, frame.data)
+            yield frame
+
+    if fmt == "table":
+        print("  ".join(h.ljust(w) for h, w in zip(("id", "state", "client", "server", "sni", "version", "suite",
+                                                     "group", "alpn", "resumed"), LIVE_WIDTHS)).rstrip(), flush=True)
+    try:
+        for conn in pipeline.run(frames()):
+            if not selection.matches(conn):
+                continue
+            shown += 1
+            unfinished += not conn.complete
+            if fmt == "jsonl":
+                out.write(rjson.dumps(rjson.connection_json(conn)).decode() + "\n")
+            elif fmt == "ladder":
+                out.write(ladder.render_connection(conn, ladder.Style(ascii=not out.isatty(), width=120)))
+            else:
+                out.write(text(_live_row(conn)) + "\n")
+            out.flush()
+    except KeyboardInterrupt:
+        code = ExitCode.INTERRUPTED
+    finally:
+        capture.close()
+        if writer_fh is not None:
+            writer_fh.close()
+    print(f"{shown} connections ({unfinished} unfinished), {capture.stats.packets} packets, "
+          f"{capture.stats.kernel_drops} dropped by the kernel", file=sys.stderr)
+    return code

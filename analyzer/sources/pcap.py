@@ -34,6 +34,9 @@ _IDB, _OPB, _SPB, _EPB, _DSB = 0x00000001, 0x00000002, 0x00000003, 0x00000006, 0
 _SHB = 0x0A0D0D0A
 
 
+TICK = -1  # linktype of a data-less Frame a live source sends so time passes without packets
+
+
 class Frame(NamedTuple):
     """One captured frame, numbered from 1 in file order exactly as Wireshark numbers it."""
 

@@ -1,0 +1,158 @@
+"""`live`: sniff loopback while real TLS peers (openssl, Python's ssl) handshake; errors are one line.
+
+Sniffing needs root (CAP_NET_RAW); those tests skip with that reason otherwise. Peers only use
+127.0.0.1 and every process has a timeout.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import ssl
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from analyzer.cli import main
+from analyzer.errors import ExitCode
+from analyzer.report import analyze_capture
+
+from conftest import ROOT
+
+needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="sniffing needs root (CAP_NET_RAW)")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def cert(tmp_path_factory) -> tuple[str, str]:
+    d = tmp_path_factory.mktemp("cert")
+    key, crt = d / "key.pem", d / "cert.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                    "-keyout", key, "-out", crt, "-days", "2", "-subj", "/CN=live.test"],
+                   check=True, capture_output=True, timeout=30)
+    return str(crt), str(key)
+
+
+def _start_live(port: int, seconds: float, out: Path, pcap: Path) -> subprocess.Popen:
+    proc = subprocess.Popen([sys.executable, str(ROOT / "cli.py"), "live", "-i", "lo", "--bpf", f"tcp port {port}",
+                             "--duration", str(seconds), "--format", "jsonl", "--write", str(pcap)],
+                            stdout=out.open("wb"), stderr=subprocess.PIPE)
+    time.sleep(1.5)  # socket open and filter attached before the peers start
+    return proc
+
+
+@needs_root
+def test_openssl_handshake_seen_live_and_written(tmp_path: Path, cert) -> None:
+    port = _free_port()
+    out, pcap = tmp_path / "live.jsonl", tmp_path / "live.pcapng"
+    live = _start_live(port, 6, out, pcap)
+    server = subprocess.Popen(["openssl", "s_server", "-accept", f"127.0.0.1:{port}", "-cert", cert[0], "-key",
+                               cert[1], "-www", "-quiet", "-tls1_2"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        time.sleep(0.5)
+        subprocess.run(["openssl", "s_client", "-connect", f"127.0.0.1:{port}", "-servername", "live.test"],
+                       input=b"GET / HTTP/1.0\r\n\r\n", capture_output=True, timeout=10)
+        _, err = live.communicate(timeout=20)
+    finally:
+        server.kill()
+    assert live.returncode == 0, err
+    assert b"0 dropped by the kernel" in err
+    conns = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(conns) == 1
+    c = conns[0]
+    assert (c["sni"], c["version"], c["complete"]) == ("live.test", 0x0303, True)
+    replay = analyze_capture(str(pcap)).connections
+    assert [(r.sni, r.version, r.cipher_suite) for r in replay] == [(c["sni"], c["version"], c["cipher_suite"])]
+
+
+@needs_root
+def test_python_ssl_handshake_seen_live(tmp_path: Path, cert) -> None:
+    port = _free_port()
+    out, pcap = tmp_path / "live.jsonl", tmp_path / "live.pcapng"
+    live = _start_live(port, 5, out, pcap)
+    srv_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    srv_ctx.load_cert_chain(*cert)
+    listener = socket.create_server(("127.0.0.1", port))
+
+    def serve() -> None:
+        conn, _ = listener.accept()
+        with srv_ctx.wrap_socket(conn, server_side=True) as tls:
+            tls.recv(10)
+
+    t = threading.Thread(target=serve, daemon=True)
+    t.start()
+    cli_ctx = ssl.create_default_context(cafile=cert[0])
+    cli_ctx.check_hostname = False
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as raw, \
+            cli_ctx.wrap_socket(raw, server_hostname="py.live.test") as tls:
+        tls.sendall(b"hello")
+    t.join(5)
+    listener.close()
+    live.communicate(timeout=20)
+    conns = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [(c["sni"], c["version"]) for c in conns] == [("py.live.test", 0x0304)]
+
+
+@needs_root
+def test_count_stops_the_capture(tmp_path: Path) -> None:
+    port = _free_port()
+    proc = subprocess.Popen([sys.executable, str(ROOT / "cli.py"), "live", "-i", "lo", "--bpf", f"tcp port {port}",
+                             "--count", "2", "--duration", "20"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    time.sleep(1.5)
+    for _ in range(2):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        except OSError:
+            pass  # refused: the SYN and RST still cross loopback
+    _, err = proc.communicate(timeout=15)
+    assert proc.returncode == 0 and b"2 packets" in err
+
+
+def test_unknown_interface_lists_the_real_ones(capsys) -> None:
+    assert main(["live", "-i", "nosuchif0", "--duration", "1"]) == ExitCode.USAGE
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: no interface named 'nosuchif0'") and "lo" in err and "\n" not in err
+
+
+@needs_root
+def test_invalid_bpf_is_a_usage_error(capsys) -> None:
+    if shutil.which("tcpdump") is None:
+        pytest.skip("scapy compiles BPF with tcpdump")
+    assert main(["live", "-i", "lo", "--bpf", "tcp port", "--duration", "1"]) == ExitCode.USAGE
+    assert capsys.readouterr().err.startswith("error: invalid BPF filter 'tcp port'")
+
+
+def test_no_permission_is_exit_3_with_a_hint(monkeypatch, capsys) -> None:
+    import scapy.arch.linux
+
+    def refuse(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr(scapy.arch.linux, "L2Socket", refuse)
+    assert main(["live", "-i", "lo", "--duration", "1"]) == ExitCode.BACKEND
+    err = capsys.readouterr().err
+    assert err.startswith("error: no permission to capture on lo") and "cap_net_raw" in err
+
+
+@needs_root
+def test_ctrl_c_prints_a_summary_and_exits_130() -> None:
+    import signal
+
+    proc = subprocess.Popen([sys.executable, str(ROOT / "cli.py"), "live", "-i", "lo", "--bpf", "tcp port 9",
+                             "--duration", "30"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    time.sleep(2)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=15)
+    assert proc.returncode == ExitCode.INTERRUPTED
+    assert b"connections (0 unfinished)" in err and b"Traceback" not in err
