@@ -313,7 +313,12 @@ def main(argv=None) -> int:
                 f"{fmt(c.rss.get('half'), '.1f'):>9}"
                 + (f"   FAILED ({c.failed})" if c.failed else ""))
         log("tshark/ours > 1 means ours is faster. RSS half = the same command on a capture "
-            "half as long (similar figures: memory does not grow with length).")
+            "half as long:\nif memory does not grow with the capture's length, RSS and RSS half "
+            "are about equal (growth ~1.0x).")
+        for c in cmds:
+            big_rss, half_rss = c.rss.get("big"), c.rss.get("half")
+            if big_rss and half_rss:
+                log(f"  RSS growth, 2x packets: {c.name:17} {big_rss / half_rss:.2f}x")
         if any(c.ours and c.failed for c in cmds):
             log("NOTE: ours FAILED (see the stderr tails above)")
     finally:
