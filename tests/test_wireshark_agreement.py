@@ -25,9 +25,10 @@ KNOWN = {
     **{("ntop_nDPI/encrypted_sni.pcap", f): "tshark files the key share inside the draft ESNI "
        "extension (0xffce) under key_share groups; we keep key_share (51) to its own shares" for f in (1, 2, 3)},
     **{("ntop_nDPI/tls_esni_sni_both.pcap", f): "same ESNI key-share quirk of tshark" for f in (4, 24)},
-    **{("ntop_nDPI/openvpn_nohmac_tcp.pcapng", f): "TLS carried inside OpenVPN's TCP control channel: "
-       "tshark decapsulates OpenVPN, we do not (yet); we find no TLS stream there"
-       for f in (10, 67, 115, 137)},
+    **{("ntop_nDPI/openvpn_nohmac_tcp.pcapng", f): "TLS inside OpenVPN's control channel: Wireshark "
+       "reassembles a whole control flight (until a short fragment) before dissecting TLS, so it reports "
+       "every message at the flight's last frame; we report the frame carrying each record's last byte"
+       for f in (67, 115, 137)},
 }
 
 

@@ -12,6 +12,7 @@ from analyzer import registry
 from analyzer.errors import DecodeError
 from analyzer.tls import detect
 from analyzer.tls.events import Alert, Event, Heartbeat, Malformed, Message, Resync, TlsStart
+from analyzer.tls.openvpn import OpenVpnUnwrapper, looks_like_openvpn
 from analyzer.tls.messages import Context, ServerHello, decode_message, message_name
 from analyzer.tls.sslv2 import SSL2_NAMES, parse_sslv2_hello, parse_sslv2_server_hello, sslv2_record
 
@@ -29,7 +30,7 @@ NAMES = {CT_CCS: "ChangeCipherSpec", CT_ALERT: "Alert", CT_APPDATA: "Application
 
 class _Direction:
     __slots__ = ("side", "mode", "buf", "pos", "skip", "skipped_header", "hs", "hs_skip",
-                 "hs_record", "encrypted", "scanned", "lost", "mac_strip")
+                 "hs_record", "encrypted", "scanned", "lost", "mac_strip", "outer")
 
     def __init__(self, side: int) -> None:
         self.side = side
@@ -45,6 +46,7 @@ class _Direction:
         self.scanned = 0  # bytes of buf already searched for a TLS start
         self.lost = 0  # bytes dropped before a resync
         self.mac_strip = 0  # NULL cipher after CCS: records stay plaintext, with a MAC at the end
+        self.outer: OpenVpnUnwrapper | None = None  # TLS wrapped in another protocol's framing
 
 
 class TlsConnection:
@@ -67,6 +69,15 @@ class TlsConnection:
         if d.mode == OFF:
             return []
         out: list[Event] = []
+        if d.outer is not None:
+            try:
+                data = d.outer.feed(data)
+            except DecodeError as exc:
+                out.append(Malformed(side, frame, d.pos, f"OpenVPN framing: {exc.reason}"))
+                d.mode = OFF
+                return out
+            if not data:
+                return out
         if d.skip:
             n = len(data)
             if n < d.skip:
@@ -148,6 +159,11 @@ class TlsConnection:
     def _find_start(self, d: _Direction, frame: int, ts: float, out: list[Event]) -> None:
         buf = d.buf
         if d.mode == DETECT and d.pos == 0 and not d.scanned:
+            if d.outer is None and looks_like_openvpn(buf):
+                d.outer = OpenVpnUnwrapper()
+                d.buf = bytearray()
+                self.data(d.side, bytes(buf), frame, ts)  # again, through the unwrapper
+                return
             if detect.sslv2_hello(buf):
                 self._sslv2(d, frame, ts, out)
                 return
