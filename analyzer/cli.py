@@ -49,6 +49,8 @@ ConnOpt = Annotated[Optional[list[int]], typer.Option("--conn", help="only conne
 SniOpt = Annotated[Optional[str], typer.Option("--sni", help="only connections whose SNI matches GLOB")]
 HostOpt = Annotated[Optional[str], typer.Option("--host", help="only connections with this IP at either end")]
 PortOpt = Annotated[Optional[int], typer.Option("--port", help="only connections with this port at either end")]
+Ja3Opt = Annotated[Optional[str], typer.Option("--ja3", help="only connections whose JA3 (MD5) is this")]
+Ja4Opt = Annotated[Optional[str], typer.Option("--ja4", help="only connections whose JA4 (or JA4_r) is this")]
 
 
 @app.callback()
@@ -65,6 +67,7 @@ def analyze(
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="write here instead of stdout")] = None,
     depth: Annotated[Depth, typer.Option("--depth", help="tcp: stop after TCP reassembly")] = Depth.tls,
     conn: ConnOpt = None, sni: SniOpt = None, host: HostOpt = None, port: PortOpt = None,
+    ja3: Ja3Opt = None, ja4: Ja4Opt = None,
     jobs: Annotated[Optional[int], typer.Option("--jobs", "-j", min=1,
                                                 help="processes for --format json on a large capture "
                                                      "(default: one per CPU; 1: never fork)")] = None,
@@ -72,7 +75,7 @@ def analyze(
     """Decode every TLS handshake in the captures: one row (or JSON object) per connection."""
     from analyzer.report import Selection, run_analyze
 
-    code = run_analyze(captures, format.value, output, depth.value, Selection(conn, sni, host, port), jobs)
+    code = run_analyze(captures, format.value, output, depth.value, Selection(conn, sni, host, port, ja3, ja4), jobs)
     raise typer.Exit(code)
 
 
@@ -91,11 +94,31 @@ def ladder(
     width: Annotated[Optional[int], typer.Option("--width", help="columns (default: terminal width, 120 when piped)")] = None,
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="write here instead of stdout")] = None,
     conn: ConnOpt = None, sni: SniOpt = None, host: HostOpt = None, port: PortOpt = None,
+    ja3: Ja3Opt = None, ja4: Ja4Opt = None,
 ) -> None:
     """Show each connection's handshake as a message ladder (one row per message)."""
     from analyzer.report import Selection, run_ladder
 
-    raise typer.Exit(run_ladder(capture, format.value, ascii, width, output, Selection(conn, sni, host, port)))
+    raise typer.Exit(run_ladder(capture, format.value, ascii, width, output,
+                                Selection(conn, sni, host, port, ja3, ja4)))
+
+
+class FingerprintFormat(str, Enum):
+    table = "table"
+    json = "json"
+    csv = "csv"
+
+
+@app.command(epilog="Examples:\n\n  tls-analyzer fingerprints captures/*.pcap\n\n"
+                    "  tls-analyzer fingerprints big.pcapng --format json | jq '.[0]'")
+def fingerprints(
+    captures: CaptureArgs,
+    format: Annotated[FingerprintFormat, typer.Option("--format", "-f", help="output format")] = FingerprintFormat.table,
+) -> None:
+    """Distinct client fingerprints (JA4, JA3) with how many connections, which SNIs and clients."""
+    from analyzer.report import run_fingerprints
+
+    raise typer.Exit(run_fingerprints(captures, format.value))
 
 
 @app.command(epilog="Examples:\n\n  tls-analyzer check captures/\n\n"

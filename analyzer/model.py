@@ -98,6 +98,9 @@ class Connection:
     complete: bool = False
     history: str = ""
     server_key_exchange: Any = None  # the ServerKeyExchange body (TLS <= 1.2)
+    # analysis (analyzer/analysis/enrich.py)
+    fingerprints: dict[str, str] = field(default_factory=dict)  # of the first ClientHello and ServerHello
+    message_fingerprints: dict[int, dict[str, str]] = field(default_factory=dict)  # id(hello Message) -> ...
     extra: dict[str, Any] = field(default_factory=dict)  # JSON-ready analysis additions (findings, ...)
 
     @property

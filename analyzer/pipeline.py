@@ -11,6 +11,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
+from analyzer.analysis.enrich import enrich
 from analyzer.assemble import ConnectionBuilder
 from analyzer.model import Connection
 from analyzer.net.decode import PacketDecoder, Segment
@@ -91,7 +92,7 @@ class Pipeline:
                 if early and app.settled and not app.reported:
                     app.reported = True
                     self.stats.connections += 1
-                    yield app.finish()
+                    yield enrich(app.finish())
             if n % SWEEP_EVERY == 0:
                 yield from self._report(self.flows.sweep(ts))
         stats.frames = n
@@ -121,4 +122,4 @@ class Pipeline:
             self.stats.connections += 1
             conn = builder.finish()
             if conn.tls or self.depth == "tcp":
-                yield conn
+                yield enrich(conn)

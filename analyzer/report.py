@@ -30,8 +30,14 @@ class Selection:
     sni: str | None = None
     host: str | None = None
     port: int | None = None
+    ja3: str | None = None
+    ja4: str | None = None
 
     def matches(self, c: Connection) -> bool:
+        if self.ja3 is not None and c.fingerprints.get("ja3") != self.ja3:
+            return False
+        if self.ja4 is not None and self.ja4 not in (c.fingerprints.get("ja4"), c.fingerprints.get("ja4_r")):
+            return False
         if self.conns and c.id not in self.conns:
             return False
         if self.sni is not None and not fnmatch.fnmatchcase(c.sni or "", self.sni):
@@ -260,3 +266,61 @@ def run_live(iface: str, bpf: str | None, count: int | None, duration: float | N
     print(f"{shown} connections ({unfinished} unfinished), {capture.stats.packets} packets, "
           f"{capture.stats.kernel_drops} dropped by the kernel", file=sys.stderr)
     return code
+
+
+def fingerprint_rows(conns: list[Connection]) -> list[dict[str, Any]]:
+    """Distinct (JA4, JA3) client fingerprints: connection count, SNIs, client addresses, JA3S seen."""
+    groups: dict[tuple[str, str], dict[str, Any]] = {}
+    for c in conns:
+        fp = c.fingerprints
+        if "ja4" not in fp and "ja3" not in fp:
+            continue
+        row = groups.setdefault((fp.get("ja4", ""), fp.get("ja3", "")), {
+            "ja4": fp.get("ja4", ""), "ja3": fp.get("ja3", ""), "ja4_r": fp.get("ja4_r", ""),
+            "ja3_string": fp.get("ja3_string", ""), "connections": 0, "snis": set(), "clients": set(), "ja3s": set()})
+        row["connections"] += 1
+        if c.sni:
+            row["snis"].add(c.sni)
+        row["clients"].add(c.client.ip)
+        if fp.get("ja3s"):
+            row["ja3s"].add(fp["ja3s"])
+    rows = sorted(groups.values(), key=lambda r: (-r["connections"], r["ja4"], r["ja3"]))
+    for r in rows:
+        for key in ("snis", "clients", "ja3s"):
+            r[key] = sorted(r[key])
+    return rows
+
+
+def run_fingerprints(captures: list[str], fmt: str) -> int:
+    import csv
+    import io
+
+    from tabulate import tabulate
+
+    from analyzer.render import json as rjson
+    from analyzer.render.sanitize import csv_cell, text
+
+    gc.disable()
+    conns: list[Connection] = []
+    for path in captures:
+        conns += analyze_capture(path).connections
+    rows = fingerprint_rows(conns)
+    if fmt == "json":
+        sys.stdout.buffer.write(rjson.dumps(rows, pretty=True) + b"\n")
+    elif fmt == "csv":
+        buf = io.StringIO()
+        w = csv.writer(buf, lineterminator="\n")
+        w.writerow(["ja4", "ja3", "connections", "snis", "clients", "ja3s"])
+        for r in rows:
+            w.writerow([csv_cell(v) for v in (r["ja4"], r["ja3"], r["connections"], " ".join(r["snis"]),
+                                              " ".join(r["clients"]), " ".join(r["ja3s"]))])
+        sys.stdout.write(buf.getvalue())
+    else:
+        def few(xs: list[str]) -> str:
+            return ", ".join(xs[:3]) + (f" (+{len(xs) - 3})" if len(xs) > 3 else "")
+
+        table = [[text(r["ja4"]), text(r["ja3"]), r["connections"], text(few(r["snis"])), text(few(r["clients"]))]
+                 for r in rows]
+        print(tabulate(table, headers=["ja4", "ja3", "conns", "snis", "clients"], disable_numparse=True)
+              if table else "no ClientHello found")
+    return ExitCode.OK

@@ -131,6 +131,8 @@ def header_facts(conn: Connection) -> list[str]:
     if conn.early_data_offered:
         out.append("0-RTT offered")
     out.append(f"history {conn.history or '-'}")
+    if conn.fingerprints.get("ja4"):
+        out.append(f"JA4 {conn.fingerprints['ja4']}")
     return out
 
 

@@ -169,7 +169,7 @@ def body_json(body: Any) -> dict[str, Any]:
     return {}
 
 
-def message_json(entry: Entry | DataRun) -> dict[str, Any]:
+def message_json(entry: Entry | DataRun, fingerprints: dict[int, dict[str, str]] | None = None) -> dict[str, Any]:
     if isinstance(entry, DataRun):
         return with_names({
             "frame": entry.frame, "last_frame": entry.last_frame, "ts": round(entry.ts, 6),
@@ -187,6 +187,8 @@ def message_json(entry: Entry | DataRun) -> dict[str, Any]:
         d["malformed"] = m.malformed
     if m.body is not None:
         d.update(body_json(m.body))
+    if fingerprints and id(m) in fingerprints:
+        d["fingerprints"] = fingerprints[id(m)]
     return with_names(d, _MESSAGE_NAMED)
 
 
@@ -224,7 +226,8 @@ def connection_json(conn: Connection) -> dict[str, Any]:
                                "description": a.description}) for a in conn.alerts],
         "downgrade_sentinel": conn.downgrade_sentinel, "fallback_scsv": conn.fallback_scsv,
         "renegotiation": conn.renegotiation, "complete": conn.complete, "history": conn.history,
-        "messages": [message_json(e) for e in conn.entries if not isinstance(e, GapInfo)],
+        "messages": [message_json(e, conn.message_fingerprints) for e in conn.entries if not isinstance(e, GapInfo)],
+        "fingerprints": conn.fingerprints,
     })
     d.update(conn.extra)
     return with_names(d, _CONNECTION_NAMED)

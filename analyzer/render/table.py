@@ -12,7 +12,7 @@ from analyzer.model import Connection
 from analyzer.render.sanitize import csv_cell, text
 
 TLS_COLUMNS = ["id", "client", "server", "sni", "version", "suite", "group", "alpn", "resumed",
-               "history", "warnings"]
+               "history", "ja4", "warnings"]
 TCP_COLUMNS = ["id", "client", "server", "frames", "packets", "bytes c>s", "bytes s>c", "gaps", "end"]
 
 
@@ -29,7 +29,7 @@ def row(c: Connection, depth: str) -> list[object]:
         registry.version_name(c.version) if c.version is not None else "",
         registry.cipher_suite_name(c.cipher_suite) if c.cipher_suite is not None else "",
         registry.group_name(c.group) if c.group is not None else "",
-        c.alpn or "", c.resumed or "", c.history, len(c.warnings),
+        c.alpn or "", c.resumed or "", c.history, c.fingerprints.get("ja4", ""), len(c.warnings),
     ]
 
 
