@@ -9,6 +9,25 @@ from typing import Any
 
 from analyzer.analysis import fingerprints
 from analyzer.model import Connection
+from analyzer.tls.extensions import NOT_INTERNED
+from analyzer.tls.messages import ClientHello
+
+
+_CLIENT_CACHE: dict[tuple, dict[str, str]] = {}
+CACHE_MAX = 4096
+
+
+def _client(ch: ClientHello, transport: str) -> dict[str, str]:
+    """JA3/JA4 depend on the suites, the extension types and the content of interned extensions
+    (groups, point formats, signature algorithms, ALPN, versions): hellos alike share one result."""
+    key = (transport, ch.legacy_version, ch.sslv2, tuple(ch.cipher_suites),
+           tuple((e.type, None if e.type in NOT_INTERNED else id(e)) for e in ch.extensions or ()))
+    fp = _CLIENT_CACHE.get(key)
+    if fp is None:
+        if len(_CLIENT_CACHE) >= CACHE_MAX:
+            _CLIENT_CACHE.clear()
+        fp = _CLIENT_CACHE[key] = fingerprints.client_fingerprints(ch, transport)
+    return fp
 
 
 def enrich(conn: Connection, policy: Any = None) -> Connection:
@@ -16,7 +35,7 @@ def enrich(conn: Connection, policy: Any = None) -> Connection:
         return conn
     transport = "t" if conn.transport == "tcp" else "q"
     for m in conn.client_hellos:
-        conn.message_fingerprints[id(m)] = fingerprints.client_fingerprints(m.body, transport)
+        conn.message_fingerprints[id(m)] = _client(m.body, transport)
     for m in conn.server_hellos:
         if not m.body.hello_retry_request:
             conn.message_fingerprints[id(m)] = fingerprints.server_fingerprints(m.body)
