@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
+import signal
 import socket
 import subprocess
 import tempfile
@@ -38,7 +40,7 @@ def main() -> None:
     server = subprocess.Popen(["timeout", str(a.seconds + 20), "openssl", "s_server", "-accept",
                                f"127.0.0.1:{port}", "-cert", tmp / "c.pem", "-key", tmp / "k.pem", "-www", "-quiet"]
                               + (["-tls1_2"] if a.tls1_2 else []),
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     out_path = tmp / "live.jsonl"  # a file, not a pipe: an unread pipe would stall the sniffer
     live = subprocess.Popen(a.cmd.split() + ["live", "-i", "lo", "--bpf", f"tcp port {port}", "--format", "jsonl",
                                              "--duration", str(a.seconds + 3), "--idle-timeout", "2"],
@@ -47,7 +49,7 @@ def main() -> None:
     load = subprocess.run(["timeout", str(a.seconds + 10), "openssl", "s_time", "-connect", f"127.0.0.1:{port}",
                            "-new", "-time", str(int(a.seconds))], capture_output=True, text=True)
     _, err = live.communicate(timeout=a.seconds + 30)
-    server.kill()
+    os.killpg(server.pid, signal.SIGTERM)  # the server and its `timeout` wrapper
     lines = [json.loads(x) for x in out_path.read_text().splitlines() if x.strip()]
     summary = err.decode().strip().splitlines()[-1] if err else ""
     m = re.search(r"(\d+) packets, (\d+) dropped", summary)
