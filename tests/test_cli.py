@@ -136,3 +136,9 @@ def test_depth_tcp_lists_connections_without_tls(capsysbinary) -> None:
     conn = json.loads(capsysbinary.readouterr().out)["connections"][0]
     assert conn["bytes"]["client"] > 0 and conn["bytes"]["server"] > 0 and conn["gaps"] == []
     assert "messages" not in conn
+
+
+def test_start_up_imports_nothing_heavy() -> None:
+    code = ("import sys, analyzer.cli; heavy = {'scapy', 'pyshark', 'cryptography', 'cryptodatahub', 'tabulate'}; "
+            "loaded = heavy & {m.split('.')[0] for m in sys.modules}; assert not loaded, loaded")
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=60).returncode == 0
