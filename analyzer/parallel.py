@@ -1,25 +1,31 @@
 """JSON output of one large capture on several cores: flows are sharded across worker processes.
 
 Each worker reads the whole capture but keeps only the connections whose port sum falls in its
-shard (both directions of a connection have the same sum), and renders them as JSON split around
-the `"id"` key. Connection ids are the order of first appearance among *all* TCP connections,
-so workers also report the creating frame of every connection they saw (TLS or not); the parent
-ranks those frames, writes each id between the two halves, and the keys stay sorted. The result
-is byte-for-byte what the single-process path prints.
+shard (both directions of a connection have the same sum), renders them as JSON split around
+the `"id"` key, and spools them, in the order of the frame that opened them, to a temporary
+file. Connection ids are the order of first appearance among *all* TCP connections, so workers
+also report the opening frame of every connection they saw (TLS or not); the parent merges the
+spools by that frame, writes each id between the two halves (keys stay sorted) and streams the
+result. The output is byte-for-byte what the single-process path prints.
 """
 
 from __future__ import annotations
 
 import bisect
 import dataclasses
+import heapq
 import multiprocessing
 import os
+import pickle
+import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, BinaryIO
 
 from analyzer.pipeline import Pipeline
 from analyzer.render import json as rjson
-from analyzer.sources.pcap import CaptureInfo, read_frames
+from analyzer.report import ordered
+from analyzer.sources.pcap import CaptureInfo
 
 MIN_BYTES = 32 << 20  # smaller captures are faster in one process than the cost of forking
 
@@ -30,7 +36,7 @@ class ShardResult:
     info: CaptureInfo
     warnings: list[str]
     first_frames: list[int]  # every connection this worker created
-    connections: list[tuple[int, int, bytes, bytes]]  # (first frame, local id, before "id", after "id")
+    spool: str  # path of (first frame, before "id", after "id") records, in first-frame order
 
 
 def worth_it(path: str, jobs: int) -> bool:
@@ -53,17 +59,26 @@ def _work(args: tuple[str, int, int, str, Any]) -> ShardResult:
     path, k, n, depth, selection = args
     info = CaptureInfo(path)
     pipeline = Pipeline(depth=depth, shard=(k, n))
-    conns = []
-    for c in pipeline.run(read_frames(path, info)):
-        if selection is None or selection.matches(c):
-            before, after = _split(rjson.connection_json(c))
-            conns.append((c.first_frame, c.id, before, after))
+    fd, spool = tempfile.mkstemp(prefix="tls-analyzer-shard-")
+    with os.fdopen(fd, "wb") as fh:
+        for record in ordered(path, depth, selection, lambda c: (c.first_frame, *_split(rjson.connection_json(c))),
+                              info, pipeline):
+            pickle.dump(record, fh, protocol=pickle.HIGHEST_PROTOCOL)
     return ShardResult(pipeline.stats.frames, info, list(info.warnings) + pipeline.stats.warnings,
-                       list(pipeline.flows.first_frames), conns)
+                       list(pipeline.flows.first_frames), spool)
 
 
-def analyze_json(path: str, jobs: int, depth: str, selection: Any) -> tuple[CaptureInfo, int, list[bytes], list[str]]:
-    """(capture info, frames, connection JSON in id order, warnings), computed on `jobs` processes."""
+def _records(path: str) -> Iterator[tuple[int, bytes, bytes]]:
+    with open(path, "rb") as fh:
+        while True:
+            try:
+                yield pickle.load(fh)  # our own worker's file, never outside input
+            except EOFError:
+                return
+
+
+def analyze_json(path: str, jobs: int, depth: str, selection: Any) -> tuple[CaptureInfo, int, Iterator[bytes], list[str]]:
+    """(capture info, frames, connection JSON in id order (a stream), warnings), on `jobs` processes."""
     # workers know only local ids: a selection by id is applied here, once ids are global
     wanted = set(selection.conns) if selection is not None and selection.conns else None
     if wanted is not None:
@@ -72,18 +87,19 @@ def analyze_json(path: str, jobs: int, depth: str, selection: Any) -> tuple[Capt
     with ctx.Pool(jobs) as pool:
         results = pool.map(_work, [(path, k, jobs, depth, selection) for k in range(jobs)])
     ranks = sorted(f for r in results for f in r.first_frames)
-    conns = []
-    for r in results:
-        for first, _local, before, after in r.connections:
-            gid = bisect.bisect_left(ranks, first)
-            if wanted is not None and gid not in wanted:
-                continue
-            conns.append((gid, b"{" + before + (b"," if before else b"") + b'"id":' + str(gid).encode()
-                          + (b"," if after else b"") + after + b"}"))
-    conns.sort(key=lambda pair: pair[0])
-    first = results[0]
-    warnings = list(first.warnings)
+    warnings = list(results[0].warnings)
     for r in results[1:]:
         warnings += [w for w in r.warnings if w not in warnings]
-    return first.info, first.frames, [c for _gid, c in conns], warnings
 
+    def merged() -> Iterator[bytes]:
+        try:
+            for first, before, after in heapq.merge(*(_records(r.spool) for r in results)):
+                gid = bisect.bisect_left(ranks, first)
+                if wanted is None or gid in wanted:
+                    yield (b"{" + before + (b"," if before else b"") + b'"id":' + str(gid).encode()
+                           + (b"," if after else b"") + after + b"}")
+        finally:
+            for r in results:
+                os.unlink(r.spool)
+
+    return results[0].info, results[0].frames, merged(), warnings

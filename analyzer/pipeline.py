@@ -42,6 +42,7 @@ class Pipeline:
         self.stats = Stats()
         self.shard = shard  # (k, n): only connections whose port sum is k mod n (see parallel.py)
         self.early = early  # live: hand a connection out as soon as its handshake settles
+        self._watermark = 0
 
     def run(self, frames: Iterable[Frame]) -> Iterator[Connection]:
         """Connections as they end. The cyclic GC is paused meanwhile: the pipeline's objects hold
@@ -67,7 +68,7 @@ class Pipeline:
         early = self.early
         for n, ts, linktype, data in frames:
             if linktype == TICK:  # a live source's clock: time passes without packets
-                yield from self._report(self.flows.sweep(ts))
+                yield from self._sweep(ts)
                 continue
             pkt = decode(linktype, data)
             if pkt.__class__ is not Segment:
@@ -94,9 +95,10 @@ class Pipeline:
                     self.stats.connections += 1
                     yield enrich(app.finish())
             if n % SWEEP_EVERY == 0:
-                yield from self._report(self.flows.sweep(ts))
+                yield from self._sweep(ts)
         stats.frames = n
         yield from self._report(self.flows.drain())
+        self._watermark = self.flows.lowest_open
         stats.evicted = self.flows.evicted
         stats.skipped = self.decoder.skipped
         for lt, count in self.decoder.unsupported_linktypes.items():
@@ -104,6 +106,16 @@ class Pipeline:
         if self.decoder.fragments.dropped:
             stats.warnings.append(f"{self.decoder.fragments.dropped} incomplete IP fragment sets dropped")
         stats.warnings.extend(self.flows.warnings)
+
+    @property
+    def watermark(self) -> int:
+        """Every connection with a lower id has been handed out (or was not TLS): output sorted by
+        id can be released up to here while the capture is still being read."""
+        return self._watermark
+
+    def _sweep(self, now: float) -> Iterator[Connection]:
+        yield from self._report(self.flows.sweep(now))
+        self._watermark = self.flows.lowest_open  # only once the whole batch is out
 
     def _report(self, conns: list[TcpConnection]) -> Iterator[Connection]:
         for tcp in conns:
@@ -114,12 +126,11 @@ class Pipeline:
                     tcp.app.feed(out)
             tcp.finished = True
             builder = tcp.app
-            tcp.app = None  # free buffers; the tombstone only swallows late packets
-            if builder is None:
-                continue
-            if builder.reported:
-                continue  # handed out already when its handshake settled
+            conn = builder.finish() if builder is not None and not builder.reported else None
+            tcp.app = None  # the tombstone only swallows late packets: keep nothing else
+            tcp.halves = None  # type: ignore[assignment]
+            if conn is None:
+                continue  # no bytes at all, or handed out already when its handshake settled
             self.stats.connections += 1
-            conn = builder.finish()
             if conn.tls or self.depth == "tcp":
                 yield enrich(conn)

@@ -7,11 +7,14 @@ the one-line summary go to stderr.
 from __future__ import annotations
 
 import fnmatch
+import heapq
+import shutil
+import tempfile
 import gc
 import os
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -72,22 +75,29 @@ def iter_connections(path: str, depth: str = "tls", info: CaptureInfo | None = N
     yield from pipeline.run(read_frames(path, info))
 
 
-def analyze_capture(path: str, depth: str = "tls", selection: Selection | None = None,
-                    render: Callable[[Connection], Any] | None = None) -> Analysis:
-    """Analyse one capture fully; connections sorted by id.
-
-    With `render`, each connection is replaced by `render(connection)` as soon as it ends (e.g.
-    its JSON bytes), so a long capture keeps its output, not its object graphs, in memory.
-    """
-    info = CaptureInfo(path)
-    pipeline = Pipeline(depth=depth)
-    kept: list[tuple[int, Any]] = []
+def ordered(path: str, depth: str, selection: Selection | None, render: Callable[[Connection], Any],
+            info: CaptureInfo, pipeline: Pipeline) -> Iterator[Any]:
+    """`render(connection)` for each selected connection, in id order, each released as soon as
+    no connection with a lower id can still come (the pipeline's watermark): memory holds only
+    the connections waiting on a longer-lived one with a lower id, not the whole capture."""
+    waiting: list[tuple[int, Any]] = []
     for c in iter_connections(path, depth, info, pipeline):
         if selection is None or selection.matches(c):
-            kept.append((c.id, render(c) if render is not None else c))
-    kept.sort(key=lambda pair: pair[0])
-    warnings = list(info.warnings) + pipeline.stats.warnings
-    return Analysis(info, [item for _id, item in kept], warnings, pipeline.stats.frames)
+            heapq.heappush(waiting, (c.id, render(c)))
+        mark = pipeline.watermark
+        while waiting and waiting[0][0] < mark:
+            yield heapq.heappop(waiting)[1]
+    while waiting:
+        yield heapq.heappop(waiting)[1]
+
+
+def analyze_capture(path: str, depth: str = "tls", selection: Selection | None = None,
+                    render: Callable[[Connection], Any] | None = None) -> Analysis:
+    """Analyse one capture fully; connections (or `render(connection)`) sorted by id."""
+    info = CaptureInfo(path)
+    pipeline = Pipeline(depth=depth)
+    items = list(ordered(path, depth, selection, render or (lambda c: c), info, pipeline))
+    return Analysis(info, items, list(info.warnings) + pipeline.stats.warnings, pipeline.stats.frames)
 
 
 def json_document(path: str, depth: str = "tls", selection: Selection | None = None) -> bytes:
@@ -131,53 +141,86 @@ def run_analyze(captures: list[str], fmt: str, output: Path | None, depth: str,
     from analyzer.render import table
 
     jobs = parallel.default_jobs() if jobs is None else jobs
-
     gc.disable()  # a short batch run: see Pipeline.run; rendering makes millions of small objects too
     out = LazyOutput(output)
     code = ExitCode.OK
-    docs: list[dict[str, Any]] = []
     started = time.monotonic()
-    total_conns = total_frames = total_warn = 0
+    total_conns = total_frames = total_warn = docs = 0
     try:
-        render = rjson.connection_bytes if fmt == "json" else None
         for path in captures:
+            info, pipeline = CaptureInfo(path), Pipeline(depth=depth)
             try:
-                if fmt == "json" and parallel.worth_it(path, jobs):
-                    info, frames, conns, warnings = parallel.analyze_json(path, jobs, depth, selection)
-                    result = Analysis(info, conns, warnings, frames)  # type: ignore[arg-type]
+                if fmt == "json":
+                    spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY)  # noqa: SIM115
+                    if parallel.worth_it(path, jobs):
+                        info, frames, items, warnings = parallel.analyze_json(path, jobs, depth, selection)
+                    else:
+                        items = ordered(path, depth, selection, rjson.connection_bytes, info, pipeline)
+                    count = _spool_lines(spool, items)
+                    if not parallel.worth_it(path, jobs):
+                        frames, warnings = pipeline.stats.frames, list(info.warnings) + pipeline.stats.warnings
+                elif fmt == "jsonl":
+                    name = "-" if path == "-" else os.path.basename(path)
+                    count = 0
+                    for line in ordered(path, depth, selection,
+                                        lambda c: rjson.dumps({"capture": name, **rjson.connection_json(c)}) + b"\n",
+                                        info, pipeline):
+                        out.write(line)
+                        count += 1
+                    frames, warnings = pipeline.stats.frames, list(info.warnings) + pipeline.stats.warnings
                 else:
-                    result = analyze_capture(path, depth, selection, render)
+                    result = analyze_capture(path, depth, selection)
+                    count, frames, warnings = len(result.connections), result.frames, result.warnings
+                    if fmt == "csv":
+                        out.write(table.csv_rows(result.connections, depth, header=(path == captures[0])).encode())
+                    else:
+                        if len(captures) > 1:
+                            out.write(f"== {path}\n".encode())
+                        out.write(table.render(result.connections, depth).encode())
             except AnalyzerError as exc:
                 if len(captures) == 1:
                     raise
                 print(exc.one_line(), file=sys.stderr)
                 code = ExitCode.USAGE
                 continue
-            for w in result.warnings:
+            for w in warnings:
                 print(f"warning: {path}: {w}", file=sys.stderr)
-            total_conns += len(result.connections)
-            total_frames += result.frames
-            total_warn += len(result.warnings)
+            total_conns += count
+            total_frames += frames
+            total_warn += len(warnings)
             if fmt == "json":
-                docs.append(rjson.document_bytes(result.capture_json(), result.connections, result.warnings))
-            elif fmt == "jsonl":
-                name = result.capture_json()["file"]
-                out.write(b"".join(rjson.dumps({"capture": name, **rjson.connection_json(c)}, pretty=False)
-                                   + b"\n" for c in result.connections))
-            elif fmt == "csv":
-                out.write(table.csv_rows(result.connections, depth, header=(path == captures[0])).encode())
-            else:
+                head, tail = rjson.document_frame(Analysis(info, [], warnings, frames).capture_json(), warnings)
                 if len(captures) > 1:
-                    out.write(f"== {path}\n".encode())
-                out.write(table.render(result.connections, depth).encode())
-        if fmt == "json" and docs:
-            out.write(docs[0] if len(captures) == 1 else b"[\n" + b",\n".join(d.rstrip() for d in docs) + b"\n]\n")
+                    out.write(b"[\n" if docs == 0 else b",\n")
+                out.write(head)
+                spool.seek(0)
+                shutil.copyfileobj(spool, out)
+                out.write(tail if len(captures) == 1 else tail.rstrip(b"\n"))
+                spool.close()
+                docs += 1
+        if fmt == "json" and len(captures) > 1 and docs:
+            out.write(b"\n]\n")
     finally:
         out.close()
     elapsed = time.monotonic() - started
     print(f"{total_conns} connections, {total_frames} frames, {total_warn} warnings "
           f"({elapsed:.2f}s)", file=sys.stderr)
     return code
+
+
+SPOOL_IN_MEMORY = 32 << 20  # JSON of a large capture beyond this waits in a temporary file
+
+
+def _spool_lines(spool: BinaryIO, items: Iterable[bytes]) -> int:
+    """Connection JSON objects, one per line and comma-separated, as the document's body."""
+    count = 0
+    for item in items:
+        spool.write(b"\n" if count == 0 else b",\n")
+        spool.write(item)
+        count += 1
+    if count:
+        spool.write(b"\n")
+    return count
 
 
 def run_ladder(capture: str, fmt: str, ascii: bool, width: int | None, output: Path | None,

@@ -12,7 +12,8 @@ from conftest import CAPTURES
 
 
 def _parallel_document(path: str, jobs: int, selection: Selection | None = None) -> bytes:
-    info, frames, conns, warnings = parallel.analyze_json(path, jobs, "tls", selection)
+    info, frames, stream, warnings = parallel.analyze_json(path, jobs, "tls", selection)
+    conns = list(stream)
     result = analyze_capture(path)  # only for the capture header fields
     result.frames = frames
     return rjson.document_bytes(result.capture_json(), conns, warnings)

@@ -118,6 +118,7 @@ class FlowTable:
         self.warnings: list[str] = []
         self.first_frames = array("Q")  # the frame that created each connection, in id order
         self.expired: list[TcpConnection] = []  # over, forgotten, not yet reported
+        self.lowest_open = 0  # no connection with a lower id can be reported any more (see sweep)
 
     def lookup(self, seg: Segment, frame: int, ts: float) -> tuple[TcpConnection, int] | None:
         """The connection and direction of a segment; None for stray packets worth no connection.
@@ -211,6 +212,9 @@ class FlowTable:
                 self._forget(conn)
                 self.evicted += 1
         done.sort(key=lambda c: c.id)
+        reported = {c.id for c in done}
+        self.lowest_open = min((c.id for c, _d in self.flows.values()
+                                if not c.finished and c.id not in reported), default=self.next_id)
         return done
 
     def drain(self) -> list[TcpConnection]:
@@ -221,6 +225,7 @@ class FlowTable:
             if not conn.finished:
                 out[conn.id] = conn
         self.flows.clear()
+        self.lowest_open = self.next_id
         return [out[k] for k in sorted(out)]
 
     def __len__(self) -> int:

@@ -250,11 +250,15 @@ def connection_bytes(conn: Connection) -> bytes:
     return dumps(connection_json(conn))
 
 
+def document_frame(capture: dict[str, Any], warnings: list[str]) -> tuple[bytes, bytes]:
+    """What comes before and after the connections (keys sorted: capture, connections, schema, warnings)."""
+    return (b'{"capture":' + dumps(capture) + b',"connections":[',
+            b'],"schema":' + dumps(SCHEMA) + b',"warnings":' + dumps(warnings) + b"}\n")
+
+
 def document_bytes(capture: dict[str, Any], connections: list[bytes], warnings: list[str]) -> bytes:
     """The whole document, one connection per line: the same JSON as `dumps(document(...))`,
     laid out so it streams, greps and diffs by connection. Keys stay sorted."""
-    parts = [b'{"capture":', dumps(capture), b',"connections":[']
-    if connections:
-        parts += [b"\n", b",\n".join(connections), b"\n"]
-    parts += [b'],"schema":', dumps(SCHEMA), b',"warnings":', dumps(warnings), b"}\n"]
-    return b"".join(parts)
+    head, tail = document_frame(capture, warnings)
+    body = b"\n" + b",\n".join(connections) + b"\n" if connections else b""
+    return head + body + tail
