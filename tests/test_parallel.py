@@ -36,3 +36,30 @@ def test_selection_by_id_uses_global_ids() -> None:
 def test_small_captures_stay_in_one_process() -> None:
     assert not parallel.worth_it(str(CAPTURES / "tls13.pcap"), 2)
     assert not parallel.worth_it("-", 4)
+
+
+@pytest.fixture(scope="module")
+def many_connections(tmp_path_factory) -> str:
+    """~30k packets replicated from real fixtures: enough for sweeps to release output mid-read."""
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    out = tmp_path_factory.mktemp("big") / "many.pcap"
+    subprocess.run([sys.executable, str(ROOT / "bench" / "make_big_capture.py"), str(CAPTURES / "tls13.pcap"),
+                    str(CAPTURES / "tls12-ecdhe.pcap"), "-o", str(out), "--packets", "30000", "--quiet"],
+                   check=True, timeout=120)
+    return str(out)
+
+
+def test_streamed_output_is_in_id_order_and_complete(many_connections: str) -> None:
+    import json
+
+    doc = json.loads(json_document(many_connections))
+    ids = [c["id"] for c in doc["connections"]]
+    assert len(ids) > 1000 and ids == sorted(ids) and len(set(ids)) == len(ids)
+
+
+def test_sharded_output_is_identical_on_many_connections(many_connections: str) -> None:
+    assert _parallel_document(many_connections, 2) == json_document(many_connections)
