@@ -6,6 +6,8 @@ once it sees a ClientHello; `finish` orients everything to client/server from th
 
 from __future__ import annotations
 
+from typing import Any
+
 from analyzer.model import AlertInfo, Connection, DataRun, Entry, GapInfo
 from analyzer.net.flows import TcpConnection
 from analyzer.net.tcp import Gap, StreamData, StreamEnd, TcpAnomaly
@@ -27,9 +29,9 @@ class ConnectionBuilder:
     __slots__ = ("tcp", "tls", "entries", "gaps", "warnings", "tls_offset", "preamble", "settled",
                  "reported", "_keyed_sides")
 
-    def __init__(self, tcp: TcpConnection) -> None:
+    def __init__(self, tcp: TcpConnection, keylog: Any = None) -> None:
         self.tcp = tcp
-        self.tls = TlsConnection()
+        self.tls = TlsConnection(keylog)
         self.entries: list = []  # (wire side, Message | DataRun | GapInfo)
         self.gaps: list[GapInfo] = []
         self.warnings: list[str] = []

@@ -63,11 +63,11 @@ class CaptureResult:
     lines: list[str] = field(default_factory=list)
 
 
-def check_folder(folder: Path, update: bool = False) -> Iterator[CaptureResult]:
+def check_folder(folder: Path, update: bool = False, keylog: Any = None) -> Iterator[CaptureResult]:
     for capture in captures_in(folder):
         golden = golden_path(capture)
         try:
-            actual_bytes = json_document(str(capture))
+            actual_bytes = json_document(str(capture), keylog=keylog)
         except AnalyzerError as exc:
             yield CaptureResult(capture, "unreadable", [exc.one_line()])
             continue

@@ -51,6 +51,14 @@ HostOpt = Annotated[Optional[str], typer.Option("--host", help="only connections
 PortOpt = Annotated[Optional[int], typer.Option("--port", help="only connections with this port at either end")]
 Ja3Opt = Annotated[Optional[str], typer.Option("--ja3", help="only connections whose JA3 (MD5) is this")]
 Ja4Opt = Annotated[Optional[str], typer.Option("--ja4", help="only connections whose JA4 (or JA4_r) is this")]
+KeylogOpt = Annotated[Optional[str], typer.Option("--keylog", help="NSS key log (SSLKEYLOGFILE format) to decrypt "
+                                                                    "handshakes with; $SSLKEYLOGFILE is used when set")]
+
+
+def _keys(path: str | None):  # noqa: ANN202
+    from analyzer.report import load_keylog
+
+    return load_keylog(path, lambda text: print(text, file=sys.stderr))
 
 
 @app.callback()
@@ -67,7 +75,7 @@ def analyze(
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="write here instead of stdout")] = None,
     depth: Annotated[Depth, typer.Option("--depth", help="tcp: stop after TCP reassembly")] = Depth.tls,
     conn: ConnOpt = None, sni: SniOpt = None, host: HostOpt = None, port: PortOpt = None,
-    ja3: Ja3Opt = None, ja4: Ja4Opt = None,
+    ja3: Ja3Opt = None, ja4: Ja4Opt = None, keylog: KeylogOpt = None,
     jobs: Annotated[Optional[int], typer.Option("--jobs", "-j", min=1,
                                                 help="processes for --format json on a large capture "
                                                      "(default: one per CPU; 1: never fork)")] = None,
@@ -75,7 +83,8 @@ def analyze(
     """Decode every TLS handshake in the captures: one row (or JSON object) per connection."""
     from analyzer.report import Selection, run_analyze
 
-    code = run_analyze(captures, format.value, output, depth.value, Selection(conn, sni, host, port, ja3, ja4), jobs)
+    code = run_analyze(captures, format.value, output, depth.value, Selection(conn, sni, host, port, ja3, ja4), jobs,
+                       _keys(keylog))
     raise typer.Exit(code)
 
 
@@ -94,13 +103,13 @@ def ladder(
     width: Annotated[Optional[int], typer.Option("--width", help="columns (default: terminal width, 120 when piped)")] = None,
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="write here instead of stdout")] = None,
     conn: ConnOpt = None, sni: SniOpt = None, host: HostOpt = None, port: PortOpt = None,
-    ja3: Ja3Opt = None, ja4: Ja4Opt = None,
+    ja3: Ja3Opt = None, ja4: Ja4Opt = None, keylog: KeylogOpt = None,
 ) -> None:
     """Show each connection's handshake as a message ladder (one row per message)."""
     from analyzer.report import Selection, run_ladder
 
     raise typer.Exit(run_ladder(capture, format.value, ascii, width, output,
-                                Selection(conn, sni, host, port, ja3, ja4)))
+                                Selection(conn, sni, host, port, ja3, ja4), _keys(keylog)))
 
 
 class FingerprintFormat(str, Enum):
@@ -126,13 +135,14 @@ def fingerprints(
 def check(
     folder: Annotated[Path, typer.Argument(help="folder of captures with expected/<capture>.json goldens")],
     update: Annotated[bool, typer.Option("--update", help="(re)write the golden files and exit 0")] = False,
+    keylog: KeylogOpt = None,
 ) -> None:
     """Regression test: compare each capture's JSON with its golden file; exit 1 on any difference."""
     from analyzer.check import MAX_DIFF_LINES, check_folder, exit_code
     from analyzer.render.sanitize import text
 
     results = []
-    for r in check_folder(folder, update):
+    for r in check_folder(folder, update, _keys(keylog)):
         results.append(r)
         print(f"{r.status:<14} {text(r.capture.name)}")
         for line in r.lines[:MAX_DIFF_LINES]:
@@ -162,12 +172,13 @@ def live(
     snaplen: Annotated[int, typer.Option("--snaplen", min=64, help="bytes kept per packet")] = 262144,
     idle_timeout: Annotated[float, typer.Option("--idle-timeout", min=0.1, help="report a silent connection after SECONDS")] = 30.0,
     conn: ConnOpt = None, sni: SniOpt = None, host: HostOpt = None, port: PortOpt = None,
+    keylog: KeylogOpt = None,
 ) -> None:
     """Watch handshakes live: each connection is printed when its handshake completes, fails or goes idle."""
     from analyzer.report import Selection, run_live
 
     raise typer.Exit(run_live(interface, bpf, count, duration, format.value, write, snaplen, idle_timeout,
-                              Selection(conn, sni, host, port)))
+                              Selection(conn, sni, host, port), _keys(keylog)))
 
 
 @app.command(epilog="Examples:\n\n  tls-analyzer crosscheck captures/tls13-hrr.pcap\n\n"

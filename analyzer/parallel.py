@@ -55,10 +55,10 @@ def _split(conn_json: dict[str, Any]) -> tuple[bytes, bytes]:
     return rjson.dumps(before)[1:-1], rjson.dumps(after)[1:-1]
 
 
-def _work(args: tuple[str, int, int, str, Any]) -> ShardResult:
-    path, k, n, depth, selection = args
+def _work(args: tuple[str, int, int, str, Any, Any]) -> ShardResult:
+    path, k, n, depth, selection, keylog = args
     info = CaptureInfo(path)
-    pipeline = Pipeline(depth=depth, shard=(k, n))
+    pipeline = Pipeline(depth=depth, shard=(k, n), keylog=keylog)
     fd, spool = tempfile.mkstemp(prefix="tls-analyzer-shard-")
     with os.fdopen(fd, "wb") as fh:
         for record in ordered(path, depth, selection, lambda c: (c.first_frame, *_split(rjson.connection_json(c))),
@@ -77,7 +77,8 @@ def _records(path: str) -> Iterator[tuple[int, bytes, bytes]]:
                 return
 
 
-def analyze_json(path: str, jobs: int, depth: str, selection: Any) -> tuple[CaptureInfo, int, Iterator[bytes], list[str]]:
+def analyze_json(path: str, jobs: int, depth: str, selection: Any,
+                 keylog: Any = None) -> tuple[CaptureInfo, int, Iterator[bytes], list[str]]:
     """(capture info, frames, connection JSON in id order (a stream), warnings), on `jobs` processes."""
     # workers know only local ids: a selection by id is applied here, once ids are global
     wanted = set(selection.conns) if selection is not None and selection.conns else None
@@ -85,7 +86,7 @@ def analyze_json(path: str, jobs: int, depth: str, selection: Any) -> tuple[Capt
         selection = dataclasses.replace(selection, conns=None)
     ctx = multiprocessing.get_context("fork")
     with ctx.Pool(jobs) as pool:
-        results = pool.map(_work, [(path, k, jobs, depth, selection) for k in range(jobs)])
+        results = pool.map(_work, [(path, k, jobs, depth, selection, keylog) for k in range(jobs)])
     ranks = sorted(f for r in results for f in r.first_frames)
     warnings = list(results[0].warnings)
     for r in results[1:]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import gc
 from collections import Counter
 from collections.abc import Iterable, Iterator
+from typing import Any
 from dataclasses import dataclass, field
 
 from analyzer.analysis.enrich import enrich
@@ -35,7 +36,7 @@ class Pipeline:
     """Run frames through every stage. `depth="tcp"` stops after reassembly."""
 
     def __init__(self, limits: Limits | None = None, depth: str = "tls",
-                 shard: tuple[int, int] | None = None, early: bool = False) -> None:
+                 shard: tuple[int, int] | None = None, early: bool = False, keylog: Any = None) -> None:
         self.decoder = PacketDecoder()
         self.flows = FlowTable(limits)
         self.depth = depth
@@ -43,6 +44,7 @@ class Pipeline:
         self.shard = shard  # (k, n): only connections whose port sum is k mod n (see parallel.py)
         self.early = early  # live: hand a connection out as soon as its handshake settles
         self._watermark = 0
+        self.keylog = keylog  # analyzer.tls.keylog.KeyLog: secrets to decrypt with (may grow while reading)
 
     def run(self, frames: Iterable[Frame]) -> Iterator[Connection]:
         """Connections as they end. The cyclic GC is paused meanwhile: the pipeline's objects hold
@@ -82,7 +84,7 @@ class Pipeline:
                 continue
             conn, d = hit
             if conn.app is None:
-                conn.app = ConnectionBuilder(conn)
+                conn.app = ConnectionBuilder(conn, self.keylog)
                 if not tls:
                     conn.halves[0].discard = conn.halves[1].discard = True
             conn.segment(d, pkt, n, ts, out)

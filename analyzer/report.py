@@ -67,12 +67,41 @@ class Analysis:
                 "frames": self.frames, "truncated": self.info.truncated}
 
 
+TLS_KEY_LOG_BLOCK = 0x544C534B  # pcapng Decryption Secrets Block type "TLSK": an NSS key log
+
+
+def load_keylog(path: str | None, notice: Callable[[str], None] | None = None) -> Any:
+    """The key log to decrypt with: --keylog FILE, else $SSLKEYLOGFILE (with a notice), else None."""
+    if path is None:
+        path = os.environ.get("SSLKEYLOGFILE") or None
+        if path is None:
+            return None
+        if notice is not None:
+            notice(f"notice: decrypting with the key log named by SSLKEYLOGFILE ({path})")
+    from analyzer.tls.keylog import KeyLog
+
+    return KeyLog.from_file(path)
+
+
+def _embedded_secrets(pipeline: Pipeline) -> Callable[[Any], None]:
+    """pcapng Decryption Secrets Blocks join the pipeline's key log as they are read."""
+    def take(block: Any) -> None:
+        if block.secrets_type != TLS_KEY_LOG_BLOCK:
+            return
+        if pipeline.keylog is None:
+            from analyzer.tls.keylog import KeyLog
+
+            pipeline.keylog = KeyLog()
+        pipeline.keylog.add_text(block.data.decode("utf-8", "replace"), "pcapng secrets block")
+    return take
+
+
 def iter_connections(path: str, depth: str = "tls", info: CaptureInfo | None = None,
                      pipeline: Pipeline | None = None) -> Iterator[Connection]:
     """Stream a capture's connections as they end (not in id order)."""
     info = info or CaptureInfo(path)
     pipeline = pipeline or Pipeline(depth=depth)
-    yield from pipeline.run(read_frames(path, info))
+    yield from pipeline.run(read_frames(path, info, _embedded_secrets(pipeline)))
 
 
 def ordered(path: str, depth: str, selection: Selection | None, render: Callable[[Connection], Any],
@@ -92,19 +121,19 @@ def ordered(path: str, depth: str, selection: Selection | None, render: Callable
 
 
 def analyze_capture(path: str, depth: str = "tls", selection: Selection | None = None,
-                    render: Callable[[Connection], Any] | None = None) -> Analysis:
+                    render: Callable[[Connection], Any] | None = None, keylog: Any = None) -> Analysis:
     """Analyse one capture fully; connections (or `render(connection)`) sorted by id."""
     info = CaptureInfo(path)
-    pipeline = Pipeline(depth=depth)
+    pipeline = Pipeline(depth=depth, keylog=keylog)
     items = list(ordered(path, depth, selection, render or (lambda c: c), info, pipeline))
     return Analysis(info, items, list(info.warnings) + pipeline.stats.warnings, pipeline.stats.frames)
 
 
-def json_document(path: str, depth: str = "tls", selection: Selection | None = None) -> bytes:
+def json_document(path: str, depth: str = "tls", selection: Selection | None = None, keylog: Any = None) -> bytes:
     """Exactly what `analyze PATH --format json` prints for one capture."""
     from analyzer.render import json as rjson
 
-    result = analyze_capture(path, depth, selection, rjson.connection_bytes)
+    result = analyze_capture(path, depth, selection, rjson.connection_bytes, keylog)
     return rjson.document_bytes(result.capture_json(), result.connections, result.warnings)
 
 
@@ -135,7 +164,7 @@ class LazyOutput:
 
 
 def run_analyze(captures: list[str], fmt: str, output: Path | None, depth: str,
-                selection: Selection, jobs: int | None = None) -> int:
+                selection: Selection, jobs: int | None = None, keylog: Any = None) -> int:
     from analyzer import parallel
     from analyzer.render import json as rjson
     from analyzer.render import table
@@ -148,12 +177,12 @@ def run_analyze(captures: list[str], fmt: str, output: Path | None, depth: str,
     total_conns = total_frames = total_warn = docs = 0
     try:
         for path in captures:
-            info, pipeline = CaptureInfo(path), Pipeline(depth=depth)
+            info, pipeline = CaptureInfo(path), Pipeline(depth=depth, keylog=keylog)
             try:
                 if fmt == "json":
                     spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY)  # noqa: SIM115
                     if parallel.worth_it(path, jobs):
-                        info, frames, items, warnings = parallel.analyze_json(path, jobs, depth, selection)
+                        info, frames, items, warnings = parallel.analyze_json(path, jobs, depth, selection, keylog)
                     else:
                         items = ordered(path, depth, selection, rjson.connection_bytes, info, pipeline)
                     count = _spool_lines(spool, items)
@@ -169,7 +198,7 @@ def run_analyze(captures: list[str], fmt: str, output: Path | None, depth: str,
                         count += 1
                     frames, warnings = pipeline.stats.frames, list(info.warnings) + pipeline.stats.warnings
                 else:
-                    result = analyze_capture(path, depth, selection)
+                    result = analyze_capture(path, depth, selection, keylog=keylog)
                     count, frames, warnings = len(result.connections), result.frames, result.warnings
                     if fmt == "csv":
                         out.write(table.csv_rows(result.connections, depth, header=(path == captures[0])).encode())
@@ -224,11 +253,11 @@ def _spool_lines(spool: BinaryIO, items: Iterable[bytes]) -> int:
 
 
 def run_ladder(capture: str, fmt: str, ascii: bool, width: int | None, output: Path | None,
-               selection: Selection) -> int:
+               selection: Selection, keylog: Any = None) -> int:
     from analyzer.render import ladder, mermaid
 
     gc.disable()
-    result = analyze_capture(capture, "tls", selection)
+    result = analyze_capture(capture, "tls", selection, keylog=keylog)
     for w in result.warnings:
         print(f"warning: {capture}: {w}", file=sys.stderr)
     out = LazyOutput(output)
@@ -261,7 +290,8 @@ def _live_row(c: Connection) -> str:
 
 
 def run_live(iface: str, bpf: str | None, count: int | None, duration: float | None, fmt: str,
-             write: Path | None, snaplen: int, idle_timeout: float, selection: Selection) -> int:
+             write: Path | None, snaplen: int, idle_timeout: float, selection: Selection,
+             keylog: Any = None) -> int:
     """Sniff an interface; print each connection as its handshake settles, goes idle or ends."""
     from analyzer.net.flows import Limits
     from analyzer.render import json as rjson
@@ -271,7 +301,7 @@ def run_live(iface: str, bpf: str | None, count: int | None, duration: float | N
     from analyzer.sources.pcapng_writer import PcapngWriter
 
     capture = LiveCapture(iface, bpf, snaplen, count, duration)
-    pipeline = Pipeline(Limits(idle_timeout=idle_timeout, close_grace=0.5), early=True)
+    pipeline = Pipeline(Limits(idle_timeout=idle_timeout, close_grace=0.5), early=True, keylog=keylog)
     writer_fh = open(write, "wb") if write is not None else None  # noqa: SIM115 - closed below
     writer = PcapngWriter(writer_fh, capture.linktype, snaplen) if writer_fh else None
     out = sys.stdout

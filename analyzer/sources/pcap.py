@@ -12,7 +12,7 @@ import io
 import os
 import struct
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import BinaryIO, NamedTuple
 
@@ -65,6 +65,7 @@ class CaptureInfo:
     warnings: list[str] = field(default_factory=list)
     secrets: list[DecryptionSecrets] = field(default_factory=list)
     truncated: bool = False
+    on_secrets: Callable[[DecryptionSecrets], None] | None = None
 
 
 def open_capture(path: str) -> tuple[BinaryIO, bool]:
@@ -86,9 +87,15 @@ def open_capture(path: str) -> tuple[BinaryIO, bool]:
     return stream, False
 
 
-def read_frames(path: str, info: CaptureInfo | None = None) -> Iterator[Frame]:
-    """Yield every frame of a pcap/pcapng capture; problems go to `info.warnings`."""
+def read_frames(path: str, info: CaptureInfo | None = None,
+                on_secrets: Callable[[DecryptionSecrets], None] | None = None) -> Iterator[Frame]:
+    """Yield every frame of a pcap/pcapng capture; problems go to `info.warnings`.
+
+    Decryption Secrets Blocks are kept in `info.secrets` and handed to `on_secrets` when read,
+    before the packets that follow them.
+    """
     info = info if info is not None else CaptureInfo(path)
+    info.on_secrets = on_secrets
     stream, info.compressed = open_capture(path)
     try:
         try:
@@ -107,6 +114,7 @@ def read_frames(path: str, info: CaptureInfo | None = None) -> Iterator[Frame]:
             raise InputError(f"{path} is not a pcap or pcapng file",
                              "write captures with tcpdump -w or dumpcap; text and other formats are not read")
     finally:
+        info.on_secrets = None  # a callback has no business outliving the read (or being pickled)
         if stream is not sys.stdin.buffer:
             stream.close()
 
@@ -273,4 +281,6 @@ def _read_pcapng(stream: BinaryIO, head: bytes, info: CaptureInfo) -> Iterator[F
         elif btype == _DSB:
             stype, slen = struct.unpack_from(order + "II", c.buf, p + 8)
             info.secrets.append(DecryptionSecrets(stype, bytes(c.buf[p + 16:p + 16 + min(slen, blen - 20)])))
+            if info.on_secrets is not None:
+                info.on_secrets(info.secrets[-1])
     info.frames = index

@@ -8,12 +8,15 @@ skipped by counting, never buffered or copied.
 
 from __future__ import annotations
 
+from typing import Any
+
 from analyzer import registry
 from analyzer.errors import DecodeError
 from analyzer.tls import detect
 from analyzer.tls.events import Alert, Event, Heartbeat, Malformed, Message, Resync, TlsStart
 from analyzer.tls.openvpn import OpenVpnUnwrapper, looks_like_openvpn
-from analyzer.tls.messages import Context, ServerHello, decode_message, message_name
+from analyzer.tls.keys import KeyState
+from analyzer.tls.messages import ClientHello, Context, ServerHello, decode_message, message_name
 from analyzer.tls.sslv2 import SSL2_NAMES, parse_sslv2_hello, parse_sslv2_server_hello, sslv2_record
 
 DETECT, RECORDS, RESYNC, OFF, SSLV2 = range(5)
@@ -52,7 +55,9 @@ class _Direction:
 class TlsConnection:
     """TLS state of one TCP connection; feed it with `data`, `gap` and `end`."""
 
-    def __init__(self) -> None:
+    def __init__(self, keylog: Any = None) -> None:
+        self.keys = KeyState(keylog) if keylog is not None and len(keylog) else None
+        self._decrypting = False  # set while the plaintext of a decrypted record is processed
         self.dirs = (_Direction(0), _Direction(1))
         self.client_side: int | None = None  # the side that sent a ClientHello
         self.version: int | None = None  # negotiated
@@ -280,7 +285,7 @@ class TlsConnection:
                 return
             end = p + 5 + length
             if end > n:
-                if ct == CT_APPDATA or (d.encrypted and ct != CT_CCS):
+                if (ct == CT_APPDATA or (d.encrypted and ct != CT_CCS)) and not self._keyed(d.side):
                     # opaque body: remember the header, count the rest of the body past
                     d.skip = end - n
                     d.skipped_header = (ct, version, length)
@@ -322,7 +327,38 @@ class TlsConnection:
         if d.encrypted and ct == CT_HANDSHAKE and self.version is None and _whole_client_hello(buf, start, end):
             d.encrypted = False  # a TLS 1.3 compat CCS, then the second ClientHello after a lost HRR
         if ct == CT_APPDATA or (d.encrypted and ct != CT_CCS):
-            self._opaque(d, ct, version, length, frame, ts, out)
+            if self._keyed(d.side):
+                self._decrypt(d, ct, version, bytes(buf[start:end]), frame, ts, out)
+            else:
+                self._opaque(d, ct, version, length, frame, ts, out)
+        else:
+            self._plaintext(d, ct, version, buf, start, end, frame, ts, out)
+
+    def _keyed(self, side: int) -> bool:
+        return self.keys is not None and self.keys.can_decrypt(side)
+
+    def _decrypt(self, d: _Direction, ct: int, version: int, body: bytes, frame: int, ts: float,
+                 out: list[Event]) -> None:
+        result = self.keys.decrypt(d.side, ct, version, body)  # type: ignore[union-attr]
+        if isinstance(result, str):
+            out.append(Malformed(d.side, frame, d.pos, f"cannot decrypt: {result}; records stay opaque"))
+            self._opaque(d, ct, version, len(body), frame, ts, out)
+            return
+        inner_ct, plain = result
+        self._decrypting = True
+        try:
+            self._plaintext(d, inner_ct, version, bytearray(plain), 0, len(plain), frame, ts, out)
+        finally:
+            self._decrypting = False
+
+    def _plaintext(self, d: _Direction, ct: int, version: int, buf: bytearray, start: int, end: int,
+                   frame: int, ts: float, out: list[Event]) -> None:
+        """A record whose bytes we can read: sent in the clear, or decrypted."""
+        length = end - start
+        if ct == CT_APPDATA:
+            self._emit(d, Message(side=d.side, frame=frame, ts=ts, content_type=ct, record_version=version,
+                                  type=None, name="ApplicationData", encrypted=False, decrypted=True,
+                                  length=length), out)
         elif ct == CT_HANDSHAKE:
             self._handshake(d, version, buf, start, end, frame, ts, out)
         elif ct == CT_CCS:
@@ -336,11 +372,14 @@ class TlsConnection:
                     d.mac_strip = self.null_mac
                 else:
                     d.encrypted = True
+                    if self.keys is not None:
+                        self.keys.change_cipher_spec(d.side)
         elif ct == CT_ALERT:
             if length == 2:
                 body = Alert(buf[start], buf[start + 1])
                 self._emit(d, Message(side=d.side, frame=frame, ts=ts, content_type=ct,
                                       record_version=version, type=None, name="Alert", encrypted=False,
+                                      decrypted=self._decrypting,
                                       length=length, body=body), out)
             else:
                 self._opaque(d, ct, version, length, frame, ts, out)
@@ -350,6 +389,7 @@ class TlsConnection:
                 body = Heartbeat(buf[start], (buf[start + 1] << 8) | buf[start + 2], length)
             self._emit(d, Message(side=d.side, frame=frame, ts=ts, content_type=ct, record_version=version,
                                   type=None, name="Heartbeat", encrypted=False, length=length,
+                                  decrypted=self._decrypting,
                                   body=body), out)
         else:
             self._opaque(d, ct, version, length, frame, ts, out)
@@ -384,7 +424,7 @@ class TlsConnection:
             body = bytes(hs[p + 4:p + 4 + hlen])
             p += 4 + hlen
             self._message(d, version, htype, hlen, body, frame, ts, out)
-            if d.encrypted:  # e.g. the rest of the record after a TLS 1.3 ServerHello
+            if d.encrypted and not self._decrypting:  # e.g. the rest of the record after a TLS 1.3 ServerHello
                 break
         if p:
             del hs[:p]
@@ -398,12 +438,15 @@ class TlsConnection:
         except DecodeError as exc:
             decoded, malformed = None, f"{registry.handshake_type_name(htype)}: {exc.reason} at {exc.offset}"
             out.append(Malformed(d.side, frame, d.pos, malformed))
+        if htype == 16 and self.keys is not None and self.kx is not None and "RSA" in self.kx:
+            self.keys.client_key_exchange(body)
         partial = getattr(decoded, "malformed", None)
         if partial and malformed is None:
             malformed = f"{registry.handshake_type_name(htype)}: {partial}"
             out.append(Malformed(d.side, frame, d.pos, malformed))
         msg = Message(side=d.side, frame=frame, ts=ts, content_type=CT_HANDSHAKE, record_version=version,
                       type=htype, name=message_name(htype, decoded), encrypted=False, length=hlen,
+                      decrypted=self._decrypting,
                       body=decoded, malformed=malformed)
         self._emit(d, msg, out)
 
@@ -412,6 +455,16 @@ class TlsConnection:
     def _emit(self, d: _Direction, msg: Message, out: list[Event]) -> None:
         """Append a message and update what later decoding depends on."""
         out.append(msg)
+        keys = self.keys
+        if keys is not None and msg.decrypted:
+            if msg.type == 20:
+                keys.finished(d.side)
+            elif msg.type == 24:
+                keys.key_update(d.side)
+            elif msg.type == 5:
+                keys.end_of_early_data(d.side)
+        if msg.type == 1 and keys is not None and isinstance(msg.body, ClientHello):
+            keys.client_hello(d.side, msg.body)
         if msg.type == 1 and self.client_side is None:
             self.client_side = d.side
         elif msg.type == 2 and isinstance(msg.body, ServerHello):
@@ -424,6 +477,8 @@ class TlsConnection:
             info = registry.cipher_suite(sh.cipher_suite)
             self.kx = info.kx if info is not None else None
             self.null_mac = MAC_LENGTH.get(info.mac) if info is not None and info.cipher == "NULL" else None
+            if keys is not None:
+                keys.server_hello(sh, self.version)
             is13 = self.version == 0x0304 or (self.version >> 8) == 0x7F
             if is13 and not sh.hello_retry_request:
                 self.tls13 = True

@@ -1,0 +1,172 @@
+"""Which record key each side uses when, given a key log: the TLS key-schedule state machine.
+
+Sans-IO like the rest of the core: the connection tells it what it saw (hellos, ChangeCipherSpec,
+Finished, EndOfEarlyData, KeyUpdate, ClientKeyExchange) and asks it to decrypt records. Secrets
+come from the key log; the ciphers are `analyzer.tls.decrypt` (only `cryptography` primitives).
+The AEAD tag settles every ambiguity: 0-RTT data before the ServerHello is tried with each TLS 1.3
+suite, and a client whose early data was refused moves to its handshake key on its own.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+CLIENT_EARLY = "CLIENT_EARLY_TRAFFIC_SECRET"
+HANDSHAKE = ("CLIENT_HANDSHAKE_TRAFFIC_SECRET", "SERVER_HANDSHAKE_TRAFFIC_SECRET")
+TRAFFIC_0 = ("CLIENT_TRAFFIC_SECRET_0", "SERVER_TRAFFIC_SECRET_0")
+TLS13_SUITES = (0x1301, 0x1302, 0x1303, 0x1304, 0x1305)
+
+
+def _tls13(version: int | None) -> bool:
+    return version is not None and (version == 0x0304 or version >> 8 == 0x7F)
+
+
+class KeyState:
+    """Per connection; sides are wire directions, `client_side` says which one is the client."""
+
+    def __init__(self, keylog: Any) -> None:
+        self.keylog = keylog
+        self.client_random: bytes | None = None
+        self.server_random: bytes | None = None
+        self.secrets: dict[str, bytes] = {}
+        self.suite: int | None = None
+        self.version: int | None = None
+        self.client_side = 0
+        self.current: list[Any] = [None, None]  # the RecordCipher in force, per side
+        self.fallback: list[Any] = [None, None]  # tried when `current` fails (refused 0-RTT)
+        self.secret: list[bytes | None] = [None, None]  # TLS 1.3 secret of `current`, for KeyUpdate
+        self.early: bytes | None = None  # client early traffic secret, suite not known yet
+        self.tls12_pair: tuple[Any, Any] | None = None
+        self.encrypt_then_mac = False
+        self.extended_master_secret = False
+
+    # -- what the connection saw ----------------------------------------------------------------
+
+    def client_hello(self, side: int, ch: Any) -> None:
+        if self.client_random is not None or ch.sslv2:
+            return
+        self.client_side = side
+        self.client_random = ch.random
+        self.secrets = self.keylog.secrets_for(ch.random)
+        if ch.ext(42) is not None:
+            self.early = self.secrets.get(CLIENT_EARLY)
+
+    def server_hello(self, sh: Any, version: int) -> None:
+        if sh.hello_retry_request or self.client_random is None:
+            return
+        from analyzer.tls import decrypt
+
+        self.server_random, self.suite, self.version = sh.random, sh.cipher_suite, version
+        self.encrypt_then_mac = sh.ext(22) is not None
+        self.extended_master_secret = sh.ext(23) is not None
+        if _tls13(version):
+            c, s = self.client_side, 1 - self.client_side
+            self._set13(s, HANDSHAKE[1])
+            if self.current[c] is not None or self.early is not None:  # 0-RTT under way
+                self.fallback[c] = self._cipher13(HANDSHAKE[0])
+            else:
+                self._set13(c, HANDSHAKE[0])
+            return
+        master = self.secrets.get("CLIENT_RANDOM")
+        if master is not None and decrypt.supported(sh.cipher_suite, version):
+            self._tls12(master)
+
+    def client_key_exchange(self, body: bytes) -> None:
+        """RSA key exchange: a key log may hold the premaster, named by its first encrypted bytes."""
+        if self.tls12_pair is not None or self.suite is None or self.version is None:
+            return
+        encrypted_premaster = body[:8] if self.version == 0x0300 else body[2:10]  # SSLv3: no length
+        if len(encrypted_premaster) < 8:
+            return
+        if self.extended_master_secret:
+            return  # the master secret then hashes the whole handshake; use CLIENT_RANDOM lines
+        from analyzer.tls import decrypt
+
+        premaster = self.keylog.rsa_premaster(encrypted_premaster)
+        if premaster is not None and decrypt.supported(self.suite, self.version):
+            self._tls12(decrypt.tls12_master_secret(self.version, self.suite, premaster, self.client_random,
+                                                    self.server_random))
+
+    def change_cipher_spec(self, side: int) -> bool:
+        """TLS <= 1.2: this side protects its records from now on. True when we hold its key."""
+        if self.tls12_pair is None:
+            return False
+        self.current[side] = self.tls12_pair[0 if side == self.client_side else 1]
+        return True
+
+    def finished(self, side: int) -> None:
+        """TLS 1.3: after its Finished, a side moves to its application traffic secret."""
+        if _tls13(self.version):
+            self._set13(side, TRAFFIC_0[0 if side == self.client_side else 1])
+
+    def end_of_early_data(self, side: int) -> None:
+        if self.fallback[side] is not None:
+            self.current[side], self.fallback[side] = self.fallback[side], None
+
+    def key_update(self, side: int) -> None:
+        from analyzer.tls import decrypt
+
+        if _tls13(self.version) and self.secret[side] is not None and self.suite is not None:
+            secret = decrypt.tls13_next_secret(self.suite, self.secret[side])
+            self.secret[side] = secret
+            self.current[side] = decrypt.tls13_cipher(self.suite, secret)
+
+    # -- decrypting -------------------------------------------------------------------------------
+
+    def can_decrypt(self, side: int) -> bool:
+        return self.current[side] is not None or self.fallback[side] is not None or \
+            (side == self.client_side and self.early is not None)
+
+    def decrypt(self, side: int, content_type: int, version: int, body: bytes) -> tuple[int, bytes] | str:
+        """(inner content type, plaintext), or the reason it could not be decrypted."""
+        from analyzer.tls import decrypt
+
+        if self.current[side] is None and side == self.client_side and self.early is not None:
+            return self._early(content_type, version, body)
+        reason = "no key for this record"
+        for attempt in (self.current[side], self.fallback[side]):
+            if attempt is None:
+                continue
+            try:
+                result = attempt.decrypt(content_type, version, body)
+            except decrypt.DecryptError as exc:
+                reason = exc.reason
+                continue
+            if attempt is self.fallback[side]:
+                self.current[side], self.fallback[side] = attempt, None
+            return result
+        self.current[side] = self.fallback[side] = None  # back to opaque: one report, not one per record
+        return reason
+
+    def _early(self, content_type: int, version: int, body: bytes) -> tuple[int, bytes] | str:
+        """0-RTT data: the suite is the resumed session's; the tag tells which one it is."""
+        from analyzer.tls import decrypt
+
+        secret, self.early = self.early, None
+        for suite in ((self.suite,) if self.suite is not None else TLS13_SUITES):
+            try:
+                cipher = decrypt.tls13_cipher(suite, secret)
+                result = cipher.decrypt(content_type, version, body)
+            except (decrypt.DecryptError, ValueError):
+                continue
+            self.current[self.client_side] = cipher
+            return result
+        return "no TLS 1.3 suite decrypts the early data with the early traffic secret"
+
+    def _cipher13(self, label: str) -> Any:
+        from analyzer.tls import decrypt
+
+        secret = self.secrets.get(label)
+        return None if secret is None or self.suite is None else decrypt.tls13_cipher(self.suite, secret)
+
+    def _set13(self, side: int, label: str) -> None:
+        cipher = self._cipher13(label)
+        if cipher is not None:
+            self.current[side] = cipher
+            self.secret[side] = self.secrets[label]
+
+    def _tls12(self, master: bytes) -> None:
+        from analyzer.tls import decrypt
+
+        self.tls12_pair = decrypt.tls12_ciphers(self.version, self.suite, master, self.client_random,
+                                                self.server_random, self.encrypt_then_mac)
