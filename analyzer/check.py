@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -95,3 +96,20 @@ def exit_code(results: list[CaptureResult]) -> int:
     if any(r.status in ("mismatch", "missing golden") for r in results):
         return ExitCode.FINDINGS
     return ExitCode.OK
+
+
+def run_check(folder: Path, update: bool, keylog: Any = None) -> int:
+    """The `check` command: one line per capture (and its differences), a summary on stderr."""
+    from analyzer.render.sanitize import text
+
+    results = []
+    for r in check_folder(folder, update, keylog):
+        results.append(r)
+        print(f"{r.status:<14} {text(r.capture.name)}")
+        for line in r.lines[:MAX_DIFF_LINES]:
+            print(f"    {text(line)}")
+        if len(r.lines) > MAX_DIFF_LINES:
+            print(f"    ... {len(r.lines) - MAX_DIFF_LINES} more differences")
+    bad = sum(r.status not in ("ok", "updated") for r in results)
+    print(f"{len(results)} captures, {bad} failing", file=sys.stderr)
+    return exit_code(results)

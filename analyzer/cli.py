@@ -138,20 +138,9 @@ def check(
     keylog: KeylogOpt = None,
 ) -> None:
     """Regression test: compare each capture's JSON with its golden file; exit 1 on any difference."""
-    from analyzer.check import MAX_DIFF_LINES, check_folder, exit_code
-    from analyzer.render.sanitize import text
+    from analyzer.check import run_check
 
-    results = []
-    for r in check_folder(folder, update, _keys(keylog)):
-        results.append(r)
-        print(f"{r.status:<14} {text(r.capture.name)}")
-        for line in r.lines[:MAX_DIFF_LINES]:
-            print(f"    {text(line)}")
-        if len(r.lines) > MAX_DIFF_LINES:
-            print(f"    ... {len(r.lines) - MAX_DIFF_LINES} more differences")
-    bad = sum(r.status not in ("ok", "updated") for r in results)
-    print(f"{len(results)} captures, {bad} failing", file=sys.stderr)
-    raise typer.Exit(exit_code(results))
+    raise typer.Exit(run_check(folder, update, _keys(keylog)))
 
 
 class LiveFormat(str, Enum):
