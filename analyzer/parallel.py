@@ -17,6 +17,7 @@ import heapq
 import multiprocessing
 import os
 import pickle
+import shutil
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -55,11 +56,11 @@ def _split(conn_json: dict[str, Any]) -> tuple[bytes, bytes]:
     return rjson.dumps(before)[1:-1], rjson.dumps(after)[1:-1]
 
 
-def _work(args: tuple[str, int, int, str, Any, Any]) -> ShardResult:
-    path, k, n, depth, selection, keylog = args
+def _work(args: tuple[str, int, int, str, Any, Any, str]) -> ShardResult:
+    path, k, n, depth, selection, keylog, spool_dir = args
     info = CaptureInfo(path)
     pipeline = Pipeline(depth=depth, shard=(k, n), keylog=keylog)
-    fd, spool = tempfile.mkstemp(prefix="tls-analyzer-shard-")
+    fd, spool = tempfile.mkstemp(prefix=f"shard-{k}-", dir=spool_dir)
     with os.fdopen(fd, "wb") as fh:
         for record in ordered(path, depth, selection, lambda c: (c.first_frame, *_split(rjson.connection_json(c))),
                               info, pipeline):
@@ -84,9 +85,14 @@ def analyze_json(path: str, jobs: int, depth: str, selection: Any,
     wanted = set(selection.conns) if selection is not None and selection.conns else None
     if wanted is not None:
         selection = dataclasses.replace(selection, conns=None)
+    spool_dir = tempfile.mkdtemp(prefix="tls-analyzer-")  # removed however the merge ends
     ctx = multiprocessing.get_context("fork")
-    with ctx.Pool(jobs) as pool:
-        results = pool.map(_work, [(path, k, jobs, depth, selection, keylog) for k in range(jobs)])
+    try:
+        with ctx.Pool(jobs) as pool:
+            results = pool.map(_work, [(path, k, jobs, depth, selection, keylog, spool_dir) for k in range(jobs)])
+    except BaseException:
+        shutil.rmtree(spool_dir, ignore_errors=True)
+        raise
     ranks = sorted(f for r in results for f in r.first_frames)
     warnings = list(results[0].warnings)
     for r in results[1:]:
@@ -100,7 +106,6 @@ def analyze_json(path: str, jobs: int, depth: str, selection: Any,
                     yield (b"{" + before + (b"," if before else b"") + b'"id":' + str(gid).encode()
                            + (b"," if after else b"") + after + b"}")
         finally:
-            for r in results:
-                os.unlink(r.spool)
+            shutil.rmtree(spool_dir, ignore_errors=True)
 
     return results[0].info, results[0].frames, merged(), warnings
