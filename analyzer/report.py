@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from analyzer.errors import AnalyzerError, ExitCode
+from analyzer.errors import AnalyzerError, BackendUnavailable, ExitCode
 from analyzer.model import Connection
 from analyzer.pipeline import Pipeline
 from analyzer.sources.pcap import CaptureInfo, read_frames
@@ -78,9 +78,16 @@ def load_keylog(path: str | None, notice: Callable[[str], None] | None = None) -
             return None
         if notice is not None:
             notice(f"notice: decrypting with the key log named by SSLKEYLOGFILE ({path})")
-    from analyzer.tls.keylog import KeyLog
+    return _keylog_class().from_file(path)
 
-    return KeyLog.from_file(path)
+
+def _keylog_class() -> Any:
+    try:
+        from analyzer.tls.keylog import KeyLog
+    except ImportError:
+        raise BackendUnavailable("decryption is not available in this build",
+                                 "analyzer/tls/keylog.py is missing") from None
+    return KeyLog
 
 
 def _embedded_secrets(pipeline: Pipeline) -> Callable[[Any], None]:
@@ -89,9 +96,10 @@ def _embedded_secrets(pipeline: Pipeline) -> Callable[[Any], None]:
         if block.secrets_type != TLS_KEY_LOG_BLOCK:
             return
         if pipeline.keylog is None:
-            from analyzer.tls.keylog import KeyLog
-
-            pipeline.keylog = KeyLog()
+            try:
+                pipeline.keylog = _keylog_class()()
+            except BackendUnavailable:
+                return  # embedded secrets are a bonus: without decryption, analyse as usual
         pipeline.keylog.add_text(block.data.decode("utf-8", "replace"), "pcapng secrets block")
     return take
 

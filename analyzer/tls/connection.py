@@ -285,7 +285,11 @@ class TlsConnection:
                 return
             end = p + 5 + length
             if end > n:
-                if (ct == CT_APPDATA or (d.encrypted and ct != CT_CCS)) and not self._keyed(d.side):
+                # an opaque body is counted past, not buffered; a handshake record with the version
+                # still unknown is buffered (it may be a second ClientHello, see _whole_client_hello)
+                if (ct == CT_APPDATA or (d.encrypted and ct != CT_CCS
+                                         and not (ct == CT_HANDSHAKE and self.version is None))) \
+                        and not self._keyed(d.side):
                     # opaque body: remember the header, count the rest of the body past
                     d.skip = end - n
                     d.skipped_header = (ct, version, length)
