@@ -34,7 +34,7 @@ class ConnectionBuilder:
         self.tls = TlsConnection(keylog)
         self.entries: list = []  # (wire side, Message | DataRun | GapInfo)
         self.gaps: list[GapInfo] = []
-        self.warnings: list[str] = []
+        self.warnings: list[tuple[int | None, str]] = []  # (wire side it concerns, text)
         self.tls_offset: dict[int, int] = {}
         self.preamble: dict[int, bytes] = {}
         self.settled = False  # the handshake finished or failed: a live view can show it now
@@ -60,7 +60,7 @@ class ConnectionBuilder:
             elif cls is StreamEnd:
                 self._tls_events(tls.end(ev.direction, ev.frame, 0.0))
             elif cls is TcpAnomaly:
-                self.warnings.append(f"frame {ev.frame}: {ev.text}")
+                self.warnings.append((None, f"frame {ev.frame}: {ev.text}"))
 
     def _tls_events(self, out: list) -> None:
         entries = self.entries
@@ -81,11 +81,11 @@ class ConnectionBuilder:
                     continue
                 entries.append(ev)
             elif cls is Malformed:
-                self.warnings.append(f"frame {ev.frame}: malformed TLS from {{{ev.side}}} at stream offset "
-                                     f"{ev.offset}: {ev.reason}")
+                self.warnings.append((ev.side, f"frame {ev.frame}: malformed TLS from {{side}} at stream offset "
+                                     f"{ev.offset}: {ev.reason}"))
             elif cls is Resync:
-                self.warnings.append(f"frame {ev.frame}: TLS records found again from {{{ev.side}}} at "
-                                     f"offset {ev.offset} after {ev.skipped} lost bytes")
+                self.warnings.append((ev.side, f"frame {ev.frame}: TLS records found again from {{side}} at "
+                                     f"offset {ev.offset} after {ev.skipped} lost bytes"))
             elif cls is TlsStart:
                 self.tls_offset[ev.side] = ev.offset
                 if ev.preamble:
@@ -118,7 +118,7 @@ class ConnectionBuilder:
         conn.tls = self.tls.found
         conn.tls_offset = {names[s]: off for s, off in sorted(self.tls_offset.items())}
         conn.preamble = {names[s]: head for s, head in sorted(self.preamble.items())}
-        conn.warnings = [w.replace("{0}", names[0]).replace("{1}", names[1]) for w in self.warnings]
+        conn.warnings = [text if side is None else text.replace("{side}", names[side]) for side, text in self.warnings]
         for e in self.entries:
             if e.__class__ is Message:
                 conn.entries.append(Entry(side=names[e.side], msg=e))
