@@ -13,7 +13,7 @@ from analyzer.net.flows import TcpConnection
 from analyzer.net.tcp import Gap, StreamData, StreamEnd, TcpAnomaly
 from analyzer.tls.connection import TlsConnection
 from analyzer.tls.events import Alert, Malformed, Message, Resync, TlsStart
-from analyzer.tls.messages import Certificate, ClientHello, ServerHello, ServerKeyExchange
+from analyzer.tls.messages import Certificate, ClientHello, EncryptedExtensions, ServerHello, ServerKeyExchange
 
 HISTORY_MAX = 100  # as Zeek caps ssl_history
 # Zeek's ssl_history letters (upper case: client, lower case: server)
@@ -69,15 +69,15 @@ class ConnectionBuilder:
             if cls is Message:
                 if not self.settled:
                     self._settle(ev)
-                if ev.encrypted and ev.content_type == 23 and ev.type is None:
+                if ev.content_type == 23 and ev.type is None:  # application data, opaque or decrypted
                     last = entries[-1] if entries else None
-                    if last.__class__ is DataRun and last.side == ev.side and last.content_type == 23:
+                    if last.__class__ is DataRun and last.side == ev.side and last.decrypted == ev.decrypted:
                         last.records += 1
                         last.length += ev.length
                         last.last_frame = ev.frame
                         continue
                     entries.append(DataRun(ev.side, ev.frame, ev.frame, ev.ts, 23, ev.record_version, 1,
-                                           ev.length))
+                                           ev.length, decrypted=ev.decrypted))
                     continue
                 entries.append(ev)
             elif cls is Malformed:
@@ -141,6 +141,8 @@ def _facts(conn: Connection) -> None:
     for e in conn.entries:
         if e.__class__ is not Entry:
             if e.__class__ is DataRun:
+                if e.decrypted and len(history) < HISTORY_MAX:
+                    history.append("D" if e.side == "client" else "d")
                 _classify_run(e, conn, encrypted_after)
                 if e.role != "early_data":
                     client_data_after_sh |= e.side == "client"
@@ -174,6 +176,8 @@ def _facts(conn: Connection) -> None:
                 conn.server_key_exchange = body
         elif m.type == 11 and side == "client" and isinstance(body, Certificate):
             conn.client_certificates = [ent.der for ent in body.entries]
+        elif isinstance(body, EncryptedExtensions) and conn.early_data_offered:
+            conn.early_data_accepted = any(e.type == 42 for e in body.extensions)  # visible once decrypted
         elif m.content_type == 20 and side == "server" and conn.server_hellos and not server_flight_opened:
             server_ccs_after_hello = True
         elif m.content_type == 21:

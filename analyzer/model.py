@@ -22,6 +22,7 @@ class DataRun:
     length: int
     name: str = "ApplicationData"
     role: str = "application"  # "early_data" (before ServerHello), "handshake" (TLS 1.3 flight), "application"
+    decrypted: bool = False  # its plaintext was recovered with a key log
 
 
 @dataclass(slots=True, kw_only=True)

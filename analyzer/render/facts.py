@@ -37,9 +37,12 @@ def entry_facts(e: Entry | DataRun | GapInfo, conn: Connection) -> list[str]:
         return [f"{e.length} bytes from {e.side} never captured"]
     if isinstance(e, DataRun):
         what = {"early_data": "0-RTT early data", "handshake": "encrypted handshake flight"}.get(e.role, "encrypted")
+        if e.decrypted:
+            what = {"early_data": "0-RTT early data", "handshake": "handshake flight"}.get(e.role, "application data")
+            return [f"decrypted {what}, {e.length} bytes"]
         return [f"{what}, {e.length} bytes"]
     m, body = e.msg, e.msg.body
-    out: list[str] = []
+    out: list[str] = ["decrypted"] if m.decrypted else []
     if m.malformed:
         out.append(f"MALFORMED: {m.malformed}")
     if isinstance(body, ClientHello):

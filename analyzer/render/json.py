@@ -174,7 +174,7 @@ def message_json(entry: Entry | DataRun, fingerprints: dict[int, dict[str, str]]
         return with_names({
             "frame": entry.frame, "last_frame": entry.last_frame, "ts": round(entry.ts, 6),
             "from": entry.side, "content_type": entry.content_type, "record_version": entry.record_version,
-            "type": None, "name": entry.name, "encrypted": True, "decrypted": False,
+            "type": None, "name": entry.name, "encrypted": not entry.decrypted, "decrypted": entry.decrypted,
             "length": entry.length, "records": entry.records, "role": entry.role,
         })
     m = entry.msg

@@ -26,5 +26,9 @@ class PcapngWriter:
         head = struct.pack("<IIIII", 0, ticks >> 32, ticks & 0xFFFFFFFF, len(data), orig_len or len(data))
         self.fh.write(_block(0x00000006, head + data))
 
+    def secrets(self, nss_key_log: bytes) -> None:
+        """A Decryption Secrets Block holding a TLS key log, as editcap --inject-secrets writes."""
+        self.fh.write(_block(0x0000000A, struct.pack("<II", 0x544C534B, len(nss_key_log)) + nss_key_log))
+
     def flush(self) -> None:
         self.fh.flush()

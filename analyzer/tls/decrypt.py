@@ -1,0 +1,213 @@
+"""Record decryption with `cryptography` primitives only: the TLS 1.3 key schedule's traffic keys
+(RFC 8446 7.3), the TLS 1.0-1.2 PRF and key block (RFC 2246/5246), and per-direction record ciphers
+(AES-GCM, AES-CCM(_8), ChaCha20-Poly1305, AES/3DES-CBC with HMAC, MAC-then-encrypt or
+encrypt-then-MAC). A failure is a DecryptError with a reason and never a wrong plaintext.
+"""
+
+from __future__ import annotations
+
+import hmac
+import struct
+from dataclasses import dataclass, field
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from cryptography.hazmat.primitives.ciphers.aead import AESCCM, AESGCM, ChaCha20Poly1305
+from cryptography.hazmat.primitives.kdf.hkdf import HKDFExpand
+
+from analyzer import registry
+
+TLS13 = {0x1301: (AESGCM, 16, "SHA256"), 0x1302: (AESGCM, 32, "SHA384"), 0x1303: (ChaCha20Poly1305, 32, "SHA256"),
+         0x1304: (AESCCM, 16, "SHA256"), 0x1305: (AESCCM, 16, "SHA256")}
+HASHES = {"SHA256": hashes.SHA256, "SHA384": hashes.SHA384, "SHA": hashes.SHA1, "SHA1": hashes.SHA1, "MD5": hashes.MD5}
+DIGEST = {"SHA256": "sha256", "SHA384": "sha384", "SHA": "sha1", "SHA1": "sha1", "MD5": "md5"}
+
+
+class DecryptError(Exception):
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def hkdf_expand_label(secret: bytes, label: str, context: bytes, length: int, hash_name: str) -> bytes:
+    full = b"tls13 " + label.encode()
+    info = struct.pack("!HB", length, len(full)) + full + bytes([len(context)]) + context
+    return HKDFExpand(HASHES[hash_name](), length, info).derive(secret)
+
+
+@dataclass
+class RecordCipher:
+    """One direction, one epoch. The sequence number advances only on success."""
+
+    kind: str  # "tls13", "aead12", "chacha12", "cbc"
+    aead: object = field(default=None, repr=False)
+    iv: bytes = field(default=b"", repr=False)
+    mac_key: bytes = field(default=b"", repr=False)
+    mac_name: str = ""
+    block: object = field(default=None, repr=False)  # algorithms.AES/TripleDES key for CBC
+    version: int = 0x0303
+    encrypt_then_mac: bool = False
+    tag: int = 16
+    seq: int = 0
+
+    def decrypt(self, content_type: int, record_version: int, body: bytes) -> tuple[int, bytes]:
+        result = getattr(self, "_" + self.kind)(content_type, record_version, body)
+        self.seq += 1
+        return result
+
+    def _nonce(self) -> bytes:
+        return bytes(a ^ b for a, b in zip(self.iv, b"\0" * (len(self.iv) - 8) + struct.pack("!Q", self.seq)))
+
+    def _tls13(self, ct: int, version: int, body: bytes) -> tuple[int, bytes]:
+        aad = struct.pack("!BHH", ct, version, len(body))
+        try:
+            plain = self.aead.decrypt(self._nonce(), body, aad)  # type: ignore[attr-defined]
+        except (InvalidTag, ValueError):
+            raise DecryptError("authentication tag does not match (wrong key or lost records)") from None
+        end = len(plain)
+        while end and plain[end - 1] == 0:
+            end -= 1
+        if not end:
+            raise DecryptError("TLS 1.3 record with no inner content type")
+        return plain[end - 1], plain[:end - 1]
+
+    def _aad12(self, ct: int, version: int, length: int) -> bytes:
+        return struct.pack("!QBHH", self.seq, ct, version, length)
+
+    def _aead12(self, ct: int, version: int, body: bytes) -> tuple[int, bytes]:
+        if len(body) < 8 + self.tag:
+            raise DecryptError("record too short for its explicit nonce and tag")
+        nonce, data = self.iv + body[:8], body[8:]
+        try:
+            return ct, self.aead.decrypt(nonce, data, self._aad12(ct, version, len(data) - self.tag))  # type: ignore[attr-defined]
+        except (InvalidTag, ValueError):
+            raise DecryptError("authentication tag does not match (wrong key or lost records)") from None
+
+    def _chacha12(self, ct: int, version: int, body: bytes) -> tuple[int, bytes]:
+        try:
+            return ct, self.aead.decrypt(self._nonce(), body, self._aad12(ct, version, len(body) - 16))  # type: ignore[attr-defined]
+        except (InvalidTag, ValueError):
+            raise DecryptError("authentication tag does not match (wrong key or lost records)") from None
+
+    def _cbc(self, ct: int, version: int, body: bytes) -> tuple[int, bytes]:
+        bs = self.block.block_size // 8  # type: ignore[attr-defined]
+        mac_len = len(self.mac_key)
+        if self.encrypt_then_mac:
+            body, mac = body[:-mac_len], body[-mac_len:]
+            if not hmac.compare_digest(mac, self._mac(ct, version, body)):
+                raise DecryptError("record MAC does not match (wrong key or lost records)")
+        if not body or len(body) % bs:
+            raise DecryptError("CBC record is not a whole number of blocks")
+        if self.version >= 0x0302:
+            iv, body = body[:bs], body[bs:]
+        else:
+            iv = self.iv
+            self.iv = body[-bs:]  # TLS 1.0: the next record's IV is this one's last block
+        dec = Cipher(self.block, modes.CBC(iv)).decryptor()  # type: ignore[arg-type]
+        plain = dec.update(body) + dec.finalize()
+        pad = plain[-1] + 1 if plain else 0
+        if not plain or pad > len(plain) or any(b != plain[-1] for b in plain[-pad:]):
+            raise DecryptError("bad CBC padding (wrong key or lost records)")
+        plain = plain[:-pad]
+        if not self.encrypt_then_mac:
+            if len(plain) < mac_len:
+                raise DecryptError("record shorter than its MAC")
+            plain, mac = plain[:-mac_len], plain[-mac_len:]
+            if not hmac.compare_digest(mac, self._mac(ct, version, plain)):
+                raise DecryptError("record MAC does not match (wrong key or lost records)")
+        return ct, plain
+
+    def _mac(self, ct: int, version: int, data: bytes) -> bytes:
+        return hmac.new(self.mac_key, struct.pack("!QBHH", self.seq, ct, version, len(data)) + data,
+                        DIGEST[self.mac_name]).digest()
+
+
+def tls13_cipher(suite: int, traffic_secret: bytes) -> RecordCipher:
+    if suite not in TLS13:
+        raise DecryptError(f"TLS 1.3 suite {registry.cipher_suite_name(suite)} is not supported")
+    cls, key_len, hash_name = TLS13[suite]
+    key = hkdf_expand_label(traffic_secret, "key", b"", key_len, hash_name)
+    iv = hkdf_expand_label(traffic_secret, "iv", b"", 12, hash_name)
+    aead = AESCCM(key, tag_length=8 if suite == 0x1305 else 16) if cls is AESCCM else cls(key)
+    return RecordCipher("tls13", aead=aead, iv=iv)
+
+
+def tls13_next_secret(suite: int, traffic_secret: bytes) -> bytes:
+    hash_name = TLS13[suite][2]
+    return hkdf_expand_label(traffic_secret, "traffic upd", b"", HASHES[hash_name].digest_size, hash_name)
+
+
+def _p_hash(name: str, secret: bytes, seed: bytes, length: int) -> bytes:
+    out, a = b"", seed
+    while len(out) < length:
+        a = hmac.new(secret, a, name).digest()
+        out += hmac.new(secret, a + seed, name).digest()
+    return out[:length]
+
+
+def prf(version: int, suite: int, secret: bytes, label: bytes, seed: bytes, length: int) -> bytes:
+    if version >= 0x0303:
+        return _p_hash("sha384" if registry.cipher_suite_name(suite).endswith("SHA384") else "sha256",
+                       secret, label + seed, length)
+    half = (len(secret) + 1) // 2
+    md5 = _p_hash("md5", secret[:half], label + seed, length)
+    sha = _p_hash("sha1", secret[-half:], label + seed, length)
+    return bytes(a ^ b for a, b in zip(md5, sha))
+
+
+def supported(suite: int, version: int | None) -> bool:
+    info = registry.cipher_suite(suite)
+    if info is None or version is None or version < 0x0301 or info.tls13:
+        return False
+    return (info.cipher, info.mode) in (("AES", "GCM"), ("AES", "CCM"), ("AES", "CCM_8"), ("CHACHA20", "POLY1305"),
+                                        ("AES", "CBC"), ("3DES", "CBC")) and (info.mode != "CBC" or info.mac in DIGEST)
+
+
+def tls12_master_secret(version: int, suite: int, premaster: bytes, client_random: bytes, server_random: bytes,
+                        extended_master_secret_hash: bytes | None = None) -> bytes:
+    if extended_master_secret_hash is not None:
+        return prf(version, suite, premaster, b"extended master secret", extended_master_secret_hash, 48)
+    return prf(version, suite, premaster, b"master secret", client_random + server_random, 48)
+
+
+def tls12_ciphers(version: int, suite: int, master: bytes, client_random: bytes, server_random: bytes,
+                  encrypt_then_mac: bool = False) -> tuple[RecordCipher, RecordCipher]:
+    """(client write, server write) ciphers from the key block."""
+    info = registry.cipher_suite(suite)
+    if info is None or not supported(suite, version):
+        raise DecryptError(f"{registry.cipher_suite_name(suite)} is not supported for decryption")
+    key_len = info.bits // 8 if info.cipher != "3DES" else 24
+    if info.mode == "CBC":
+        mac_len, iv_len = HASHES[info.mac].digest_size, (8 if info.cipher == "3DES" else 16)
+    else:
+        mac_len, iv_len = 0, (12 if info.cipher == "CHACHA20" else 4)
+    need = 2 * (mac_len + key_len + iv_len)
+    kb = prf(version, suite, master, b"key expansion", server_random + client_random, need)
+    c_mac, s_mac = kb[:mac_len], kb[mac_len:2 * mac_len]
+    p = 2 * mac_len
+    c_key, s_key = kb[p:p + key_len], kb[p + key_len:p + 2 * key_len]
+    p += 2 * key_len
+    c_iv, s_iv = kb[p:p + iv_len], kb[p + iv_len:p + 2 * iv_len]
+
+    def make(key: bytes, iv: bytes, mac_key: bytes) -> RecordCipher:
+        if info.mode == "GCM":
+            return RecordCipher("aead12", aead=AESGCM(key), iv=iv)
+        if info.mode in ("CCM", "CCM_8"):
+            tag = 8 if info.mode == "CCM_8" else 16
+            return RecordCipher("aead12", aead=AESCCM(key, tag_length=tag), iv=iv, tag=tag)
+        if info.mode == "POLY1305":
+            return RecordCipher("chacha12", aead=ChaCha20Poly1305(key), iv=iv)
+        block = algorithms.AES(key) if info.cipher == "AES" else _triple_des(key)
+        return RecordCipher("cbc", iv=iv, mac_key=mac_key, mac_name=info.mac, block=block, version=version,
+                            encrypt_then_mac=encrypt_then_mac)
+
+    return make(c_key, c_iv, c_mac), make(s_key, s_iv, s_mac)
+
+
+def _triple_des(key: bytes) -> object:
+    try:
+        from cryptography.hazmat.decrepit.ciphers.algorithms import TripleDES
+    except ImportError:  # older cryptography
+        TripleDES = algorithms.TripleDES  # type: ignore[attr-defined]  # noqa: N806
+    return TripleDES(key)

@@ -1,0 +1,119 @@
+"""Decrypting handshakes with key logs written by the real peers that made the fixtures
+(openssl -keylogfile, Python's keylog_filename): published key-schedule vectors first, then the
+captures. Wrong keys must give an error on the connection, never a wrong plaintext."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from analyzer.cli import main
+from analyzer.errors import ExitCode
+from analyzer.report import analyze_capture
+from analyzer.sources.pcap import read_frames
+from analyzer.sources.pcapng_writer import PcapngWriter
+from analyzer.tls import decrypt
+from analyzer.tls.keylog import KeyLog
+
+from conftest import CAPTURES, ROOT
+
+KEYS = CAPTURES / "keys"
+
+
+def test_hkdf_expand_label_matches_rfc8448() -> None:
+    # RFC 8448 section 3, "derive write traffic keys for handshake data" (server side)
+    secret = bytes.fromhex("b67b7d690cc16c4e75e54213cb2d37b4e9c912bcded9105d42befd59d391ad38")
+    assert decrypt.hkdf_expand_label(secret, "key", b"", 16, "SHA256").hex() == "3fce516009c21727d0f2e4e86ee403bc"
+    assert decrypt.hkdf_expand_label(secret, "iv", b"", 12, "SHA256").hex() == "5d313eb2671276ee13000b30"
+
+
+def _messages(name: str, keylog: KeyLog | None = None) -> list:
+    conns = analyze_capture(str(CAPTURES / name), keylog=keylog).connections
+    return [e.msg for c in conns for e in c.entries if hasattr(e, "msg")]
+
+
+@pytest.mark.parametrize("name, expected", [
+    ("tls13", ["EncryptedExtensions", "Certificate", "CertificateVerify", "Finished", "NewSessionTicket"]),
+    ("tls13-hrr", ["EncryptedExtensions", "Certificate", "CertificateVerify", "Finished"]),
+    ("tls13-mtls", ["CertificateRequest", "Certificate", "CertificateVerify", "Finished"]),
+    ("tls13-python-ssl", ["EncryptedExtensions", "Certificate", "Finished"]),
+    ("tls13-0rtt", ["EndOfEarlyData", "Finished"]),
+    ("tls12-ecdhe", ["Finished"]),
+    ("tls12-dhe", ["Finished"]),
+    ("tls12-rsa", ["Finished"]),  # static RSA: also decryptable from the RSA premaster line
+    ("tls12-mtls", ["Finished"]),
+])
+def test_fixture_flights_decrypt(name: str, expected: list[str]) -> None:
+    before = [m.name for m in _messages(f"{name}.pcap") if m.decrypted]
+    assert before == []
+    msgs = _messages(f"{name}.pcap", KeyLog.from_file(str(KEYS / f"{name}.keys")))
+    decrypted = [m.name for m in msgs if m.decrypted]
+    for message in expected:
+        assert message in decrypted, (message, decrypted)
+    assert all(not m.encrypted for m in msgs if m.decrypted)
+    finished = [m for m in msgs if m.name == "Finished"]
+    assert {m.side for m in finished} == {0, 1} and all(m.length in (12, 32, 48) for m in finished)
+
+
+def test_tls13_certificates_become_visible() -> None:
+    keys = KeyLog.from_file(str(KEYS / "tls13.keys"))
+    conn = analyze_capture(str(CAPTURES / "tls13.pcap"), keylog=keys).connections[0]
+    assert conn.certificates and conn.certificates[0][:2] == b"\x30\x82"
+
+
+def test_accepted_early_data_is_known_once_decrypted() -> None:
+    keys = KeyLog.from_file(str(KEYS / "tls13-0rtt.keys"))
+    conns = analyze_capture(str(CAPTURES / "tls13-0rtt.pcap"), keylog=keys).connections
+    assert [c.early_data_accepted for c in conns] == [None, True]
+    assert [c.early_data_accepted for c in analyze_capture(str(CAPTURES / "tls13-0rtt.pcap")).connections] == [None, None]
+
+
+def test_wrong_keys_are_reported_and_never_give_plaintext(tmp_path: Path) -> None:
+    real = (KEYS / "tls13.keys").read_text().splitlines()
+    wrong = "\n".join(f"{line.split()[0]} {line.split()[1]} {'00' * (len(line.split()[2]) // 2)}" for line in real)
+    keys = KeyLog()
+    keys.add_text(wrong)
+    conn = analyze_capture(str(CAPTURES / "tls13.pcap"), keylog=keys).connections[0]
+    assert not any(getattr(e, "msg", None) is not None and e.msg.decrypted for e in conn.entries)
+    assert any("cannot decrypt" in w for w in conn.warnings)
+    assert conn.version == 0x0304 and conn.sni == "example.test"  # the rest of the analysis goes on
+
+
+def test_secrets_embedded_in_pcapng_are_used(tmp_path: Path) -> None:
+    target = tmp_path / "with-secrets.pcapng"
+    frames = list(read_frames(str(CAPTURES / "tls13.pcap")))
+    with target.open("wb") as fh:
+        w = PcapngWriter(fh, frames[0].linktype)
+        w.secrets((KEYS / "tls13.keys").read_bytes())
+        for f in frames:
+            w.write(f.ts, f.data)
+    msgs = [e.msg for c in analyze_capture(str(target)).connections for e in c.entries if hasattr(e, "msg")]
+    assert "Certificate" in [m.name for m in msgs if m.decrypted]
+
+
+def test_cli_keylog_and_env_and_no_secret_in_output(tmp_path: Path) -> None:
+    keyfile = KEYS / "tls13.keys"
+    secrets = [line.split()[2] for line in keyfile.read_text().splitlines() if line.strip()]
+    cmd = [sys.executable, str(ROOT / "cli.py")]
+    p = subprocess.run(cmd + ["analyze", str(CAPTURES / "tls13.pcap"), "--format", "json", "--keylog", str(keyfile)],
+                       capture_output=True, timeout=60)
+    assert p.returncode == 0
+    doc = json.loads(p.stdout)
+    assert any(m["decrypted"] for m in doc["connections"][0]["messages"])
+    ladder = subprocess.run(cmd + ["ladder", str(CAPTURES / "tls13.pcap"), "--keylog", str(keyfile)],
+                            capture_output=True, timeout=60).stdout.decode()
+    for secret in secrets:
+        assert secret not in p.stdout.decode() and secret not in ladder
+    env = subprocess.run(cmd + ["analyze", str(CAPTURES / "tls13.pcap"), "--format", "json"], capture_output=True,
+                         timeout=60, env={"SSLKEYLOGFILE": str(keyfile), "PATH": "/usr/bin:/bin"})
+    assert b"notice: decrypting with the key log named by SSLKEYLOGFILE" in env.stderr
+    assert json.loads(env.stdout) == doc
+
+
+def test_missing_keylog_is_a_one_line_error(capsys) -> None:
+    assert main(["analyze", str(CAPTURES / "tls13.pcap"), "--keylog", "/nonexistent.keys"]) == ExitCode.USAGE
+    assert capsys.readouterr().err.startswith("error: key log /nonexistent.keys: no such file")
