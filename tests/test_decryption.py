@@ -117,3 +117,13 @@ def test_cli_keylog_and_env_and_no_secret_in_output(tmp_path: Path) -> None:
 def test_missing_keylog_is_a_one_line_error(capsys) -> None:
     assert main(["analyze", str(CAPTURES / "tls13.pcap"), "--keylog", "/nonexistent.keys"]) == ExitCode.USAGE
     assert capsys.readouterr().err.startswith("error: key log /nonexistent.keys: no such file")
+
+
+def test_corpus_rc4_and_cbc_sessions_decrypt(corpus: Path) -> None:
+    """Wireshark's own test capture of many TLS 1.2 suites (RC4, AES-CBC, 3DES, GCM) with its key log."""
+    folder = corpus / "Lekensteyn_wireshark-notes" / "tls" / "works"
+    keys = KeyLog.from_file(str(folder / "premaster.txt"))
+    conns = analyze_capture(str(folder / "dump.pcapng"), keylog=keys).connections
+    suites = {c.cipher_suite for c in conns if any(getattr(e, "msg", None) is not None and e.msg.decrypted
+                                                   and e.msg.name == "Finished" for e in c.entries)}
+    assert {0x0005, 0x0004} & suites  # RC4-SHA / RC4-MD5

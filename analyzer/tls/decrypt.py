@@ -1,7 +1,7 @@
 """Record decryption with `cryptography` primitives only: the TLS 1.3 key schedule's traffic keys
 (RFC 8446 7.3), the TLS 1.0-1.2 PRF and key block (RFC 2246/5246), and per-direction record ciphers
 (AES-GCM, AES-CCM(_8), ChaCha20-Poly1305, AES/3DES-CBC with HMAC, MAC-then-encrypt or
-encrypt-then-MAC). A failure is a DecryptError with a reason and never a wrong plaintext.
+encrypt-then-MAC, RC4 with HMAC). A failure is a DecryptError with a reason and never a wrong plaintext.
 """
 
 from __future__ import annotations
@@ -118,6 +118,17 @@ class RecordCipher:
                 raise DecryptError("record MAC does not match (wrong key or lost records)")
         return ct, plain
 
+    def _stream(self, ct: int, version: int, body: bytes) -> tuple[int, bytes]:
+        """RC4: one keystream for the whole direction, MAC-then-encrypt."""
+        plain = self.block.update(body)  # type: ignore[attr-defined]
+        mac_len = len(self.mac_key)
+        if len(plain) < mac_len:
+            raise DecryptError("record shorter than its MAC")
+        plain, mac = plain[:-mac_len], plain[-mac_len:]
+        if not hmac.compare_digest(mac, self._mac(ct, version, plain)):
+            raise DecryptError("record MAC does not match (wrong key or lost records)")
+        return ct, plain
+
     def _mac(self, ct: int, version: int, data: bytes) -> bytes:
         return hmac.new(self.mac_key, struct.pack("!QBHH", self.seq, ct, version, len(data)) + data,
                         DIGEST[self.mac_name]).digest()
@@ -160,8 +171,11 @@ def supported(suite: int, version: int | None) -> bool:
     info = registry.cipher_suite(suite)
     if info is None or version is None or version < 0x0301 or info.tls13:
         return False
+    if info.export:
+        return False  # export key derivation is not implemented
     return (info.cipher, info.mode) in (("AES", "GCM"), ("AES", "CCM"), ("AES", "CCM_8"), ("CHACHA20", "POLY1305"),
-                                        ("AES", "CBC"), ("3DES", "CBC")) and (info.mode != "CBC" or info.mac in DIGEST)
+                                        ("AES", "CBC"), ("3DES", "CBC"), ("RC4", "STREAM")) \
+        and (info.mode not in ("CBC", "STREAM") or info.mac in DIGEST)
 
 
 def tls12_master_secret(version: int, suite: int, premaster: bytes, client_random: bytes, server_random: bytes,
@@ -178,7 +192,9 @@ def tls12_ciphers(version: int, suite: int, master: bytes, client_random: bytes,
     if info is None or not supported(suite, version):
         raise DecryptError(f"{registry.cipher_suite_name(suite)} is not supported for decryption")
     key_len = info.bits // 8 if info.cipher != "3DES" else 24
-    if info.mode == "CBC":
+    if info.mode == "STREAM":
+        mac_len, iv_len = HASHES[info.mac].digest_size, 0
+    elif info.mode == "CBC":
         mac_len, iv_len = HASHES[info.mac].digest_size, (8 if info.cipher == "3DES" else 16)
     else:
         mac_len, iv_len = 0, (12 if info.cipher == "CHACHA20" else 4)
@@ -198,6 +214,8 @@ def tls12_ciphers(version: int, suite: int, master: bytes, client_random: bytes,
             return RecordCipher("aead12", aead=AESCCM(key, tag_length=tag), iv=iv, tag=tag)
         if info.mode == "POLY1305":
             return RecordCipher("chacha12", aead=ChaCha20Poly1305(key), iv=iv)
+        if info.mode == "STREAM":
+            return RecordCipher("stream", mac_key=mac_key, mac_name=info.mac, block=_rc4(key), version=version)
         block = algorithms.AES(key) if info.cipher == "AES" else _triple_des(key)
         return RecordCipher("cbc", iv=iv, mac_key=mac_key, mac_name=info.mac, block=block, version=version,
                             encrypt_then_mac=encrypt_then_mac)
@@ -211,3 +229,11 @@ def _triple_des(key: bytes) -> object:
     except ImportError:  # older cryptography
         TripleDES = algorithms.TripleDES  # type: ignore[attr-defined]  # noqa: N806
     return TripleDES(key)
+
+
+def _rc4(key: bytes) -> object:
+    try:
+        from cryptography.hazmat.decrepit.ciphers.algorithms import ARC4
+    except ImportError:  # older cryptography
+        ARC4 = algorithms.ARC4  # type: ignore[attr-defined]  # noqa: N806
+    return Cipher(ARC4(key), mode=None).decryptor()
