@@ -479,14 +479,10 @@ def test_fixture_capture_hello():
 
 # (capture path under the corpus, frame) -> why our value differs from tshark's, or why tshark's row
 # has no counterpart here.  Every entry must still happen, so the list cannot go stale.
-_OPENVPN = ("TLS inside OpenVPN's TCP control channel: tshark's openvpn dissector strips the OpenVPN "
-            "packet headers and reassembles the TLS records; the analyzer reads the stream as bare TLS")
 CORPUS_EXCEPTIONS: dict[tuple[str, int], str] = {
-    ("ntop_nDPI/openvpn_nohmac_tcp.pcapng", 10):
-        _OPENVPN + ", so OpenVPN headers land inside the ClientHello, which then does not decode (no JA3)",
     ("ntop_nDPI/openvpn_nohmac_tcp.pcapng", 67):
-        _OPENVPN + "; same JA3S (7a2f70a1...), but tshark completes the server flight at frame 67 and the "
-                   "analyzer reads the ServerHello at frame 16",
+        "TLS inside OpenVPN's TCP control channel: same JA3S, but tshark hands TLS the whole server flight "
+        "at its last frame (67) while we report the ServerHello at the frame carrying its last byte (16)",
     ("ntop_nDPI/tls_cipher_lens.pcap", 5):
         "ClientHello that does not decode (empty cipher_suites and compression_methods, extensions length "
         "65472 with 130 bytes left): no JA3 here; tshark 4.0.17 hashes the truncated string '769,,'",
