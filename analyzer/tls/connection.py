@@ -8,6 +8,7 @@ skipped by counting, never buffered or copied.
 
 from __future__ import annotations
 
+import zlib
 from typing import Any
 
 from analyzer import registry
@@ -26,6 +27,8 @@ PREAMBLE_KEEP = 32  # bytes of a plaintext preamble kept to name its protocol
 DETECT_LIMIT = 64 << 10  # plaintext preamble scanned for TLS before a direction is given up
 
 CT_CCS, CT_ALERT, CT_HANDSHAKE, CT_APPDATA, CT_HEARTBEAT = 20, 21, 22, 23, 24
+DEFLATE = 1
+MAX_PLAINTEXT = (1 << 14) + 1024  # RFC 5246 6.2.2: decompression may add at most 1024 bytes
 MAC_LENGTH = {"MD5": 16, "SHA": 20, "SHA1": 20, "SHA256": 32, "SHA384": 48, "NULL": 0}
 NAMES = {CT_CCS: "ChangeCipherSpec", CT_ALERT: "Alert", CT_APPDATA: "ApplicationData",
          CT_HEARTBEAT: "Heartbeat"}
@@ -57,6 +60,8 @@ class TlsConnection:
 
     def __init__(self, keylog: Any = None) -> None:
         self.keys = KeyState(keylog) if keylog is not None and len(keylog) else None
+        self.compression = 0  # TLS <= 1.2 compression method of the ServerHello (1: DEFLATE)
+        self._inflaters: list[Any] = [None, None]
         self._decrypting = False  # set while the plaintext of a decrypted record is processed
         self.dirs = (_Direction(0), _Direction(1))
         self.client_side: int | None = None  # the side that sent a ClientHello
@@ -349,6 +354,17 @@ class TlsConnection:
             self._opaque(d, ct, version, len(body), frame, ts, out)
             return
         inner_ct, plain = result
+        if self.compression == DEFLATE:
+            inflater = self._inflaters[d.side] or zlib.decompressobj()
+            self._inflaters[d.side] = inflater
+            try:
+                plain = inflater.decompress(plain, MAX_PLAINTEXT)
+            except zlib.error as exc:
+                out.append(Malformed(d.side, frame, d.pos, f"cannot inflate a compressed record: {exc}"))
+                return
+            if inflater.unconsumed_tail:  # more than a record may hold: hostile, not TLS
+                out.append(Malformed(d.side, frame, d.pos, "compressed record inflates past 2^14 bytes"))
+                return
         self._decrypting = True
         try:
             self._plaintext(d, inner_ct, version, bytearray(plain), 0, len(plain), frame, ts, out)
@@ -481,6 +497,8 @@ class TlsConnection:
             info = registry.cipher_suite(sh.cipher_suite)
             self.kx = info.kx if info is not None else None
             self.null_mac = MAC_LENGTH.get(info.mac) if info is not None and info.cipher == "NULL" else None
+            if not sh.hello_retry_request:
+                self.compression = sh.compression_method
             if keys is not None:
                 keys.server_hello(sh, self.version)
             is13 = self.version == 0x0304 or (self.version >> 8) == 0x7F

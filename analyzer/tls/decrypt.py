@@ -1,11 +1,12 @@
 """Record decryption with `cryptography` primitives only: the TLS 1.3 key schedule's traffic keys
 (RFC 8446 7.3), the TLS 1.0-1.2 PRF and key block (RFC 2246/5246), and per-direction record ciphers
-(AES-GCM, AES-CCM(_8), ChaCha20-Poly1305, AES/3DES-CBC with HMAC, MAC-then-encrypt or
-encrypt-then-MAC, RC4 with HMAC). A failure is a DecryptError with a reason and never a wrong plaintext.
+(AES-GCM, AES-CCM(_8), ChaCha20-Poly1305, AES/Camellia/SEED/IDEA/3DES/DES-CBC with HMAC,
+MAC-then-encrypt or encrypt-then-MAC, RC4 with HMAC). A failure is a DecryptError with a reason and never a wrong plaintext.
 """
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import struct
 from dataclasses import dataclass, field
@@ -107,7 +108,11 @@ class RecordCipher:
         dec = Cipher(self.block, modes.CBC(iv)).decryptor()  # type: ignore[arg-type]
         plain = dec.update(body) + dec.finalize()
         pad = plain[-1] + 1 if plain else 0
-        if not plain or pad > len(plain) or any(b != plain[-1] for b in plain[-pad:]):
+        if self.version == 0x0300:  # SSLv3 padding bytes are arbitrary; only their count is sent
+            bad = not plain or pad > bs or pad > len(plain)
+        else:
+            bad = not plain or pad > len(plain) or any(b != plain[-1] for b in plain[-pad:])
+        if bad:
             raise DecryptError("bad CBC padding (wrong key or lost records)")
         plain = plain[:-pad]
         if not self.encrypt_then_mac:
@@ -130,6 +135,12 @@ class RecordCipher:
         return ct, plain
 
     def _mac(self, ct: int, version: int, data: bytes) -> bytes:
+        if self.version == 0x0300:  # RFC 6101 5.2.3.1: the SSLv3 MAC, a pre-HMAC construction
+            h = DIGEST[self.mac_name]
+            pad = 48 if h == "md5" else 40
+            inner = hashlib.new(h, self.mac_key + b"\x36" * pad + struct.pack("!QBH", self.seq, ct, len(data))
+                                + data).digest()
+            return hashlib.new(h, self.mac_key + b"\x5c" * pad + inner).digest()
         return hmac.new(self.mac_key, struct.pack("!QBHH", self.seq, ct, version, len(data)) + data,
                         DIGEST[self.mac_name]).digest()
 
@@ -167,14 +178,25 @@ def prf(version: int, suite: int, secret: bytes, label: bytes, seed: bytes, leng
     return bytes(a ^ b for a, b in zip(md5, sha))
 
 
+def ssl3_key_block(master: bytes, randoms: bytes, length: int) -> bytes:
+    """RFC 6101 6.2.2: MD5(master + SHA1('A' + master + randoms)) + MD5(... 'BB' ...) + ..."""
+    out, i = b"", 0
+    while len(out) < length:
+        salt = bytes([ord("A") + i]) * (i + 1)
+        out += hashlib.md5(master + hashlib.sha1(salt + master + randoms).digest()).digest()
+        i += 1
+    return out[:length]
+
+
 def supported(suite: int, version: int | None) -> bool:
     info = registry.cipher_suite(suite)
-    if info is None or version is None or version < 0x0301 or info.tls13:
+    if info is None or version is None or version < 0x0300 or info.tls13:
         return False
     if info.export:
         return False  # export key derivation is not implemented
-    return (info.cipher, info.mode) in (("AES", "GCM"), ("AES", "CCM"), ("AES", "CCM_8"), ("CHACHA20", "POLY1305"),
-                                        ("AES", "CBC"), ("3DES", "CBC"), ("RC4", "STREAM")) \
+    return ((info.cipher, info.mode) in (("AES", "GCM"), ("AES", "CCM"), ("AES", "CCM_8"), ("CHACHA20", "POLY1305"),
+                                         ("RC4", "STREAM"))
+            or (info.mode == "CBC" and info.cipher in BLOCK_CIPHERS)) \
         and (info.mode not in ("CBC", "STREAM") or info.mac in DIGEST)
 
 
@@ -191,15 +213,18 @@ def tls12_ciphers(version: int, suite: int, master: bytes, client_random: bytes,
     info = registry.cipher_suite(suite)
     if info is None or not supported(suite, version):
         raise DecryptError(f"{registry.cipher_suite_name(suite)} is not supported for decryption")
-    key_len = info.bits // 8 if info.cipher != "3DES" else 24
+    key_len = {"3DES": 24, "DES": 8}.get(info.cipher, info.bits // 8)
     if info.mode == "STREAM":
         mac_len, iv_len = HASHES[info.mac].digest_size, 0
     elif info.mode == "CBC":
-        mac_len, iv_len = HASHES[info.mac].digest_size, (8 if info.cipher == "3DES" else 16)
+        mac_len, iv_len = HASHES[info.mac].digest_size, BLOCK_CIPHERS[info.cipher][1]
     else:
         mac_len, iv_len = 0, (12 if info.cipher == "CHACHA20" else 4)
     need = 2 * (mac_len + key_len + iv_len)
-    kb = prf(version, suite, master, b"key expansion", server_random + client_random, need)
+    if version == 0x0300:
+        kb = ssl3_key_block(master, server_random + client_random, need)
+    else:
+        kb = prf(version, suite, master, b"key expansion", server_random + client_random, need)
     c_mac, s_mac = kb[:mac_len], kb[mac_len:2 * mac_len]
     p = 2 * mac_len
     c_key, s_key = kb[p:p + key_len], kb[p + key_len:p + 2 * key_len]
@@ -216,19 +241,31 @@ def tls12_ciphers(version: int, suite: int, master: bytes, client_random: bytes,
             return RecordCipher("chacha12", aead=ChaCha20Poly1305(key), iv=iv)
         if info.mode == "STREAM":
             return RecordCipher("stream", mac_key=mac_key, mac_name=info.mac, block=_rc4(key), version=version)
-        block = algorithms.AES(key) if info.cipher == "AES" else _triple_des(key)
+        block = BLOCK_CIPHERS[info.cipher][0](key)
         return RecordCipher("cbc", iv=iv, mac_key=mac_key, mac_name=info.mac, block=block, version=version,
                             encrypt_then_mac=encrypt_then_mac)
 
     return make(c_key, c_iv, c_mac), make(s_key, s_iv, s_mac)
 
 
-def _triple_des(key: bytes) -> object:
+def _decrepit(name: str) -> type:
+    """Old ciphers live in cryptography's `decrepit` module (in `algorithms` before 43)."""
     try:
-        from cryptography.hazmat.decrepit.ciphers.algorithms import TripleDES
-    except ImportError:  # older cryptography
-        TripleDES = algorithms.TripleDES  # type: ignore[attr-defined]  # noqa: N806
-    return TripleDES(key)
+        from cryptography.hazmat.decrepit.ciphers import algorithms as old
+    except ImportError:
+        old = algorithms  # type: ignore[assignment]
+    return getattr(old, name)
+
+
+# cipher -> (key -> algorithm, block size); single DES is 3DES with one key three times
+BLOCK_CIPHERS = {
+    "AES": (algorithms.AES, 16),
+    "CAMELLIA": (algorithms.Camellia, 16),
+    "3DES": (lambda key: _decrepit("TripleDES")(key), 8),
+    "DES": (lambda key: _decrepit("TripleDES")(key * 3), 8),
+    "SEED": (lambda key: _decrepit("SEED")(key), 16),
+    "IDEA": (lambda key: _decrepit("IDEA")(key), 8),
+}
 
 
 def _rc4(key: bytes) -> object:
