@@ -260,7 +260,7 @@ def _decrepit(name: str) -> type:
 # cipher -> (key -> algorithm, block size); single DES is 3DES with one key three times
 BLOCK_CIPHERS = {
     "AES": (algorithms.AES, 16),
-    "CAMELLIA": (algorithms.Camellia, 16),
+    "CAMELLIA": (lambda key: _decrepit("Camellia")(key), 16),
     "3DES": (lambda key: _decrepit("TripleDES")(key), 8),
     "DES": (lambda key: _decrepit("TripleDES")(key * 3), 8),
     "SEED": (lambda key: _decrepit("SEED")(key), 16),
