@@ -178,6 +178,18 @@ def prf(version: int, suite: int, secret: bytes, label: bytes, seed: bytes, leng
     return bytes(a ^ b for a, b in zip(md5, sha))
 
 
+def _export_keys(version: int, suite: int, cipher: str, c_key: bytes, s_key: bytes, iv_len: int,
+                 cr: bytes, sr: bytes) -> tuple[bytes, bytes, bytes, bytes]:
+    """Export-grade write keys and IVs (RFC 6101 6.2.2, RFC 2246 6.3) from the 5-byte secrets."""
+    width = 8 if cipher == "DES" else 16
+    if version == 0x0300:
+        return (hashlib.md5(c_key + cr + sr).digest()[:width], hashlib.md5(s_key + sr + cr).digest()[:width],
+                hashlib.md5(cr + sr).digest()[:iv_len], hashlib.md5(sr + cr).digest()[:iv_len])
+    ivs = prf(version, suite, b"", b"IV block", cr + sr, 2 * iv_len)
+    return (prf(version, suite, c_key, b"client write key", cr + sr, width),
+            prf(version, suite, s_key, b"server write key", cr + sr, width), ivs[:iv_len], ivs[iv_len:])
+
+
 def ssl3_key_block(master: bytes, randoms: bytes, length: int) -> bytes:
     """RFC 6101 6.2.2: MD5(master + SHA1('A' + master + randoms)) + MD5(... 'BB' ...) + ..."""
     out, i = b"", 0
@@ -192,8 +204,8 @@ def supported(suite: int, version: int | None) -> bool:
     info = registry.cipher_suite(suite)
     if info is None or version is None or version < 0x0300 or info.tls13:
         return False
-    if info.export:
-        return False  # export key derivation is not implemented
+    if info.export and info.cipher not in ("RC4", "DES"):
+        return False  # RC2-40 needs RC2's effective-key-bits parameter, which cryptography lacks
     return ((info.cipher, info.mode) in (("AES", "GCM"), ("AES", "CCM"), ("AES", "CCM_8"), ("CHACHA20", "POLY1305"),
                                          ("RC4", "STREAM"))
             or (info.mode == "CBC" and info.cipher in BLOCK_CIPHERS)) \
@@ -220,7 +232,11 @@ def tls12_ciphers(version: int, suite: int, master: bytes, client_random: bytes,
         mac_len, iv_len = HASHES[info.mac].digest_size, BLOCK_CIPHERS[info.cipher][1]
     else:
         mac_len, iv_len = 0, (12 if info.cipher == "CHACHA20" else 4)
-    need = 2 * (mac_len + key_len + iv_len)
+    if info.export:
+        key_len, iv_from_block = info.bits // 8, 0  # 5 secret bytes, widened below
+    else:
+        iv_from_block = iv_len
+    need = 2 * (mac_len + key_len + iv_from_block)
     if version == 0x0300:
         kb = ssl3_key_block(master, server_random + client_random, need)
     else:
@@ -230,6 +246,9 @@ def tls12_ciphers(version: int, suite: int, master: bytes, client_random: bytes,
     c_key, s_key = kb[p:p + key_len], kb[p + key_len:p + 2 * key_len]
     p += 2 * key_len
     c_iv, s_iv = kb[p:p + iv_len], kb[p + iv_len:p + 2 * iv_len]
+    if info.export:
+        c_key, s_key, c_iv, s_iv = _export_keys(version, suite, info.cipher, c_key, s_key, iv_len,
+                                                client_random, server_random)
 
     def make(key: bytes, iv: bytes, mac_key: bytes) -> RecordCipher:
         if info.mode == "GCM":
