@@ -127,3 +127,21 @@ def test_corpus_rc4_and_cbc_sessions_decrypt(corpus: Path) -> None:
     suites = {c.cipher_suite for c in conns if any(getattr(e, "msg", None) is not None and e.msg.decrypted
                                                    and e.msg.name == "Finished" for e in c.entries)}
     assert {0x0005, 0x0004} & suites  # RC4-SHA / RC4-MD5
+
+
+@pytest.mark.parametrize("name, suite, etm", [
+    ("keyed-tls13-chacha20", 0x1303, None), ("keyed-tls13-aes128-ccm", 0x1304, None),
+    ("keyed-tls13-aes128-ccm8", 0x1305, None), ("keyed-tls12-chacha20", 0xCCA8, None),
+    ("keyed-tls12-aes128-ccm", 0xC09C, None), ("keyed-tls12-aes128-ccm8", 0xC0A0, None),
+    ("keyed-tls12-cbc-etm", 0xC027, True), ("keyed-tls12-cbc-mte", 0xC027, False),
+    ("keyed-tls10-cbc", 0xC013, None),  # TLS 1.0: implicit IVs chained record to record
+])
+def test_every_cipher_family_decrypts(name: str, suite: int, etm: bool | None) -> None:
+    keys = KeyLog.from_file(str(KEYS / f"{name}.keys"))
+    conn = analyze_capture(str(CAPTURES / f"{name}.pcap"), keylog=keys).connections[0]
+    assert conn.cipher_suite == suite and not conn.warnings
+    if etm is not None:
+        assert (conn.server_hellos[0].body.ext(22) is not None) is etm  # encrypt_then_mac negotiated or not
+    decrypted = [e for e in conn.entries if getattr(e, "decrypted", False) or getattr(getattr(e, "msg", None), "decrypted", False)]
+    names = [getattr(e, "msg", e).name for e in decrypted]
+    assert names.count("Finished") == 2 and "ApplicationData" in names and "Alert" in names
