@@ -115,24 +115,21 @@ class RecordCipher:
         if bad:
             raise DecryptError("bad CBC padding (wrong key or lost records)")
         plain = plain[:-pad]
-        if not self.encrypt_then_mac:
-            if len(plain) < mac_len:
-                raise DecryptError("record shorter than its MAC")
-            plain, mac = plain[:-mac_len], plain[-mac_len:]
-            if not hmac.compare_digest(mac, self._mac(ct, version, plain)):
-                raise DecryptError("record MAC does not match (wrong key or lost records)")
-        return ct, plain
+        return ct, plain if self.encrypt_then_mac else self._strip_mac(ct, version, plain)
 
     def _stream(self, ct: int, version: int, body: bytes) -> tuple[int, bytes]:
         """RC4: one keystream for the whole direction, MAC-then-encrypt."""
-        plain = self.block.update(body)  # type: ignore[attr-defined]
+        return ct, self._strip_mac(ct, version, self.block.update(body))  # type: ignore[attr-defined]
+
+    def _strip_mac(self, ct: int, version: int, plain: bytes) -> bytes:
+        """MAC-then-encrypt: check and remove the MAC that ends the plaintext."""
         mac_len = len(self.mac_key)
         if len(plain) < mac_len:
             raise DecryptError("record shorter than its MAC")
         plain, mac = plain[:-mac_len], plain[-mac_len:]
         if not hmac.compare_digest(mac, self._mac(ct, version, plain)):
             raise DecryptError("record MAC does not match (wrong key or lost records)")
-        return ct, plain
+        return plain
 
     def _mac(self, ct: int, version: int, data: bytes) -> bytes:
         if self.version == 0x0300:  # RFC 6101 5.2.3.1: the SSLv3 MAC, a pre-HMAC construction
