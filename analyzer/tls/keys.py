@@ -43,8 +43,8 @@ class KeyState:
     # -- what the connection saw ----------------------------------------------------------------
 
     def client_hello(self, side: int, ch: Any) -> None:
-        if self.client_random is not None or ch.sslv2:
-            return
+        if self.client_random is not None:
+            return  # (an SSLv2-format hello's random is its challenge, right-justified: keyed the same)
         self.client_side = side
         self.client_random = ch.random
         self.secrets = self.keylog.secrets_for(ch.random)
