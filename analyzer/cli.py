@@ -76,6 +76,8 @@ def analyze(
     depth: Annotated[Depth, typer.Option("--depth", help="tcp: stop after TCP reassembly")] = Depth.tls,
     conn: ConnOpt = None, sni: SniOpt = None, host: HostOpt = None, port: PortOpt = None,
     ja3: Ja3Opt = None, ja4: Ja4Opt = None, keylog: KeylogOpt = None,
+    show_secrets: Annotated[bool, typer.Option("--show-secrets", help="put each connection's key-log secrets "
+                                                                     "in JSON output (never shown otherwise)")] = False,
     jobs: Annotated[Optional[int], typer.Option("--jobs", "-j", min=1,
                                                 help="processes for --format json on a large capture "
                                                      "(default: one per CPU; 1: never fork)")] = None,
@@ -84,7 +86,7 @@ def analyze(
     from analyzer.report import Selection, run_analyze
 
     code = run_analyze(captures, format.value, output, depth.value, Selection(conn, sni, host, port, ja3, ja4), jobs,
-                       _keys(keylog))
+                       _keys(keylog), show_secrets)
     raise typer.Exit(code)
 
 

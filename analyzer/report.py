@@ -171,13 +171,29 @@ class LazyOutput:
             self.fh.close()
 
 
+def secrets_json(conn: Connection, keylog: Any) -> dict[str, str]:
+    """The key-log secrets of a connection (hex), for --show-secrets only."""
+    if keylog is None or not conn.client_hellos:
+        return {}
+    return {label: value.hex() for label, value in sorted(keylog.secrets_for(conn.client_hellos[0].body.random).items())}
+
+
 def run_analyze(captures: list[str], fmt: str, output: Path | None, depth: str,
-                selection: Selection, jobs: int | None = None, keylog: Any = None) -> int:
+                selection: Selection, jobs: int | None = None, keylog: Any = None,
+                show_secrets: bool = False) -> int:
     from analyzer import parallel
     from analyzer.render import json as rjson
     from analyzer.render import table
 
     jobs = parallel.default_jobs() if jobs is None else jobs
+
+    def reveal(c: Connection) -> Connection:
+        if show_secrets:  # key material only when asked for, and only in JSON
+            c.extra["secrets"] = secrets_json(c, keylog)
+        return c
+
+    if show_secrets:
+        jobs = 1  # the secrets are added in this process
     gc.disable()  # a short batch run: see Pipeline.run; rendering makes millions of small objects too
     out = LazyOutput(output)
     code = ExitCode.OK
@@ -192,7 +208,8 @@ def run_analyze(captures: list[str], fmt: str, output: Path | None, depth: str,
                     if parallel.worth_it(path, jobs):
                         info, frames, items, warnings = parallel.analyze_json(path, jobs, depth, selection, keylog)
                     else:
-                        items = ordered(path, depth, selection, rjson.connection_bytes, info, pipeline)
+                        items = ordered(path, depth, selection, lambda c: rjson.connection_bytes(reveal(c)),
+                                        info, pipeline)
                     count = _spool_lines(spool, items)
                     if not parallel.worth_it(path, jobs):
                         frames, warnings = pipeline.stats.frames, list(info.warnings) + pipeline.stats.warnings
@@ -200,7 +217,8 @@ def run_analyze(captures: list[str], fmt: str, output: Path | None, depth: str,
                     name = "-" if path == "-" else os.path.basename(path)
                     count = 0
                     for line in ordered(path, depth, selection,
-                                        lambda c: rjson.dumps({"capture": name, **rjson.connection_json(c)}) + b"\n",
+                                        lambda c: rjson.dumps({"capture": name, **rjson.connection_json(reveal(c))})
+                                        + b"\n",
                                         info, pipeline):
                         out.write(line)
                         count += 1

@@ -190,3 +190,14 @@ def _manifest_keylogs(corpus: Path) -> list[tuple[str, str, str]]:
         if len(f) > 7 and f[7].startswith("yes ("):
             rows.append((f[2], f[2].split("/")[0], f[7][5:-1]))
     return rows
+
+
+def test_show_secrets_is_the_only_way_secrets_get_out(capsysbinary) -> None:
+    keyfile = str(KEYS / "tls13.keys")
+    secret = next(line.split()[2] for line in (KEYS / "tls13.keys").read_text().splitlines()
+                  if line.startswith("SERVER_TRAFFIC_SECRET_0"))
+    assert main(["analyze", str(CAPTURES / "tls13.pcap"), "--keylog", keyfile, "--format", "json"]) == 0
+    assert secret.encode() not in capsysbinary.readouterr().out
+    assert main(["analyze", str(CAPTURES / "tls13.pcap"), "--keylog", keyfile, "--format", "json", "--show-secrets"]) == 0
+    doc = json.loads(capsysbinary.readouterr().out)
+    assert doc["connections"][0]["secrets"]["SERVER_TRAFFIC_SECRET_0"] == secret
