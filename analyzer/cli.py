@@ -197,21 +197,27 @@ def crosscheck(
     raise typer.Exit(ExitCode.OK if result.equal else ExitCode.FINDINGS)
 
 
+def _click_exceptions():  # noqa: ANN202
+    """click's exception classes as typer raises them: recent typer vendors click as typer._click."""
+    try:
+        from typer._click import exceptions
+    except ImportError:  # typer built on the click package
+        from click import exceptions
+    return exceptions
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of `tls-analyzer` and `python cli.py`: returns the process exit code."""
-    import click
-
+    click = _click_exceptions()
     try:
         rc = app(args=argv, standalone_mode=False)  # click returns Exit codes in this mode
         return rc if isinstance(rc, int) else ExitCode.OK
-    except typer.Exit as exc:
+    except (typer.Exit, getattr(click, "Exit", typer.Exit)) as exc:
         return exc.exit_code
-    except click.exceptions.Exit as exc:
-        return exc.exit_code
-    except click.exceptions.Abort:
+    except (typer.Abort, getattr(click, "Abort", typer.Abort)):
         print("interrupted", file=sys.stderr)
         return ExitCode.INTERRUPTED
-    except click.exceptions.UsageError as exc:
+    except click.UsageError as exc:
         hint = f"see: tls-analyzer {exc.ctx.command_path.split(' ', 1)[1] + ' ' if exc.ctx and ' ' in exc.ctx.command_path else ''}--help"
         print(UsageError(exc.format_message().replace("\n", " "), hint).one_line(), file=sys.stderr)
         return ExitCode.USAGE

@@ -86,8 +86,11 @@ def test_stdin_reads_a_capture() -> None:
 
 def test_unknown_option_is_a_usage_error() -> None:
     p = run("analyze", str(CAPTURES / "tls13.pcap"), "--frobnicate")
-    assert p.returncode == ExitCode.USAGE
-    assert p.stderr.decode().startswith("error: ") and len(p.stderr.decode().strip().splitlines()) == 1
+    err = p.stderr.decode().strip()
+    assert p.returncode == ExitCode.USAGE and len(err.splitlines()) == 1
+    assert err.startswith("error: No such option: --frobnicate") and "tls-analyzer analyze --help" in err
+    missing = run("analyze").stderr.decode().strip()
+    assert missing.startswith("error: Missing argument") and "internal error" not in missing
 
 
 def test_output_file_is_only_created_when_there_is_something_to_write(tmp_path: Path) -> None:
