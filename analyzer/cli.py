@@ -38,6 +38,14 @@ class Format(str, Enum):
     csv = "csv"
 
 
+class Severity(str, Enum):
+    info = "info"
+    low = "low"
+    medium = "medium"
+    high = "high"
+    critical = "critical"
+
+
 class Depth(str, Enum):
     tls = "tls"
     tcp = "tcp"
@@ -76,6 +84,7 @@ def analyze(
     depth: Annotated[Depth, typer.Option("--depth", help="tcp: stop after TCP reassembly")] = Depth.tls,
     conn: ConnOpt = None, sni: SniOpt = None, host: HostOpt = None, port: PortOpt = None,
     ja3: Ja3Opt = None, ja4: Ja4Opt = None, keylog: KeylogOpt = None,
+    fail_on: Annotated[Optional[Severity], typer.Option("--fail-on", help="exit 1 when a finding reaches this severity")] = None,
     show_secrets: Annotated[bool, typer.Option("--show-secrets", help="put each connection's key-log secrets "
                                                                      "in JSON output (never shown otherwise)")] = False,
     jobs: Annotated[Optional[int], typer.Option("--jobs", "-j", min=1,
@@ -86,7 +95,7 @@ def analyze(
     from analyzer.report import Selection, run_analyze
 
     code = run_analyze(captures, format.value, output, depth.value, Selection(conn, sni, host, port, ja3, ja4), jobs,
-                       _keys(keylog), show_secrets)
+                       _keys(keylog), show_secrets, fail_on.value if fail_on else None)
     raise typer.Exit(code)
 
 
@@ -143,6 +152,18 @@ def check(
     from analyzer.check import run_check
 
     raise typer.Exit(run_check(folder, update, _keys(keylog)))
+
+
+@app.command(epilog="Example:\n\n  tls-analyzer rules")
+def rules() -> None:
+    """List every weakness rule: id, default severity, source and what it flags."""
+    from tabulate import tabulate
+
+    from analyzer.analysis.weakness import rules_table
+
+    rows = rules_table()
+    print(tabulate([[r["id"], r["severity"], r["source"], r["explanation"]] for r in rows],
+                   headers=["id", "severity", "source", "explanation"]))
 
 
 class LiveFormat(str, Enum):

@@ -102,6 +102,7 @@ class Connection:
     # analysis (analyzer/analysis/enrich.py)
     fingerprints: dict[str, str] = field(default_factory=dict)  # of the first ClientHello and ServerHello
     message_fingerprints: dict[int, dict[str, str]] = field(default_factory=dict)  # id(hello Message) -> ...
+    findings: list[Any] = field(default_factory=list)  # analyzer.analysis.weakness.Finding, worst first
     extra: dict[str, Any] = field(default_factory=dict)  # JSON-ready analysis additions (findings, ...)
 
     @property

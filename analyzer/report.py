@@ -180,17 +180,24 @@ def secrets_json(conn: Connection, keylog: Any) -> dict[str, str]:
 
 def run_analyze(captures: list[str], fmt: str, output: Path | None, depth: str,
                 selection: Selection, jobs: int | None = None, keylog: Any = None,
-                show_secrets: bool = False) -> int:
+                show_secrets: bool = False, fail_on: str | None = None) -> int:
     from analyzer import parallel
     from analyzer.render import json as rjson
     from analyzer.render import table
 
     jobs = parallel.default_jobs() if jobs is None else jobs
 
+    worst: list[str] = []  # severities of findings seen, for --fail-on
+
     def reveal(c: Connection) -> Connection:
         if show_secrets:  # key material only when asked for, and only in JSON
             c.extra["secrets"] = secrets_json(c, keylog)
+        if c.findings:
+            worst.append(c.findings[0].severity)
         return c
+
+    if fail_on is not None:
+        jobs = 1  # findings are tallied in this process
 
     if show_secrets:
         jobs = 1  # the secrets are added in this process
@@ -224,7 +231,7 @@ def run_analyze(captures: list[str], fmt: str, output: Path | None, depth: str,
                         count += 1
                     frames, warnings = pipeline.stats.frames, list(info.warnings) + pipeline.stats.warnings
                 else:
-                    result = analyze_capture(path, depth, selection, keylog=keylog)
+                    result = analyze_capture(path, depth, selection, reveal, keylog=keylog)
                     count, frames, warnings = len(result.connections), result.frames, result.warnings
                     if fmt == "csv":
                         out.write(table.csv_rows(result.connections, depth, header=(path == captures[0])).encode())
@@ -260,6 +267,13 @@ def run_analyze(captures: list[str], fmt: str, output: Path | None, depth: str,
     elapsed = time.monotonic() - started
     print(f"{total_conns} connections, {total_frames} frames, {total_warn} warnings "
           f"({elapsed:.2f}s)", file=sys.stderr)
+    if fail_on is not None and code == ExitCode.OK:
+        from analyzer.analysis.weakness import severity_at_least
+
+        reached = [s for s in worst if severity_at_least(s, fail_on)]
+        if reached:
+            print(f"{len(reached)} connections with findings at or above {fail_on}", file=sys.stderr)
+            code = ExitCode.FINDINGS
     return code
 
 

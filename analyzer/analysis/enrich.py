@@ -1,4 +1,4 @@
-"""Judgement added to a connection's facts: fingerprints now, findings once a policy is given.
+"""Judgement added to a connection's facts: fingerprints and weakness findings.
 
 Runs once per finished connection (the pipeline calls it), so every output sees the same report.
 """
@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from analyzer.analysis import fingerprints
+from analyzer.analysis import fingerprints, weakness
 from analyzer.model import Connection
 from analyzer.tls.extensions import NOT_INTERNED
 from analyzer.tls.messages import ClientHello
@@ -46,4 +46,5 @@ def enrich(conn: Connection, policy: Any = None) -> Connection:
     if sh is not None:
         first.update(conn.message_fingerprints[id(sh)])
     conn.fingerprints = first
+    conn.findings = weakness.evaluate(conn)
     return conn

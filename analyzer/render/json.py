@@ -228,6 +228,7 @@ def connection_json(conn: Connection) -> dict[str, Any]:
         "renegotiation": conn.renegotiation, "complete": conn.complete, "history": conn.history,
         "messages": [message_json(e, conn.message_fingerprints) for e in conn.entries if not isinstance(e, GapInfo)],
         "fingerprints": conn.fingerprints,
+        "findings": [f.to_json() for f in conn.findings],
     })
     d.update(conn.extra)
     return with_names(d, _CONNECTION_NAMED)

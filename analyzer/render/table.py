@@ -12,7 +12,7 @@ from analyzer.model import Connection
 from analyzer.render.sanitize import csv_cell, text
 
 TLS_COLUMNS = ["id", "client", "server", "sni", "version", "suite", "group", "alpn", "resumed",
-               "history", "ja4", "warnings"]
+               "history", "ja4", "findings", "warnings"]
 TCP_COLUMNS = ["id", "client", "server", "frames", "packets", "bytes c>s", "bytes s>c", "gaps", "end"]
 
 
@@ -29,7 +29,7 @@ def row(c: Connection, depth: str) -> list[object]:
         registry.version_name(c.version) if c.version is not None else "",
         registry.cipher_suite_name(c.cipher_suite) if c.cipher_suite is not None else "",
         registry.group_name(c.group) if c.group is not None else "",
-        c.alpn or "", c.resumed or "", c.history, c.fingerprints.get("ja4", ""), len(c.warnings),
+        c.alpn or "", c.resumed or "", c.history, c.fingerprints.get("ja4", ""), _findings(c), len(c.warnings),
     ]
 
 
@@ -49,3 +49,10 @@ def csv_rows(conns: list[Connection], depth: str = "tls", header: bool = True) -
     for c in conns:
         w.writerow([csv_cell(v) for v in row(c, depth)])
     return buf.getvalue()
+
+
+def _findings(c: Connection) -> str:
+    """How many findings and the worst severity, e.g. "3 (high)"."""
+    if not c.findings:
+        return "0"
+    return f"{len(c.findings)} ({c.findings[0].severity})"  # findings come worst first
