@@ -41,7 +41,8 @@ def hkdf_expand_label(secret: bytes, label: str, context: bytes, length: int, ha
 class RecordCipher:
     """One direction, one epoch. The sequence number advances only on success."""
 
-    kind: str  # "tls13", "aead12", "chacha12", "cbc"
+    # "tls13", "aead12", "chacha12", "cbc", "null", "stream" (RC4: its keystream moves on even on failure)
+    kind: str
     aead: object = field(default=None, repr=False)
     iv: bytes = field(default=b"", repr=False)
     mac_key: bytes = field(default=b"", repr=False)
@@ -95,6 +96,8 @@ class RecordCipher:
         bs = self.block.block_size // 8  # type: ignore[attr-defined]
         mac_len = len(self.mac_key)
         if self.encrypt_then_mac:
+            if len(body) < mac_len:
+                raise DecryptError("record shorter than its MAC")
             body, mac = body[:-mac_len], body[-mac_len:]
             if not hmac.compare_digest(mac, self._mac(ct, version, body)):
                 raise DecryptError("record MAC does not match (wrong key or lost records)")
@@ -102,9 +105,10 @@ class RecordCipher:
             raise DecryptError("CBC record is not a whole number of blocks")
         if self.version >= 0x0302:
             iv, body = body[:bs], body[bs:]
+            if not body:
+                raise DecryptError("CBC record holds an IV and nothing else")
         else:
-            iv = self.iv
-            self.iv = body[-bs:]  # TLS 1.0: the next record's IV is this one's last block
+            iv = self.iv  # SSLv3/TLS 1.0: the previous record's last block (the key block's IV first)
         dec = Cipher(self.block, modes.CBC(iv)).decryptor()  # type: ignore[arg-type]
         plain = dec.update(body) + dec.finalize()
         pad = plain[-1] + 1 if plain else 0
@@ -115,7 +119,15 @@ class RecordCipher:
         if bad:
             raise DecryptError("bad CBC padding (wrong key or lost records)")
         plain = plain[:-pad]
-        return ct, plain if self.encrypt_then_mac else self._strip_mac(ct, version, plain)
+        if not self.encrypt_then_mac:
+            plain = self._strip_mac(ct, version, plain)
+        if self.version < 0x0302:
+            self.iv = body[-bs:]  # chained only once the record proved good, like the sequence number
+        return ct, plain
+
+    def _null(self, ct: int, version: int, body: bytes) -> tuple[int, bytes]:
+        """NULL cipher: the plaintext in the clear, followed by its MAC."""
+        return ct, self._strip_mac(ct, version, body)
 
     def _stream(self, ct: int, version: int, body: bytes) -> tuple[int, bytes]:
         """RC4: one keystream for the whole direction, MAC-then-encrypt."""
@@ -153,6 +165,9 @@ def tls13_cipher(suite: int, traffic_secret: bytes) -> RecordCipher:
 
 
 def tls13_next_secret(suite: int, traffic_secret: bytes) -> bytes:
+    """KeyUpdate (RFC 8446 7.2): the next application traffic secret of the side that sent it."""
+    if suite not in TLS13:
+        raise DecryptError(f"TLS 1.3 suite {registry.cipher_suite_name(suite)} is not supported")
     hash_name = TLS13[suite][2]
     return hkdf_expand_label(traffic_secret, "traffic upd", b"", HASHES[hash_name].digest_size, hash_name)
 
@@ -198,9 +213,15 @@ def ssl3_key_block(master: bytes, randoms: bytes, length: int) -> bytes:
 
 
 def supported(suite: int, version: int | None) -> bool:
+    """Whether records of this suite at this version (0x0300-0x0304, 0x7fxx drafts) can be decrypted."""
     info = registry.cipher_suite(suite)
-    if info is None or version is None or version < 0x0300 or info.tls13:
+    if info is None or version is None or version < 0x0300:
         return False
+    tls13_version = version == 0x0304 or version >> 8 == 0x7F
+    if tls13_version or info.tls13:
+        return tls13_version and suite in TLS13
+    if info.mode == "NULL":
+        return info.cipher == "NULL" and info.mac in DIGEST  # integrity only: the MAC is checked
     if info.export and info.cipher not in ("RC4", "DES"):
         return False  # RC2-40 needs RC2's effective-key-bits parameter, which cryptography lacks
     return ((info.cipher, info.mode) in (("AES", "GCM"), ("AES", "CCM"), ("AES", "CCM_8"), ("CHACHA20", "POLY1305"),
@@ -211,6 +232,11 @@ def supported(suite: int, version: int | None) -> bool:
 
 def tls12_master_secret(version: int, suite: int, premaster: bytes, client_random: bytes, server_random: bytes,
                         extended_master_secret_hash: bytes | None = None) -> bytes:
+    """The 48-byte master secret from a premaster (RSA key-log lines): RFC 6101 6.1 for SSLv3,
+    RFC 2246/5246 8.1 otherwise, RFC 7627 when the extended master secret was negotiated (pass
+    the session hash: the hash of the handshake messages up to and including ClientKeyExchange)."""
+    if version == 0x0300:
+        return ssl3_key_block(premaster, client_random + server_random, 48)
     if extended_master_secret_hash is not None:
         return prf(version, suite, premaster, b"extended master secret", extended_master_secret_hash, 48)
     return prf(version, suite, premaster, b"master secret", client_random + server_random, 48)
@@ -223,8 +249,9 @@ def tls12_ciphers(version: int, suite: int, master: bytes, client_random: bytes,
     if info is None or not supported(suite, version):
         raise DecryptError(f"{registry.cipher_suite_name(suite)} is not supported for decryption")
     key_len = {"3DES": 24, "DES": 8}.get(info.cipher, info.bits // 8)
-    if info.mode == "STREAM":
+    if info.mode in ("STREAM", "NULL"):
         mac_len, iv_len = HASHES[info.mac].digest_size, 0
+        key_len = 0 if info.mode == "NULL" else key_len
     elif info.mode == "CBC":
         mac_len, iv_len = HASHES[info.mac].digest_size, BLOCK_CIPHERS[info.cipher][1]
     else:
@@ -255,6 +282,8 @@ def tls12_ciphers(version: int, suite: int, master: bytes, client_random: bytes,
             return RecordCipher("aead12", aead=AESCCM(key, tag_length=tag), iv=iv, tag=tag)
         if info.mode == "POLY1305":
             return RecordCipher("chacha12", aead=ChaCha20Poly1305(key), iv=iv)
+        if info.mode == "NULL":
+            return RecordCipher("null", mac_key=mac_key, mac_name=info.mac, version=version)
         if info.mode == "STREAM":
             return RecordCipher("stream", mac_key=mac_key, mac_name=info.mac, block=_rc4(key), version=version)
         block = BLOCK_CIPHERS[info.cipher][0](key)

@@ -5,13 +5,25 @@ Secrets never appear in a repr, a message or an exception.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from analyzer.errors import InputError
 
+if TYPE_CHECKING:
+    from analyzer.sources.pcap import DecryptionSecrets
+
+TLS_KEY_LOG_BLOCK = 0x544C534B  # pcapng Decryption Secrets Block type "TLSK": an NSS key log
+
 LABELS = frozenset({"CLIENT_RANDOM", "CLIENT_HANDSHAKE_TRAFFIC_SECRET", "SERVER_HANDSHAKE_TRAFFIC_SECRET",
                     "CLIENT_TRAFFIC_SECRET_0", "SERVER_TRAFFIC_SECRET_0", "CLIENT_EARLY_TRAFFIC_SECRET",
-                    "EXPORTER_SECRET", "EARLY_EXPORTER_SECRET"})
+                    "EXPORTER_SECRET", "EARLY_EXPORTER_SECRET",
+                    # OpenSSL 3 logs a side's latest secret after a KeyUpdate under these names
+                    "CLIENT_TRAFFIC_SECRET_N", "SERVER_TRAFFIC_SECRET_N"})
+# hex lengths of a well-formed secret: TLS 1.3 secrets are one hash long (SHA-256 or SHA-384);
+# CLIENT_RANDOM's master secret is always 48 bytes
+SECRET_HEX_LENGTHS = {False: (64, 96), True: (96,)}
 
 
 @dataclass
@@ -30,20 +42,23 @@ class KeyLog:
             if not parts or parts[0].startswith("#"):
                 continue
             try:
-                if parts[0] == "RSA" and len(parts) == 3:
+                if parts[0] == "RSA" and len(parts) == 3 and len(parts[1]) >= 16:
                     self.rsa[bytes.fromhex(parts[1])[:8]] = bytes.fromhex(parts[2])
-                elif parts[0] in LABELS and len(parts) == 3 and len(parts[1]) == 64:
+                elif parts[0] in LABELS and len(parts) == 3 and len(parts[1]) == 64 \
+                        and len(parts[2]) in SECRET_HEX_LENGTHS[parts[0] == "CLIENT_RANDOM"]:
                     self.secrets.setdefault(bytes.fromhex(parts[1]), {})[parts[0]] = bytes.fromhex(parts[2])
                 else:
                     self.skipped += 1
-            except ValueError:
+            except ValueError:  # not hex; the message would quote the line, so it is dropped
                 self.skipped += 1
 
     def secrets_for(self, client_random: bytes) -> dict[str, bytes]:
-        return self.secrets.get(client_random, {})
+        """Label -> secret for one connection ("CLIENT_RANDOM" holds the 48-byte master secret)."""
+        return dict(self.secrets.get(bytes(client_random), {}))
 
     def rsa_premaster(self, encrypted_premaster: bytes) -> bytes | None:
-        return self.rsa.get(encrypted_premaster[:8])
+        """The premaster named by the first 8 bytes of the RSA-encrypted premaster (the whole may be given)."""
+        return self.rsa.get(bytes(encrypted_premaster[:8])) if len(encrypted_premaster) >= 8 else None
 
     def __len__(self) -> int:
         return len(self.secrets) + len(self.rsa)
@@ -59,4 +74,13 @@ class KeyLog:
             raise InputError(f"key log {path}: {exc.strerror}", "check the path and permissions") from None
         keylog = cls()
         keylog.add_text(text, path)
+        return keylog
+
+    @classmethod
+    def from_pcapng_secrets(cls, blocks: Iterable[DecryptionSecrets]) -> KeyLog:
+        """The key logs embedded in pcapng Decryption Secrets Blocks; other secret types are ignored."""
+        keylog = cls()
+        for block in blocks:
+            if block.secrets_type == TLS_KEY_LOG_BLOCK:
+                keylog.add_text(bytes(block.data).decode("utf-8", "replace"), "pcapng secrets block")
         return keylog
