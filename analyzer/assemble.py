@@ -184,8 +184,8 @@ def _facts(conn: Connection) -> None:
             alert = body if isinstance(body, Alert) else None
             conn.alerts.append(AlertInfo(side, m.frame, alert.level if alert else None,
                                          alert.description if alert else None))
-        if m.content_type == 22 and m.encrypted:
-            if handshake_done and conn.version is not None and conn.version < 0x0304:
+        if m.content_type == 22 and (m.encrypted or m.decrypted):
+            if handshake_done and m.encrypted and conn.version is not None and conn.version < 0x0304:
                 conn.renegotiation = True  # an encrypted handshake after both Finished
             encrypted_after[side] = True
             if encrypted_after["client"] and encrypted_after["server"]:

@@ -135,6 +135,11 @@ def test_corpus_rc4_and_cbc_sessions_decrypt(corpus: Path) -> None:
     ("keyed-tls12-aes128-ccm", 0xC09C, None), ("keyed-tls12-aes128-ccm8", 0xC0A0, None),
     ("keyed-tls12-cbc-etm", 0xC027, True), ("keyed-tls12-cbc-mte", 0xC027, False),
     ("keyed-tls10-cbc", 0xC013, None),  # TLS 1.0: implicit IVs chained record to record
+    ("keyed-tls10-cbc-mte", 0xC013, False), ("keyed-tls11-cbc-mte", 0xC014, False),
+    ("keyed-tls12-cbc-sha1-etm", 0x0035, True), ("keyed-tls12-cbc-sha1-mte", 0x0035, False),
+    ("keyed-tls12-cbc-sha384", 0xC028, False), ("keyed-tls12-camellia", 0xC076, None),
+    ("keyed-tls12-3des-etm", 0xC012, True), ("keyed-tls12-3des-mte", 0xC012, False),
+    ("keyed-tls12-null", 0xC010, None),  # integrity only: the MAC is checked, nothing is hidden
 ])
 def test_every_cipher_family_decrypts(name: str, suite: int, etm: bool | None) -> None:
     keys = KeyLog.from_file(str(KEYS / f"{name}.keys"))
@@ -145,6 +150,53 @@ def test_every_cipher_family_decrypts(name: str, suite: int, etm: bool | None) -
     decrypted = [e for e in conn.entries if getattr(e, "decrypted", False) or getattr(getattr(e, "msg", None), "decrypted", False)]
     names = [getattr(e, "msg", e).name for e in decrypted]
     assert names.count("Finished") == 2 and "ApplicationData" in names and "Alert" in names
+
+
+def _decrypted_names(conn) -> list[str]:  # noqa: ANN001
+    return [getattr(e, "msg", e).name for e in conn.entries
+            if getattr(e, "decrypted", False) or getattr(getattr(e, "msg", None), "decrypted", False)]
+
+
+def test_rsa_lines_alone_decrypt_an_extended_master_secret_session() -> None:
+    """OpenSSL logs `RSA <encrypted premaster> <premaster>` for static RSA; with extended_master_secret
+    the master secret hashes the handshake up to ClientKeyExchange, which the record layer keeps."""
+    for name in ("tls12-rsa", "keyed-tls12-cbc-sha1-mte"):
+        lines = (KEYS / f"{name}.keys").read_text().splitlines()
+        keys = KeyLog()
+        keys.add_text("\n".join(line for line in lines if line.startswith("RSA ")))
+        assert keys.rsa and not keys.secrets
+        conn = analyze_capture(str(CAPTURES / f"{name}.pcap"), keylog=keys).connections[0]
+        assert conn.server_hellos[0].body.ext(23) is not None  # EMS negotiated
+        assert _decrypted_names(conn).count("Finished") == 2 and not conn.warnings
+
+
+def test_renegotiation_switches_to_the_new_keys_at_each_change_cipher_spec() -> None:
+    keys = KeyLog.from_file(str(KEYS / "keyed-tls12-renegotiation.keys"))
+    assert len(keys.secrets) == 2  # one master secret per handshake
+    conn = analyze_capture(str(CAPTURES / "keyed-tls12-renegotiation.pcap"), keylog=keys).connections[0]
+    names = _decrypted_names(conn)
+    assert names.count("ClientHello") == 1 and names.count("Finished") == 4 and names.count("ApplicationData") == 2
+    assert conn.renegotiation and conn.complete and not conn.warnings
+    # without the second handshake's secret, what follows its ChangeCipherSpecs is opaque and said so
+    first_only = KeyLog()
+    first_only.add_text("\n".join(line for line in (KEYS / "keyed-tls12-renegotiation.keys").read_text().splitlines()
+                                  if conn.client_hellos[0].body.random.hex() in line))
+    conn = analyze_capture(str(CAPTURES / "keyed-tls12-renegotiation.pcap"), keylog=first_only).connections[0]
+    assert _decrypted_names(conn).count("Finished") == 2 and "ClientHello" in _decrypted_names(conn)
+    assert not any("cannot decrypt" in w for w in conn.warnings)  # opaque, not garbage
+
+
+def test_null_cipher_records_are_checked_by_their_mac(tmp_path: Path) -> None:
+    keys = KeyLog.from_file(str(KEYS / "keyed-tls12-null.keys"))
+    wrong = KeyLog()
+    wrong.add_text("\n".join(f"{p[0]} {p[1]} {'00' * 48}" for p in (line.split() for line in
+                   (KEYS / "keyed-tls12-null.keys").read_text().splitlines()) if len(p) == 3 and p[0] == "CLIENT_RANDOM"))
+    good = analyze_capture(str(CAPTURES / "keyed-tls12-null.pcap"), keylog=keys).connections[0]
+    bad = analyze_capture(str(CAPTURES / "keyed-tls12-null.pcap"), keylog=wrong).connections[0]
+    plain = analyze_capture(str(CAPTURES / "keyed-tls12-null.pcap")).connections[0]
+    assert _decrypted_names(good).count("Finished") == 2 and not good.warnings
+    assert any("MAC" in w for w in bad.warnings)  # a wrong key is caught by the MAC
+    assert plain.history.count("F") == 1 and not plain.warnings  # without keys: read in the clear, MAC unchecked
 
 
 def test_corpus_decrypted_messages_agree_with_tshark(corpus: Path) -> None:

@@ -335,7 +335,7 @@ class TlsConnection:
         length = end - start
         if d.encrypted and ct == CT_HANDSHAKE and self.version is None and _whole_client_hello(buf, start, end):
             d.encrypted = False  # a TLS 1.3 compat CCS, then the second ClientHello after a lost HRR
-        if ct == CT_APPDATA or (d.encrypted and ct != CT_CCS):
+        if ct == CT_APPDATA or (d.encrypted and (ct != CT_CCS or (length > 1 and self._keyed(d.side)))):
             if self._keyed(d.side):
                 self._decrypt(d, ct, version, bytes(buf[start:end]), frame, ts, out)
             else:
@@ -383,17 +383,17 @@ class TlsConnection:
             self._handshake(d, version, buf, start, end, frame, ts, out)
         elif ct == CT_CCS:
             self._emit(d, Message(side=d.side, frame=frame, ts=ts, content_type=ct, record_version=version,
-                                  type=None, name="ChangeCipherSpec", encrypted=False, length=length), out)
+                                  type=None, name="ChangeCipherSpec", encrypted=False, decrypted=self._decrypting,
+                                  length=length), out)
             v = self.version
             # A TLS 1.3 CCS (middlebox compatibility) changes nothing. With the ServerHello lost
             # (v unknown) keys are assumed changed, except for a ClientHello after it (see below).
             if v is None or v < 0x0304:
-                if self.null_mac is not None:
-                    d.mac_strip = self.null_mac
+                keyed = self.keys is not None and self.keys.change_cipher_spec(d.side)
+                if self.null_mac is not None and not keyed:
+                    d.mac_strip = self.null_mac  # NULL cipher: plaintext with a MAC we cannot check
                 else:
                     d.encrypted = True
-                    if self.keys is not None:
-                        self.keys.change_cipher_spec(d.side)
         elif ct == CT_ALERT:
             if length == 2:
                 body = Alert(buf[start], buf[start + 1])
@@ -458,8 +458,6 @@ class TlsConnection:
         except DecodeError as exc:
             decoded, malformed = None, f"{registry.handshake_type_name(htype)}: {exc.reason} at {exc.offset}"
             out.append(Malformed(d.side, frame, d.pos, malformed))
-        if htype == 16 and self.keys is not None and self.kx is not None and "RSA" in self.kx:
-            self.keys.client_key_exchange(body)
         partial = getattr(decoded, "malformed", None)
         if partial and malformed is None:
             malformed = f"{registry.handshake_type_name(htype)}: {partial}"
@@ -469,6 +467,10 @@ class TlsConnection:
                       decrypted=self._decrypting,
                       body=decoded, malformed=malformed)
         self._emit(d, msg, out)
+        if self.keys is not None:  # after _emit: a ClientHello first starts a new transcript
+            self.keys.handshake_message(bytes((htype, hlen >> 16, (hlen >> 8) & 0xFF, hlen & 0xFF)) + body)
+            if htype == 16 and self.kx is not None and "RSA" in self.kx:
+                self.keys.client_key_exchange(body)
 
     # -- state -----------------------------------------------------------------------------------
 

@@ -180,14 +180,24 @@ def _p_hash(name: str, secret: bytes, seed: bytes, length: int) -> bytes:
     return out[:length]
 
 
+def _prf_hash(suite: int) -> str:
+    return "sha384" if registry.cipher_suite_name(suite).endswith("SHA384") else "sha256"
+
+
 def prf(version: int, suite: int, secret: bytes, label: bytes, seed: bytes, length: int) -> bytes:
     if version >= 0x0303:
-        return _p_hash("sha384" if registry.cipher_suite_name(suite).endswith("SHA384") else "sha256",
-                       secret, label + seed, length)
+        return _p_hash(_prf_hash(suite), secret, label + seed, length)
     half = (len(secret) + 1) // 2
     md5 = _p_hash("md5", secret[:half], label + seed, length)
     sha = _p_hash("sha1", secret[-half:], label + seed, length)
     return bytes(a ^ b for a, b in zip(md5, sha))
+
+
+def session_hash(version: int, suite: int, transcript: bytes) -> bytes:
+    """RFC 7627 session hash: the handshake so far under the PRF's hash (MD5||SHA-1 before TLS 1.2)."""
+    if version >= 0x0303:
+        return hashlib.new(_prf_hash(suite), transcript).digest()
+    return hashlib.md5(transcript).digest() + hashlib.sha1(transcript).digest()
 
 
 def _export_keys(version: int, suite: int, cipher: str, c_key: bytes, s_key: bytes, iv_len: int,

@@ -39,17 +39,28 @@ class KeyState:
         self.tls12_pair: tuple[Any, Any] | None = None
         self.encrypt_then_mac = False
         self.extended_master_secret = False
+        self.transcript: list[bytes] | None = None  # handshake so far, for RSA lines with EMS
 
     # -- what the connection saw ----------------------------------------------------------------
 
     def client_hello(self, side: int, ch: Any) -> None:
-        if self.client_random is not None:
-            return  # (an SSLv2-format hello's random is its challenge, right-justified: keyed the same)
+        """A hello with a new random after a ServerHello is a renegotiation: new secrets from the
+        key log, while the old keys stay in force until each side's next ChangeCipherSpec."""
+        if self.client_random is not None and (self.server_random is None or ch.random == self.client_random):
+            return  # the second hello after an HelloRetryRequest; SSLv2-format hellos key the same
         self.client_side = side
         self.client_random = ch.random
+        self.server_random = self.suite = self.tls12_pair = None
         self.secrets = self.keylog.secrets_for(ch.random)
+        self.transcript = [] if self.keylog.rsa else None
         if ch.ext(42) is not None:
             self.early = self.secrets.get(CLIENT_EARLY)
+
+    def handshake_message(self, raw: bytes) -> None:
+        """Every handshake message in wire order, kept only while an RSA key-log line may need the
+        RFC 7627 session hash (ending with the ClientKeyExchange)."""
+        if self.transcript is not None and raw[0] != 0:  # HelloRequest is not part of it
+            self.transcript.append(raw)
 
     def server_hello(self, sh: Any, version: int) -> None:
         if sh.hello_retry_request or self.client_random is None:
@@ -72,24 +83,29 @@ class KeyState:
             self._tls12(master)
 
     def client_key_exchange(self, body: bytes) -> None:
-        """RSA key exchange: a key log may hold the premaster, named by its first encrypted bytes."""
+        """RSA key exchange: a key log may hold the premaster, named by its first encrypted bytes.
+        Call after `handshake_message` has seen this ClientKeyExchange."""
+        transcript, self.transcript = self.transcript, None
         if self.tls12_pair is not None or self.suite is None or self.version is None:
             return
         encrypted_premaster = body[:8] if self.version == 0x0300 else body[2:10]  # SSLv3: no length
-        if len(encrypted_premaster) < 8:
-            return
-        if self.extended_master_secret:
-            return  # the master secret then hashes the whole handshake; use CLIENT_RANDOM lines
+        premaster = self.keylog.rsa_premaster(encrypted_premaster)
         from analyzer.tls import decrypt
 
-        premaster = self.keylog.rsa_premaster(encrypted_premaster)
-        if premaster is not None and decrypt.supported(self.suite, self.version):
-            self._tls12(decrypt.tls12_master_secret(self.version, self.suite, premaster, self.client_random,
-                                                    self.server_random))
+        if premaster is None or not decrypt.supported(self.suite, self.version):
+            return
+        session_hash = None
+        if self.extended_master_secret:
+            if transcript is None:
+                return
+            session_hash = decrypt.session_hash(self.version, self.suite, b"".join(transcript))
+        self._tls12(decrypt.tls12_master_secret(self.version, self.suite, premaster, self.client_random,
+                                                self.server_random, session_hash))
 
     def change_cipher_spec(self, side: int) -> bool:
         """TLS <= 1.2: this side protects its records from now on. True when we hold its key."""
         if self.tls12_pair is None:
+            self.current[side] = None  # e.g. renegotiated to keys the log does not hold
             return False
         self.current[side] = self.tls12_pair[0 if side == self.client_side else 1]
         return True
