@@ -14,6 +14,7 @@ from analyzer.net.tcp import Gap, StreamData, StreamEnd, TcpAnomaly
 from analyzer.tls.connection import TlsConnection
 from analyzer.tls.events import Alert, Malformed, Message, Resync, TlsStart
 from analyzer.tls.messages import Certificate, ClientHello, EncryptedExtensions, ServerHello, ServerKeyExchange
+from analyzer.tls.sslv2 import SSLv2ServerHello
 
 HISTORY_MAX = 100  # as Zeek caps ssl_history
 # Zeek's ssl_history letters (upper case: client, lower case: server)
@@ -174,6 +175,11 @@ def _facts(conn: Connection) -> None:
                 conn.group = body.named_curve
             if isinstance(body, ServerKeyExchange):
                 conn.server_key_exchange = body
+        elif isinstance(body, SSLv2ServerHello) and side == "server" and conn.version is None:
+            conn.version = 0x0002  # SSLv2 proper: what it negotiates is its own cipher specs, not a TLS suite
+            conn.sslv2_server_hello_frame = m.frame
+            if body.certificate_type == 1 and body.certificate:  # SSL_CT_X509_CERTIFICATE
+                conn.certificates = [body.certificate]
         elif m.type == 11 and side == "client" and isinstance(body, Certificate):
             conn.client_certificates = [ent.der for ent in body.entries]
         elif isinstance(body, EncryptedExtensions) and conn.early_data_offered:
@@ -184,6 +190,8 @@ def _facts(conn: Connection) -> None:
             alert = body if isinstance(body, Alert) else None
             conn.alerts.append(AlertInfo(side, m.frame, alert.level if alert else None,
                                          alert.description if alert else None))
+        if m.content_type is None and m.encrypted:  # SSLv2 records after the keys
+            encrypted_after[side] = True
         if m.content_type == 22 and (m.encrypted or m.decrypted):
             if handshake_done and m.encrypted and conn.version is not None and conn.version < 0x0304:
                 conn.renegotiation = True  # an encrypted handshake after both Finished

@@ -62,13 +62,15 @@ class CaptureResult:
     capture: Path
     status: str  # "ok", "mismatch", "missing golden", "updated", "unreadable"
     lines: list[str] = field(default_factory=list)
+    severities: list[str] = field(default_factory=list)  # each connection's worst finding, for --fail-on
 
 
-def check_folder(folder: Path, update: bool = False, keylog: Any = None) -> Iterator[CaptureResult]:
+def check_folder(folder: Path, update: bool = False, keylog: Any = None,
+                 policy: Any = None) -> Iterator[CaptureResult]:
     for capture in captures_in(folder):
         golden = golden_path(capture)
         try:
-            actual_bytes = json_document(str(capture), keylog=keylog)
+            actual_bytes = json_document(str(capture), keylog=keylog, policy=policy)
         except AnalyzerError as exc:
             yield CaptureResult(capture, "unreadable", [exc.one_line()])
             continue
@@ -86,8 +88,10 @@ def check_folder(folder: Path, update: bool = False, keylog: Any = None) -> Iter
         except ValueError as exc:
             yield CaptureResult(capture, "mismatch", [f"{golden} is not JSON: {exc}"])
             continue
-        lines = list(diff(expected, json.loads(actual_bytes)))
-        yield CaptureResult(capture, "ok" if not lines else "mismatch", lines)
+        actual = json.loads(actual_bytes)
+        lines = list(diff(expected, actual))
+        worst = [c["findings"][0]["severity"] for c in actual.get("connections", []) if c.get("findings")]
+        yield CaptureResult(capture, "ok" if not lines else "mismatch", lines, worst)
 
 
 def exit_code(results: list[CaptureResult]) -> int:
@@ -98,12 +102,15 @@ def exit_code(results: list[CaptureResult]) -> int:
     return ExitCode.OK
 
 
-def run_check(folder: Path, update: bool, keylog: Any = None) -> int:
-    """The `check` command: one line per capture (and its differences), a summary on stderr."""
+def run_check(folder: Path, update: bool, keylog: Any = None, policy: Any = None,
+              fail_on: str | None = None) -> int:
+    """The `check` command: one line per capture (and its differences), a summary on stderr.
+    Exit 1 on any difference, or (with `fail_on`) on a finding at or above that severity."""
     from analyzer.render.sanitize import text
+    from analyzer.report import fail_on_code
 
     results = []
-    for r in check_folder(folder, update, keylog):
+    for r in check_folder(folder, update, keylog, policy):
         results.append(r)
         print(f"{r.status:<14} {text(r.capture.name)}")
         for line in r.lines[:MAX_DIFF_LINES]:
@@ -112,4 +119,7 @@ def run_check(folder: Path, update: bool, keylog: Any = None) -> int:
             print(f"    ... {len(r.lines) - MAX_DIFF_LINES} more differences")
     bad = sum(r.status not in ("ok", "updated") for r in results)
     print(f"{len(results)} captures, {bad} failing", file=sys.stderr)
-    return exit_code(results)
+    code = exit_code(results)
+    if fail_on is not None and code == ExitCode.OK and not update:
+        code = fail_on_code([s for r in results for s in r.severities], fail_on)
+    return code

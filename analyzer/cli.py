@@ -46,6 +46,13 @@ class Severity(str, Enum):
     critical = "critical"
 
 
+class Profile(str, Enum):
+    default = "default"
+    mozilla_modern = "mozilla-modern"
+    mozilla_intermediate = "mozilla-intermediate"
+    mozilla_old = "mozilla-old"
+
+
 class Depth(str, Enum):
     tls = "tls"
     tcp = "tcp"
@@ -61,6 +68,32 @@ Ja3Opt = Annotated[Optional[str], typer.Option("--ja3", help="only connections w
 Ja4Opt = Annotated[Optional[str], typer.Option("--ja4", help="only connections whose JA4 (or JA4_r) is this")]
 KeylogOpt = Annotated[Optional[str], typer.Option("--keylog", help="NSS key log (SSLKEYLOGFILE format) to decrypt "
                                                                     "handshakes with; $SSLKEYLOGFILE is used when set")]
+
+ProfileOpt = Annotated[Optional[Profile], typer.Option("--profile", help="built-in policy the findings follow "
+                                                                       "(default: RFC 9325)")]
+PolicyOpt = Annotated[Optional[Path], typer.Option("--policy", help="TOML policy file (may extend a profile); "
+                                                                   "see `tls-analyzer rules --help`")]
+CaBundleOpt = Annotated[Optional[Path], typer.Option("--ca-bundle", help="PEM/DER roots: flag server chains "
+                                                                        "that do not verify (CERT-UNTRUSTED)")]
+FailOnOpt = Annotated[Optional[Severity], typer.Option("--fail-on", help="exit 1 when a finding reaches this severity")]
+
+
+def _policy(profile: Profile | None, policy_file: Path | None, ca_bundle: Path | None = None):  # noqa: ANN202
+    """The Policy the options describe (None: the default profile, nothing loaded)."""
+    if profile is None and policy_file is None and ca_bundle is None:
+        return None
+    from dataclasses import replace
+
+    from analyzer.analysis.policy import load_policy_file, load_profile
+
+    if profile is not None and policy_file is not None:
+        raise UsageError("--profile and --policy together", "write `extends = \"<profile>\"` in the policy file")
+    policy = load_policy_file(str(policy_file)) if policy_file else load_profile(profile.value if profile else "default")
+    if ca_bundle is not None:
+        from analyzer.analysis.certificates import load_ca_bundle
+
+        policy = replace(policy, ca_roots=load_ca_bundle(str(ca_bundle)))
+    return policy
 
 
 def _keys(path: str | None):  # noqa: ANN202
@@ -84,7 +117,7 @@ def analyze(
     depth: Annotated[Depth, typer.Option("--depth", help="tcp: stop after TCP reassembly")] = Depth.tls,
     conn: ConnOpt = None, sni: SniOpt = None, host: HostOpt = None, port: PortOpt = None,
     ja3: Ja3Opt = None, ja4: Ja4Opt = None, keylog: KeylogOpt = None,
-    fail_on: Annotated[Optional[Severity], typer.Option("--fail-on", help="exit 1 when a finding reaches this severity")] = None,
+    profile: ProfileOpt = None, policy: PolicyOpt = None, ca_bundle: CaBundleOpt = None, fail_on: FailOnOpt = None,
     show_secrets: Annotated[bool, typer.Option("--show-secrets", help="put each connection's key-log secrets "
                                                                      "in JSON output (never shown otherwise)")] = False,
     jobs: Annotated[Optional[int], typer.Option("--jobs", "-j", min=1,
@@ -95,7 +128,8 @@ def analyze(
     from analyzer.report import Selection, run_analyze
 
     code = run_analyze(captures, format.value, output, depth.value, Selection(conn, sni, host, port, ja3, ja4), jobs,
-                       _keys(keylog), show_secrets, fail_on.value if fail_on else None)
+                       _keys(keylog), show_secrets, fail_on.value if fail_on else None,
+                       _policy(profile, policy, ca_bundle))
     raise typer.Exit(code)
 
 
@@ -115,12 +149,14 @@ def ladder(
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="write here instead of stdout")] = None,
     conn: ConnOpt = None, sni: SniOpt = None, host: HostOpt = None, port: PortOpt = None,
     ja3: Ja3Opt = None, ja4: Ja4Opt = None, keylog: KeylogOpt = None,
+    profile: ProfileOpt = None, policy: PolicyOpt = None, ca_bundle: CaBundleOpt = None,
 ) -> None:
-    """Show each connection's handshake as a message ladder (one row per message)."""
+    """Show each connection's handshake as a message ladder (one row per message), findings marked."""
     from analyzer.report import Selection, run_ladder
 
     raise typer.Exit(run_ladder(capture, format.value, ascii, width, output,
-                                Selection(conn, sni, host, port, ja3, ja4), _keys(keylog)))
+                                Selection(conn, sni, host, port, ja3, ja4), _keys(keylog),
+                                _policy(profile, policy, ca_bundle)))
 
 
 class FingerprintFormat(str, Enum):
@@ -147,21 +183,29 @@ def check(
     folder: Annotated[Path, typer.Argument(help="folder of captures with expected/<capture>.json goldens")],
     update: Annotated[bool, typer.Option("--update", help="(re)write the golden files and exit 0")] = False,
     keylog: KeylogOpt = None,
+    profile: ProfileOpt = None, policy: PolicyOpt = None, ca_bundle: CaBundleOpt = None, fail_on: FailOnOpt = None,
 ) -> None:
-    """Regression test: compare each capture's JSON with its golden file; exit 1 on any difference."""
+    """Regression test: compare each capture's JSON with its golden file; exit 1 on any difference
+    (or, with --fail-on, on a finding that reaches the severity)."""
     from analyzer.check import run_check
 
-    raise typer.Exit(run_check(folder, update, _keys(keylog)))
+    raise typer.Exit(run_check(folder, update, _keys(keylog), _policy(profile, policy, ca_bundle),
+                               fail_on.value if fail_on else None))
 
 
-@app.command(epilog="Example:\n\n  tls-analyzer rules")
-def rules() -> None:
-    """List every weakness rule: id, default severity, source and what it flags."""
+@app.command(epilog="Examples:\n\n  tls-analyzer rules\n\n  tls-analyzer rules --profile mozilla-intermediate\n\n"
+                    "  tls-analyzer rules --policy my-policy.toml\n\n"
+                    "A policy file (TOML): extends = \"mozilla-intermediate\"; disable = [\"KX-NO-PQ\"]; "
+                    "[severity] SUITE-CBC = \"medium\"; [allow] versions/cipher_suites/groups/certificate_types = [...]; "
+                    "[thresholds] min_dh_bits/min_rsa_bits/min_ec_bits/max_certificate_lifetime_days/"
+                    "expiring_soon_days = N. See README.")
+def rules(profile: ProfileOpt = None, policy: PolicyOpt = None) -> None:
+    """List every rule: id, severity under the profile/policy (off if disabled), source, what it flags."""
     from tabulate import tabulate
 
-    from analyzer.analysis.weakness import rules_table
+    from analyzer.analysis.rulebook import rules_table
 
-    rows = rules_table()
+    rows = rules_table(_policy(profile, policy))
     print(tabulate([[r["id"], r["severity"], r["source"], r["explanation"]] for r in rows],
                    headers=["id", "severity", "source", "explanation"]))
 
@@ -185,12 +229,14 @@ def live(
     idle_timeout: Annotated[float, typer.Option("--idle-timeout", min=0.1, help="report a silent connection after SECONDS")] = 30.0,
     conn: ConnOpt = None, sni: SniOpt = None, host: HostOpt = None, port: PortOpt = None,
     keylog: KeylogOpt = None,
+    profile: ProfileOpt = None, policy: PolicyOpt = None, ca_bundle: CaBundleOpt = None, fail_on: FailOnOpt = None,
 ) -> None:
     """Watch handshakes live: each connection is printed when its handshake completes, fails or goes idle."""
     from analyzer.report import Selection, run_live
 
     raise typer.Exit(run_live(interface, bpf, count, duration, format.value, write, snaplen, idle_timeout,
-                              Selection(conn, sni, host, port), _keys(keylog)))
+                              Selection(conn, sni, host, port), _keys(keylog), _policy(profile, policy, ca_bundle),
+                              fail_on.value if fail_on else None))
 
 
 @app.command(epilog="Examples:\n\n  tls-analyzer crosscheck captures/tls13-hrr.pcap\n\n"

@@ -99,6 +99,7 @@ class Connection:
     complete: bool = False
     history: str = ""
     server_key_exchange: Any = None  # the ServerKeyExchange body (TLS <= 1.2)
+    sslv2_server_hello_frame: int | None = None  # SSLv2 proper: where its SERVER-HELLO was
     # analysis (analyzer/analysis/enrich.py)
     fingerprints: dict[str, str] = field(default_factory=dict)  # of the first ClientHello and ServerHello
     message_fingerprints: dict[int, dict[str, str]] = field(default_factory=dict)  # id(hello Message) -> ...

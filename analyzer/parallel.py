@@ -56,10 +56,13 @@ def _split(conn_json: dict[str, Any]) -> tuple[bytes, bytes]:
     return rjson.dumps(before)[1:-1], rjson.dumps(after)[1:-1]
 
 
+_POLICY: list[Any] = [None]
+
+
 def _work(args: tuple[str, int, int, str, Any, Any, str]) -> ShardResult:
     path, k, n, depth, selection, keylog, spool_dir = args
     info = CaptureInfo(path)
-    pipeline = Pipeline(depth=depth, shard=(k, n), keylog=keylog)
+    pipeline = Pipeline(depth=depth, shard=(k, n), keylog=keylog, policy=_POLICY[0])
     fd, spool = tempfile.mkstemp(prefix=f"shard-{k}-", dir=spool_dir)
     with os.fdopen(fd, "wb") as fh:
         for record in ordered(path, depth, selection, lambda c: (c.first_frame, *_split(rjson.connection_json(c))),
@@ -79,13 +82,14 @@ def _records(path: str) -> Iterator[tuple[int, bytes, bytes]]:
 
 
 def analyze_json(path: str, jobs: int, depth: str, selection: Any,
-                 keylog: Any = None) -> tuple[CaptureInfo, int, Iterator[bytes], list[str]]:
+                 keylog: Any = None, policy: Any = None) -> tuple[CaptureInfo, int, Iterator[bytes], list[str]]:
     """(capture info, frames, connection JSON in id order (a stream), warnings), on `jobs` processes."""
     # workers know only local ids: a selection by id is applied here, once ids are global
     wanted = set(selection.conns) if selection is not None and selection.conns else None
     if wanted is not None:
         selection = dataclasses.replace(selection, conns=None)
     spool_dir = tempfile.mkdtemp(prefix="tls-analyzer-")  # removed however the merge ends
+    _POLICY[0] = policy  # inherited by the forked workers (CA roots do not pickle)
     ctx = multiprocessing.get_context("fork")
     try:
         with ctx.Pool(jobs) as pool:

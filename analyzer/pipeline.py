@@ -36,7 +36,8 @@ class Pipeline:
     """Run frames through every stage. `depth="tcp"` stops after reassembly."""
 
     def __init__(self, limits: Limits | None = None, depth: str = "tls",
-                 shard: tuple[int, int] | None = None, early: bool = False, keylog: Any = None) -> None:
+                 shard: tuple[int, int] | None = None, early: bool = False, keylog: Any = None,
+                 policy: Any = None) -> None:
         self.decoder = PacketDecoder()
         self.flows = FlowTable(limits)
         self.depth = depth
@@ -45,6 +46,7 @@ class Pipeline:
         self.early = early  # live: hand a connection out as soon as its handshake settles
         self._watermark = 0
         self.keylog = keylog  # analyzer.tls.keylog.KeyLog: secrets to decrypt with (may grow while reading)
+        self.policy = policy  # analyzer.analysis.policy.Policy for the findings (None: the default profile)
 
     def run(self, frames: Iterable[Frame]) -> Iterator[Connection]:
         """Connections as they end. The cyclic GC is paused meanwhile: the pipeline's objects hold
@@ -95,7 +97,7 @@ class Pipeline:
                 if early and app.settled and not app.reported:
                     app.reported = True
                     self.stats.connections += 1
-                    yield enrich(app.finish())
+                    yield enrich(app.finish(), self.policy)
             if n % SWEEP_EVERY == 0:
                 yield from self._sweep(ts)
         stats.frames = n
@@ -135,4 +137,4 @@ class Pipeline:
                 continue  # no bytes at all, or handed out already when its handshake settled
             self.stats.connections += 1
             if conn.tls or self.depth == "tcp":
-                yield enrich(conn)
+                yield enrich(conn, self.policy)

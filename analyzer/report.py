@@ -129,19 +129,21 @@ def ordered(path: str, depth: str, selection: Selection | None, render: Callable
 
 
 def analyze_capture(path: str, depth: str = "tls", selection: Selection | None = None,
-                    render: Callable[[Connection], Any] | None = None, keylog: Any = None) -> Analysis:
+                    render: Callable[[Connection], Any] | None = None, keylog: Any = None,
+                    policy: Any = None) -> Analysis:
     """Analyse one capture fully; connections (or `render(connection)`) sorted by id."""
     info = CaptureInfo(path)
-    pipeline = Pipeline(depth=depth, keylog=keylog)
+    pipeline = Pipeline(depth=depth, keylog=keylog, policy=policy)
     items = list(ordered(path, depth, selection, render or (lambda c: c), info, pipeline))
     return Analysis(info, items, list(info.warnings) + pipeline.stats.warnings, pipeline.stats.frames)
 
 
-def json_document(path: str, depth: str = "tls", selection: Selection | None = None, keylog: Any = None) -> bytes:
+def json_document(path: str, depth: str = "tls", selection: Selection | None = None, keylog: Any = None,
+                  policy: Any = None) -> bytes:
     """Exactly what `analyze PATH --format json` prints for one capture."""
     from analyzer.render import json as rjson
 
-    result = analyze_capture(path, depth, selection, rjson.connection_bytes, keylog)
+    result = analyze_capture(path, depth, selection, rjson.connection_bytes, keylog, policy)
     return rjson.document_bytes(result.capture_json(), result.connections, result.warnings)
 
 
@@ -180,7 +182,7 @@ def secrets_json(conn: Connection, keylog: Any) -> dict[str, str]:
 
 def run_analyze(captures: list[str], fmt: str, output: Path | None, depth: str,
                 selection: Selection, jobs: int | None = None, keylog: Any = None,
-                show_secrets: bool = False, fail_on: str | None = None) -> int:
+                show_secrets: bool = False, fail_on: str | None = None, policy: Any = None) -> int:
     from analyzer import parallel
     from analyzer.render import json as rjson
     from analyzer.render import table
@@ -208,12 +210,12 @@ def run_analyze(captures: list[str], fmt: str, output: Path | None, depth: str,
     total_conns = total_frames = total_warn = docs = 0
     try:
         for path in captures:
-            info, pipeline = CaptureInfo(path), Pipeline(depth=depth, keylog=keylog)
+            info, pipeline = CaptureInfo(path), Pipeline(depth=depth, keylog=keylog, policy=policy)
             try:
                 if fmt == "json":
                     spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY)  # noqa: SIM115
                     if parallel.worth_it(path, jobs):
-                        info, frames, items, warnings = parallel.analyze_json(path, jobs, depth, selection, keylog)
+                        info, frames, items, warnings = parallel.analyze_json(path, jobs, depth, selection, keylog, policy)
                     else:
                         items = ordered(path, depth, selection, lambda c: rjson.connection_bytes(reveal(c)),
                                         info, pipeline)
@@ -231,7 +233,7 @@ def run_analyze(captures: list[str], fmt: str, output: Path | None, depth: str,
                         count += 1
                     frames, warnings = pipeline.stats.frames, list(info.warnings) + pipeline.stats.warnings
                 else:
-                    result = analyze_capture(path, depth, selection, reveal, keylog=keylog)
+                    result = analyze_capture(path, depth, selection, reveal, keylog=keylog, policy=policy)
                     count, frames, warnings = len(result.connections), result.frames, result.warnings
                     if fmt == "csv":
                         out.write(table.csv_rows(result.connections, depth, header=(path == captures[0])).encode())
@@ -268,13 +270,19 @@ def run_analyze(captures: list[str], fmt: str, output: Path | None, depth: str,
     print(f"{total_conns} connections, {total_frames} frames, {total_warn} warnings "
           f"({elapsed:.2f}s)", file=sys.stderr)
     if fail_on is not None and code == ExitCode.OK:
-        from analyzer.analysis.weakness import severity_at_least
-
-        reached = [s for s in worst if severity_at_least(s, fail_on)]
-        if reached:
-            print(f"{len(reached)} connections with findings at or above {fail_on}", file=sys.stderr)
-            code = ExitCode.FINDINGS
+        code = fail_on_code(worst, fail_on)
     return code
+
+
+def fail_on_code(worst: list[str], fail_on: str) -> int:
+    """FINDINGS (1) when any connection's worst finding reaches `fail_on`, said on stderr."""
+    from analyzer.analysis.findings import severity_at_least
+
+    reached = [s for s in worst if severity_at_least(s, fail_on)]
+    if reached:
+        print(f"{len(reached)} connections with findings at or above {fail_on}", file=sys.stderr)
+        return ExitCode.FINDINGS
+    return ExitCode.OK
 
 
 SPOOL_IN_MEMORY = 32 << 20  # JSON of a large capture beyond this waits in a temporary file
@@ -293,11 +301,11 @@ def _spool_lines(spool: BinaryIO, items: Iterable[bytes]) -> int:
 
 
 def run_ladder(capture: str, fmt: str, ascii: bool, width: int | None, output: Path | None,
-               selection: Selection, keylog: Any = None) -> int:
+               selection: Selection, keylog: Any = None, policy: Any = None) -> int:
     from analyzer.render import ladder, mermaid
 
     gc.disable()
-    result = analyze_capture(capture, "tls", selection, keylog=keylog)
+    result = analyze_capture(capture, "tls", selection, keylog=keylog, policy=policy)
     for w in result.warnings:
         print(f"warning: {capture}: {w}", file=sys.stderr)
     out = LazyOutput(output)
@@ -331,7 +339,7 @@ def _live_row(c: Connection) -> str:
 
 def run_live(iface: str, bpf: str | None, count: int | None, duration: float | None, fmt: str,
              write: Path | None, snaplen: int, idle_timeout: float, selection: Selection,
-             keylog: Any = None) -> int:
+             keylog: Any = None, policy: Any = None, fail_on: str | None = None) -> int:
     """Sniff an interface; print each connection as its handshake settles, goes idle or ends."""
     from analyzer.net.flows import Limits
     from analyzer.render import json as rjson
@@ -341,11 +349,12 @@ def run_live(iface: str, bpf: str | None, count: int | None, duration: float | N
     from analyzer.sources.pcapng_writer import PcapngWriter
 
     capture = LiveCapture(iface, bpf, snaplen, count, duration)
-    pipeline = Pipeline(Limits(idle_timeout=idle_timeout, close_grace=0.5), early=True, keylog=keylog)
+    pipeline = Pipeline(Limits(idle_timeout=idle_timeout, close_grace=0.5), early=True, keylog=keylog, policy=policy)
     writer_fh = open(write, "wb") if write is not None else None  # noqa: SIM115 - closed below
     writer = PcapngWriter(writer_fh, capture.linktype, snaplen) if writer_fh else None
     out = sys.stdout
     shown = unfinished = 0
+    worst: list[str] = []
     code = ExitCode.OK
 
     def frames() -> Iterator:
@@ -363,6 +372,8 @@ def run_live(iface: str, bpf: str | None, count: int | None, duration: float | N
                 continue
             shown += 1
             unfinished += not conn.complete
+            if conn.findings:
+                worst.append(conn.findings[0].severity)
             if fmt == "jsonl":
                 out.write(rjson.dumps(rjson.connection_json(conn)).decode() + "\n")
             elif fmt == "ladder":
@@ -378,6 +389,8 @@ def run_live(iface: str, bpf: str | None, count: int | None, duration: float | N
             writer_fh.close()
     print(f"{shown} connections ({unfinished} unfinished), {capture.stats.packets} packets, "
           f"{capture.stats.kernel_drops} dropped by the kernel", file=sys.stderr)
+    if fail_on is not None and code == ExitCode.OK:
+        code = fail_on_code(worst, fail_on)
     return code
 
 

@@ -937,14 +937,20 @@ def main(argv=None):
         unknown = [n for n in names if n not in CAPTURES]
         if unknown:
             sys.exit(f"unknown capture(s): {unknown}; known: {list(CAPTURES)}")
+    make_all(CAPTURES, names, args.keep_tmp)
+
+
+def make_all(captures, names, keep_tmp=False, pki_class=None):
+    """Make each named capture of `captures` (name -> (port, function)) with one throwaway PKI;
+    exit non-zero naming those that failed."""
     tmp = Path(tempfile.mkdtemp(prefix="tls-fixtures-"))
     failed = []
     t0 = time.monotonic()
     try:
         (tmp / "pki").mkdir()
-        pki = Pki(tmp / "pki")
+        pki = (pki_class or Pki)(tmp / "pki")
         for name in names:
-            port, fn = CAPTURES[name]
+            port, fn = captures[name]
             s = Session(name, port, tmp, pki)
             try:
                 what = fn(s)
@@ -956,7 +962,7 @@ def main(argv=None):
                 failed.append(name)
                 print(f"{name:32} FAILED: {e}", file=sys.stderr, flush=True)
     finally:
-        if args.keep_tmp:
+        if keep_tmp:
             print(f"temp dir kept: {tmp}", file=sys.stderr)
         else:
             shutil.rmtree(tmp, ignore_errors=True)

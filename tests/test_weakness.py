@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from analyzer.analysis.weakness import RULES, evaluate, max_severity, severity_at_least
+from analyzer.analysis.findings import max_severity, severity_at_least
+from analyzer.analysis.rulebook import evaluate
+from analyzer.analysis.weakness import RULES
 from analyzer.cli import main
 from analyzer.errors import ExitCode
 from analyzer.report import analyze_capture
@@ -24,6 +26,11 @@ def test_modern_tls13_has_nothing_above_info() -> None:
     for name in ("tls13.pcap", "tls13-hrr.pcap", "tls13-python-ssl.pcap", "tls13-mtls.pcap"):
         for c in analyze_capture(str(CAPTURES / name)).connections:
             assert max_severity(c.findings) in (None, "info"), [f.id for f in c.findings]
+    # with its certificate decrypted and judged too: a sound short-lived chain for the SNI
+    keys = KeyLog.from_file(str(CAPTURES / "keys" / "cert-tls13-good.keys"))
+    [c] = analyze_capture(str(CAPTURES / "cert-tls13-good.pcap"), keylog=keys).connections
+    assert c.certificates and c.tls13
+    assert max_severity(c.findings) == "info", [(f.id, f.severity) for f in c.findings]
 
 
 def test_what_a_client_merely_offers_weighs_less() -> None:

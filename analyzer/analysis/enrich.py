@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from analyzer.analysis import fingerprints, weakness
+from analyzer.analysis import fingerprints, rulebook
 from analyzer.model import Connection
 from analyzer.tls.extensions import NOT_INTERNED
 from analyzer.tls.messages import ClientHello
@@ -46,5 +46,5 @@ def enrich(conn: Connection, policy: Any = None) -> Connection:
     if sh is not None:
         first.update(conn.message_fingerprints[id(sh)])
     conn.fingerprints = first
-    conn.findings = weakness.evaluate(conn)
+    conn.findings = rulebook.evaluate(conn, policy)
     return conn

@@ -1,86 +1,67 @@
-"""Weakness findings over connection facts: pure rules, stable ids, evidence, sources.
+"""Protocol, suite, key-exchange, extension and behaviour rules: pure functions over facts.
 
 Judgement only: every rule reads `Connection` facts and the registry's structured properties
-(never a regex on a suite's name). First slice of issue #6: protocol, suite, key-exchange,
-extension and behaviour rules under the `default` (RFC 9325) severities; certificate rules and
-the Mozilla/TOML profiles are still to come.
+(never a regex on a suite's name); severities are the `default` (RFC 9325) ones, which a policy
+may change (analyzer/analysis/policy.py). Certificate rules live in certificates.py.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from analyzer import registry
+from analyzer.analysis.findings import Finding, Rule, max_severity, severity_at_least  # noqa: F401 (re-exported)
 from analyzer.model import Connection, Entry
 from analyzer.tls.events import Heartbeat
 
-SEVERITIES = ("info", "low", "medium", "high", "critical")
 RFC9325 = "RFC 9325"
-
-
-@dataclass(frozen=True, slots=True)
-class Finding:
-    id: str
-    severity: str
-    title: str
-    scope: str  # "offered" (the client's hello), "negotiated", "behaviour"
-    source: str
-    frame: int | None = None
-    evidence: dict[str, Any] = field(default_factory=dict)
-
-    def to_json(self) -> dict[str, Any]:
-        return {"id": self.id, "severity": self.severity, "title": self.title, "scope": self.scope,
-                "source": self.source, "frame": self.frame, "evidence": self.evidence}
-
-
-@dataclass(frozen=True, slots=True)
-class Rule:
-    id: str
-    severity: str
-    source: str
-    explanation: str
-    check: Callable[[Connection], Iterable[tuple[str, str, int | None, dict]]]  # (title, scope, frame, evidence)
-
-
-def severity_at_least(severity: str, threshold: str) -> bool:
-    return SEVERITIES.index(severity) >= SEVERITIES.index(threshold)
-
-
-def max_severity(findings: Iterable[Finding]) -> str | None:
-    worst = max((SEVERITIES.index(f.severity) for f in findings), default=None)
-    return None if worst is None else SEVERITIES[worst]
 
 
 # --- facts the rules share -----------------------------------------------------------------------
 
 def _hello_frame(conn: Connection, server: bool = False) -> int | None:
-    hellos = [m for m in (conn.server_hellos if server else conn.client_hellos)
-              if not getattr(m.body, "hello_retry_request", False)]
-    return hellos[0].frame if hellos else None
+    if server:
+        sh = _server_hello(conn)
+        return sh.frame if sh is not None else conn.sslv2_server_hello_frame
+    return conn.client_hellos[0].frame if conn.client_hellos else None
 
 
-def _offered_suites(conn: Connection) -> list[int]:
-    return [] if not conn.client_hellos or conn.client_hellos[0].body.sslv2 else list(conn.client_hellos[0].body.cipher_suites)
+_last_offered: list[Any] = [None, ()]  # the ClientHello body last asked about, its suites' facts
+
+
+def _server_hello(conn: Connection) -> Any:
+    """The first ServerHello message that is not a HelloRetryRequest, or None."""
+    return next((m for m in conn.server_hellos if not m.body.hello_retry_request), None)
+
+
+def _offered_suites(conn: Connection) -> tuple[registry.SuiteInfo, ...]:
+    """Facts of the suites the first ClientHello offers (SCSVs and unknown codes left out). The
+    suite rules ask in turn about the same hello: the last answer is kept for the next."""
+    if not conn.client_hellos or conn.client_hellos[0].body.sslv2:
+        return ()
+    body = conn.client_hellos[0].body
+    if _last_offered[0] is not body:
+        infos = (registry.cipher_suite(s) for s in body.cipher_suites)
+        _last_offered[:] = [body, tuple(i for i in infos if i is not None and not i.scsv)]
+    return _last_offered[1]
 
 
 def _suite_rule(test: Callable[[registry.SuiteInfo], bool], what: str):  # noqa: ANN202
     """Negotiated suite matching `test` (its own finding), else offered ones (one finding)."""
-    def check(conn: Connection) -> Iterator[tuple[str, str, int | None, dict]]:
+    def check(conn: Connection, ctx: Any) -> Iterator[tuple[str, str, int | None, dict]]:
         chosen = registry.cipher_suite(conn.cipher_suite) if conn.cipher_suite is not None else None
         if chosen is not None and test(chosen):
             yield (f"{what} negotiated", "negotiated", _hello_frame(conn, server=True),
                    {"cipher_suite": chosen.name})
-        offered = [registry.cipher_suite(s) for s in _offered_suites(conn)]
-        names = [i.name for i in offered if i is not None and not i.scsv and test(i)]
+        names = [i.name for i in _offered_suites(conn) if test(i)]
         if names:
             yield f"{what} offered", "offered", _hello_frame(conn), {"cipher_suites": names}
     return check
 
 
 def _version_rule(versions: set[int], what: str):  # noqa: ANN202
-    def check(conn: Connection) -> Iterator[tuple[str, str, int | None, dict]]:
+    def check(conn: Connection, ctx: Any) -> Iterator[tuple[str, str, int | None, dict]]:
         if conn.version in versions:
             yield f"{what} negotiated", "negotiated", _hello_frame(conn, True), {"version": registry.version_name(conn.version)}
         offered = [v for v in conn.versions_offered if v in versions]
@@ -89,84 +70,97 @@ def _version_rule(versions: set[int], what: str):  # noqa: ANN202
     return check
 
 
-def _no_tls13(conn: Connection) -> Iterator[tuple]:
+def _no_tls13(conn: Connection, ctx: Any) -> Iterator[tuple]:
     if conn.client_hellos and not any(v == 0x0304 or v >> 8 == 0x7F for v in conn.versions_offered):
         yield "TLS 1.3 not offered", "offered", _hello_frame(conn), {"versions": [registry.version_name(v) for v in conn.versions_offered]}
     elif conn.version is not None and not conn.tls13 and conn.server_hellos:
         yield "TLS 1.3 not negotiated", "negotiated", _hello_frame(conn, True), {"version": registry.version_name(conn.version)}
 
 
-def _weak_dh(conn: Connection) -> Iterator[tuple]:
+def _weak_dh(conn: Connection, ctx: Any) -> Iterator[tuple]:
     ske = conn.server_key_exchange
     if ske is None or ske.dh_p is None:
         return
     bits = ske.dh_bits or 0
     known = registry.well_known_dh_prime(int.from_bytes(ske.dh_p, "big"))
-    if bits < 2048:
+    if bits < ctx.min_dh_bits:
         yield f"DHE group of {bits} bits", "negotiated", None, {"dh_bits": bits, "well_known": known}
     elif known and "rfc7919" not in known.lower():
         yield "DHE prime is a widely shared one", "negotiated", None, {"dh_bits": bits, "well_known": known}
 
 
-def _explicit_curve(conn: Connection) -> Iterator[tuple]:
+def _explicit_curve(conn: Connection, ctx: Any) -> Iterator[tuple]:
     ske = conn.server_key_exchange
     if ske is not None and ske.curve_type in (1, 2):
         yield "explicit elliptic-curve parameters", "negotiated", None, {"curve_type": ske.curve_type}
 
 
-def _weak_signature(conn: Connection) -> Iterator[tuple]:
+def _weak_signature(conn: Connection, ctx: Any) -> Iterator[tuple]:
     ske = conn.server_key_exchange
-    scheme = registry.signature_scheme(ske.signature_scheme) if ske is not None and ske.signature_scheme is not None else None
+    if ske is None or not ske.signature_length:
+        return
+    if ske.signature_scheme is None and conn.version is not None and conn.version < 0x0303:
+        # before TLS 1.2 the hash is fixed: MD5+SHA-1 for RSA, SHA-1 for DSA and ECDSA (RFC 4346 7.4.3)
+        yield ("ServerKeyExchange signed over MD5+SHA-1 / SHA-1 (fixed before TLS 1.2)", "negotiated", None,
+               {"version": registry.version_name(conn.version)})
+        return
+    scheme = registry.signature_scheme(ske.signature_scheme) if ske.signature_scheme is not None else None
     if scheme is not None and (scheme.hash in ("MD5", "SHA1") or scheme.sig == "DSA"):
         yield f"ServerKeyExchange signed with {scheme.name}", "negotiated", None, {"scheme": scheme.name}
 
 
-def _no_pq(conn: Connection) -> Iterator[tuple]:
+def _no_pq(conn: Connection, ctx: Any) -> Iterator[tuple]:
     if conn.client_hellos and conn.tls13 and not any((g := registry.group(x)) is not None and g.pq
                                                      for x in conn.groups_offered + conn.key_share_groups):
         yield "no post-quantum hybrid group offered", "offered", _hello_frame(conn), {}
 
 
-def _compression(conn: Connection) -> Iterator[tuple]:
-    sh = [m for m in conn.server_hellos if not m.body.hello_retry_request]
-    if sh and sh[0].body.compression_method != 0:
-        yield "TLS compression negotiated (CRIME)", "negotiated", sh[0].frame, {"method": sh[0].body.compression_method}
+def _compression(conn: Connection, ctx: Any) -> Iterator[tuple]:
+    sh = _server_hello(conn)
+    if sh is not None and sh.body.compression_method != 0:
+        yield "TLS compression negotiated (CRIME)", "negotiated", sh.frame, {"method": sh.body.compression_method}
 
 
-def _heartbeat(conn: Connection) -> Iterator[tuple]:
+def _heartbeat(conn: Connection, ctx: Any) -> Iterator[tuple]:
     for e in conn.entries:
         if isinstance(e, Entry) and isinstance(e.msg.body, Heartbeat) and e.msg.body.overclaimed:
             yield ("heartbeat claims more payload than its record holds (Heartbleed)", "behaviour", e.msg.frame,
                    {"claimed": e.msg.body.payload_length, "record": e.msg.body.record_length, "from": e.side})
             return
-    if conn.client_hellos and conn.client_hellos[0].body.ext(15) is not None:
+    sh = _server_hello(conn)
+    if sh is not None and sh.body.ext(15) is not None:
+        yield "heartbeat extension negotiated", "negotiated", sh.frame, {}
+    elif conn.client_hellos and conn.client_hellos[0].body.ext(15) is not None:
         yield "heartbeat extension offered", "offered", _hello_frame(conn), {}
 
 
-def _secure_renegotiation(conn: Connection) -> Iterator[tuple]:
+def _secure_renegotiation(conn: Connection, ctx: Any) -> Iterator[tuple]:
     if not conn.client_hellos or conn.tls13 or conn.client_hellos[0].body.sslv2:
         return
     ch = conn.client_hellos[0].body
     if ch.ext(0xFF01) is None and 0x00FF not in ch.cipher_suites:
+        # RFC 5746 3.6: a server must not answer a client that did not signal, so it says nothing of the server
         yield "client does not signal secure renegotiation", "offered", _hello_frame(conn), {}
-    sh = [m for m in conn.server_hellos if not m.body.hello_retry_request]
-    if sh and sh[0].body.ext(0xFF01) is None:
-        yield "server does not support secure renegotiation", "negotiated", sh[0].frame, {}
+        return
+    sh = _server_hello(conn)
+    if sh is not None and sh.body.ext(0xFF01) is None:
+        yield "server does not support secure renegotiation", "negotiated", sh.frame, {}
 
 
-def _ems(conn: Connection) -> Iterator[tuple]:
-    sh = [m for m in conn.server_hellos if not m.body.hello_retry_request]
-    if conn.version == 0x0303 and sh and sh[0].body.ext(23) is None:
-        yield "extended_master_secret not negotiated on TLS 1.2", "negotiated", sh[0].frame, {}
+def _ems(conn: Connection, ctx: Any) -> Iterator[tuple]:
+    sh = _server_hello(conn)
+    if conn.version in (0x0301, 0x0302, 0x0303) and sh is not None and sh.body.ext(23) is None:  # RFC 7627: TLS 1.0-1.2
+        yield (f"extended_master_secret not negotiated on {registry.version_name(conn.version)}", "negotiated",
+               sh.frame, {"version": registry.version_name(conn.version)})
 
 
-def _truncated_hmac(conn: Connection) -> Iterator[tuple]:
-    sh = [m for m in conn.server_hellos if not m.body.hello_retry_request]
-    if sh and sh[0].body.ext(4) is not None:
-        yield "truncated_hmac negotiated", "negotiated", sh[0].frame, {}
+def _truncated_hmac(conn: Connection, ctx: Any) -> Iterator[tuple]:
+    sh = _server_hello(conn)
+    if sh is not None and sh.body.ext(4) is not None:
+        yield "truncated_hmac negotiated", "negotiated", sh.frame, {}
 
 
-def _downgrade(conn: Connection) -> Iterator[tuple]:
+def _downgrade(conn: Connection, ctx: Any) -> Iterator[tuple]:
     # A TLS 1.3-capable server marks every older handshake; it is a downgrade only when the
     # client offered TLS 1.3 (so something between them removed it, or the server lied).
     if conn.downgrade_sentinel and any(v == 0x0304 for v in conn.versions_offered):
@@ -174,7 +168,7 @@ def _downgrade(conn: Connection) -> Iterator[tuple]:
                _hello_frame(conn, True), {"sentinel": conn.downgrade_sentinel})
 
 
-def _fallback(conn: Connection) -> Iterator[tuple]:
+def _fallback(conn: Connection, ctx: Any) -> Iterator[tuple]:
     if conn.fallback_scsv:
         refused = any(a.description == 86 for a in conn.alerts)
         yield ("TLS_FALLBACK_SCSV: client retried with a lower version"
@@ -182,26 +176,31 @@ def _fallback(conn: Connection) -> Iterator[tuple]:
                {"inappropriate_fallback": refused})
 
 
-def _fatal_alerts(conn: Connection) -> Iterator[tuple]:
+def _fatal_alerts(conn: Connection, ctx: Any) -> Iterator[tuple]:
     for a in conn.alerts:
         if a.level == 2:
             yield (f"fatal alert {registry.alert_description_name(a.description)} from {a.side}", "behaviour", a.frame,
                    {"description": registry.alert_description_name(a.description), "from": a.side})
 
 
-def _psk_ke(conn: Connection) -> Iterator[tuple]:
+def _psk_ke(conn: Connection, ctx: Any) -> Iterator[tuple]:
+    sh = _server_hello(conn)
+    if conn.tls13 and sh is not None and sh.body.ext(41) is not None and sh.body.ext(51) is None:
+        yield ("PSK resumption without (EC)DHE negotiated: no forward secrecy", "negotiated", sh.frame,
+               {"key_share": False})
+        return
     ext = conn.client_hellos[0].body.ext(45) if conn.client_hellos else None
     modes = ext.fields.get("modes", []) if ext is not None else []
     if modes and 1 not in modes:
         yield "PSK resumption without (EC)DHE (psk_ke only): no forward secrecy", "offered", _hello_frame(conn), {"modes": modes}
 
 
-def _zero_rtt(conn: Connection) -> Iterator[tuple]:
+def _zero_rtt(conn: Connection, ctx: Any) -> Iterator[tuple]:
     if conn.early_data_accepted:
         yield "0-RTT data accepted: replayable", "negotiated", None, {}
 
 
-def _renegotiation(conn: Connection) -> Iterator[tuple]:
+def _renegotiation(conn: Connection, ctx: Any) -> Iterator[tuple]:
     if conn.renegotiation:
         yield "renegotiation inside the connection", "behaviour", None, {}
 
@@ -228,14 +227,15 @@ RULES: tuple[Rule, ...] = (
          _suite_rule(lambda s: s.kx == "RSA", "static RSA key exchange")),
     Rule("SUITE-WEAK-MAC", "low", RFC9325 + " 4.2", "MD5 and SHA-1 MACs are legacy.",
          _suite_rule(lambda s: s.mac in ("MD5",), "MD5 MAC")),
-    Rule("KX-DH-WEAK", "high", "Logjam, " + RFC9325 + " 4.3", "DHE groups under 2048 bits or widely shared primes.", _weak_dh),
+    Rule("KX-DH-WEAK", "high", "Logjam, " + RFC9325 + " 4.3", "DHE groups under the policy's minimum (2048 bits by default) or widely shared primes.", _weak_dh),
     Rule("KX-EXPLICIT-CURVE", "medium", "RFC 8422 5.1.1", "Explicit curve parameters are deprecated and risky.", _explicit_curve),
-    Rule("KX-WEAK-SIGNATURE", "medium", RFC9325 + " 4.2", "MD5/SHA-1 or DSA signatures on the key exchange.", _weak_signature),
+    Rule("KX-WEAK-SIGNATURE", "medium", RFC9325 + " 4.2",
+         "MD5/SHA-1 or DSA signatures on the key exchange (always so before TLS 1.2).", _weak_signature),
     Rule("KX-NO-PQ", "info", "draft-ietf-tls-ecdhe-mlkem", "No post-quantum hybrid group (e.g. X25519MLKEM768) offered.", _no_pq),
     Rule("EXT-COMPRESSION", "high", "CRIME, " + RFC9325 + " 3.3", "TLS-level compression leaks secrets.", _compression),
     Rule("EXT-HEARTBEAT", "medium", "Heartbleed, RFC 6520", "Heartbeats; an overclaimed one is Heartbleed-shaped.", _heartbeat),
     Rule("EXT-NO-SECURE-RENEG", "medium", "RFC 5746", "Without renegotiation_info, renegotiation can be spliced.", _secure_renegotiation),
-    Rule("EXT-NO-EMS", "low", "RFC 7627", "Without extended_master_secret, triple-handshake attacks.", _ems),
+    Rule("EXT-NO-EMS", "low", "RFC 7627", "Without extended_master_secret (TLS 1.0-1.2), triple-handshake attacks.", _ems),
     Rule("EXT-TRUNCATED-HMAC", "medium", RFC9325 + " 3.6", "truncated_hmac weakens integrity.", _truncated_hmac),
     Rule("BEHAV-DOWNGRADE-SENTINEL", "high", "RFC 8446 4.1.3", "A TLS 1.3 server marked a downgrade in its random.", _downgrade),
     Rule("BEHAV-FALLBACK-SCSV", "low", "RFC 7507", "The client retried with a lower version (fallback).", _fallback),
@@ -244,26 +244,3 @@ RULES: tuple[Rule, ...] = (
     Rule("BEHAV-0RTT-ACCEPTED", "medium", "RFC 8446 8", "0-RTT data can be replayed.", _zero_rtt),
     Rule("BEHAV-RENEGOTIATION", "low", "RFC 5746", "Renegotiation inside a connection.", _renegotiation),
 )
-
-
-OFFERED_CAP = "low"  # what a client merely offers (and did not get) weighs less than what was used
-
-
-def _severity(severity: str, scope: str) -> str:
-    if scope == "offered" and severity_at_least(severity, OFFERED_CAP):
-        return OFFERED_CAP
-    return severity
-
-
-def evaluate(conn: Connection) -> list[Finding]:
-    """Every finding of the default profile on one connection, worst first."""
-    if not conn.tls:
-        return []
-    findings = [Finding(rule.id, _severity(rule.severity, scope), title, scope, rule.source, frame, evidence)
-                for rule in RULES for title, scope, frame, evidence in rule.check(conn)]
-    findings.sort(key=lambda f: (-SEVERITIES.index(f.severity), f.id, f.scope))
-    return findings
-
-
-def rules_table() -> list[dict[str, str]]:
-    return [{"id": r.id, "severity": r.severity, "source": r.source, "explanation": r.explanation} for r in RULES]

@@ -14,7 +14,7 @@ from analyzer.registry import tables as _t
 
 __all__ = [
     "DATA_VERSION", "GroupInfo", "SchemeInfo", "SuiteInfo", "alert_description_name",
-    "alert_level_name", "certificate_compression_name", "cipher_suite", "cipher_suite_name",
+    "alert_level_name", "certificate_compression_name", "cipher_suite", "cipher_suite_name", "code_for",
     "compression_method_name", "content_type_name", "ec_point_format_name", "extension_name", "group",
     "group_name", "handshake_type_name", "is_grease", "psk_key_exchange_mode_name", "signature_scheme",
     "signature_scheme_name", "sslv2_cipher_name", "unknown", "version_name", "well_known_dh_prime",
@@ -257,3 +257,27 @@ def well_known_dh_prime(p: int) -> str | None:
     from hashlib import sha256  # only needed when a DHE ServerKeyExchange is seen
 
     return _t.DH_PRIMES.get(sha256(p.to_bytes((p.bit_length() + 7) // 8, "big")).hexdigest())
+
+
+# ----------------------------------------------------------------------------- names back to codes
+_REVERSE_TABLES = {"cipher_suite": "CIPHER_SUITES", "group": "GROUPS", "signature_scheme": "SIGNATURE_SCHEMES",
+                   "version": "VERSIONS"}
+_reverse: dict[str, dict[str, int]] = {}
+
+
+def code_for(kind: str, name: str) -> int | None:
+    """The code point of an IANA name (case-insensitive; "0x1301" also accepted), for policy files.
+
+    `kind` is one of cipher_suite, group, signature_scheme, version; None when the name is unknown.
+    """
+    text = name.strip()
+    if text.lower().startswith("0x"):
+        try:
+            return int(text, 16)
+        except ValueError:
+            return None
+    index = _reverse.get(kind)
+    if index is None:
+        table = getattr(_t, _REVERSE_TABLES[kind])
+        index = _reverse[kind] = {row.partition(" ")[0].lower(): code for code, row in table.items()}
+    return index.get(text.lower())

@@ -35,6 +35,38 @@ class Style:
 
 
 CLIENT_COLOUR, SERVER_COLOUR, ALERT_COLOUR, NOTE_COLOUR = "36", "32", "31", "33"
+SEVERITY_COLOUR = {"critical": "1;31", "high": "31", "medium": "33", "low": "2", "info": "2"}
+
+
+def finding_marks(conn: Connection) -> dict[int, list[str]]:
+    """Frame -> ids of the findings (above info) that point at it, to flag on the ladder's rows."""
+    marks: dict[int, list[str]] = {}
+    for f in conn.findings:
+        if f.frame is not None and f.severity != "info" and f.id not in marks.get(f.frame, ()):
+            marks.setdefault(f.frame, []).append(f.id)
+    return marks
+
+
+def _about_certificates(rule_id: str) -> bool:
+    """Certificate findings are marked on the Certificate row, the others on their frame's first row."""
+    return rule_id.startswith("CERT-") or rule_id == "POLICY-CERT"
+
+
+def _finding_lines(conn: Connection, style: Style) -> list[str]:
+    """One line per finding above info (worst first, as they are sorted), then a count of the rest."""
+    g, lines = style.glyphs, []
+    info = 0
+    for f in conn.findings:
+        if f.severity == "info":
+            info += 1
+            continue
+        where = f" (frame {f.frame})" if f.frame is not None else ""
+        line = _fit(f"  {g['warn']} {f.severity:<8} {f.id}: {text(f.title)}{where}", style.width, g["ell"])
+        lines.append(style.paint(line, SEVERITY_COLOUR[f.severity]))
+    if info:
+        lines.append(style.paint(_fit(f"  {info} info finding{'s' if info > 1 else ''} "
+                                      "(see --format json or the table)", style.width, g["ell"]), "2"))
+    return lines
 
 
 def _fit(s: str, room: int, ell: str) -> str:
@@ -79,14 +111,17 @@ def _ts(e: Entry | DataRun | GapInfo, conn: Connection) -> str:
 
 
 def render_connection(conn: Connection, style: Style, marks: dict[int, list[str]] | None = None) -> str:
-    """The ladder of one connection. `marks` maps a frame to finding ids to flag on its rows."""
+    """The ladder of one connection. `marks` maps a frame to finding ids to flag on its rows
+    (by default the connection's own findings above info), which are also listed at the end."""
     g = style.glyphs
+    if marks is None:
+        marks = finding_marks(conn)
     head = f"#{conn.id}  {_endpoint(conn.client)} {g['both']} {_endpoint(conn.server)}"
     lines = [style.paint(line, "1") for line in _wrap(head, [text(f) for f in facts.header_facts(conn)],
                                                        g["sep"], style.width, g["ell"])]
     col = f"{'time':>10}  {'frame':>9}  {'client':<{ARROW_WIDTH // 2}}{'server':>{ARROW_WIDTH - ARROW_WIDTH // 2}}"
     lines.append(_fit(col, style.width, g["ell"]))
-    marked: set[int] = set()
+    placed: set[tuple[int, str]] = set()
     for e in conn.entries:
         prefix = f"{_ts(e, conn):>10}  {_frames(e):>9}  "
         if isinstance(e, GapInfo):
@@ -105,9 +140,12 @@ def render_connection(conn: Connection, style: Style, marks: dict[int, list[str]
             colour = NOTE_COLOUR
         detail = [text(f) for f in facts.entry_facts(e, conn)]
         frame = e.msg.frame if isinstance(e, Entry) else e.frame
-        if marks and frame in marks and frame not in marked:
-            marked.add(frame)
-            detail.append(f"{g['warn']} " + ",".join(marks[frame]))
+        if marks and frame in marks:
+            cert_row = isinstance(e, Entry) and e.msg.type == 11
+            ids = [i for i in marks[frame] if _about_certificates(i) == cert_row and (frame, i) not in placed]
+            placed.update((frame, i) for i in ids)
+            if ids:
+                detail.insert(0, f"{g['warn']} " + ",".join(ids))  # first: never cut off
         room = style.width - len(prefix) - ARROW_WIDTH - 2
         joined = "; ".join(detail)
         if room >= MIN_FACTS or not joined:
@@ -118,10 +156,11 @@ def render_connection(conn: Connection, style: Style, marks: dict[int, list[str]
             lines.append(_fit(" " * len(prefix) + joined, style.width, g["ell"]))
     for note in facts.footer_notes(conn):
         lines.append(style.paint(_fit(f"  {g['warn']} {text(note)}", style.width, g["ell"]), NOTE_COLOUR))
+    lines += _finding_lines(conn, style)
     return "\n".join(lines) + "\n"
 
 
 def render(conns: list[Connection], style: Style, marks: dict[int, dict[int, list[str]]] | None = None) -> str:
     if not conns:
         return "no TLS connections found\n"
-    return "\n".join(render_connection(c, style, (marks or {}).get(c.id)) for c in conns)
+    return "\n".join(render_connection(c, style, marks.get(c.id) if marks is not None else None) for c in conns)

@@ -1,0 +1,47 @@
+"""What a rule is and what it yields: the vocabulary every rule module and renderer shares."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+SEVERITIES = ("info", "low", "medium", "high", "critical")
+
+# (title, scope, frame, evidence); scope: "offered" (the client's hello), "negotiated", "behaviour"
+Hit = tuple[str, str, "int | None", dict]
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    id: str
+    severity: str
+    title: str
+    scope: str
+    source: str
+    frame: int | None = None
+    evidence: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"id": self.id, "severity": self.severity, "title": self.title, "scope": self.scope,
+                "source": self.source, "frame": self.frame, "evidence": self.evidence}
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """`check(conn, policy)` yields hits; the policy carries thresholds and allowed lists."""
+
+    id: str
+    severity: str  # under the default profile
+    source: str
+    explanation: str
+    check: Callable[[Any, Any], Iterable[Hit]]
+
+
+def severity_at_least(severity: str, threshold: str) -> bool:
+    return SEVERITIES.index(severity) >= SEVERITIES.index(threshold)
+
+
+def max_severity(findings: Iterable[Finding]) -> str | None:
+    worst = max((SEVERITIES.index(f.severity) for f in findings), default=None)
+    return None if worst is None else SEVERITIES[worst]
