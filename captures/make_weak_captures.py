@@ -394,6 +394,15 @@ def cap_dhe_1024(s: mc.Session) -> str:
     return "openssl: DHE-RSA with a freshly generated 1024-bit prime, then with RFC 5114's 1024-bit prime"
 
 
+def cap_small_curve(s: mc.Session) -> str:
+    args = ["-tls1_2", "-cipher", "ECDHE-RSA-AES128-GCM-SHA256", "-groups", "P-224"]
+    openssl_pairs(s, [(args, args)])
+    (c,) = facts(s, 1)
+    negotiated(c, 0x0303, 0xC02F)
+    mc.check(c.group == 0x0015, f"group {c.group}, not secp224r1")
+    return "openssl both sides: ECDHE over secp224r1 (-groups P-224)"
+
+
 def cap_dhe_modp2048(s: mc.Session) -> str:
     modp = dhparam(s, "modp2048", "group:modp_2048")
     args = ["-tls1_2", "-cipher", "DHE-RSA-AES128-GCM-SHA256"]
@@ -674,6 +683,7 @@ WEAK = {
     "weak-export": (15018, cap_export),
     "weak-des-idea": (15019, cap_des_idea),
     "weak-compression": (15020, cap_compression),
+    "weak-small-curve": (15021, cap_small_curve),
 }
 
 

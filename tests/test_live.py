@@ -44,9 +44,9 @@ def cert(tmp_path_factory) -> tuple[str, str]:
     return str(crt), str(key)
 
 
-def _start_live(port: int, seconds: float, out: Path, pcap: Path) -> subprocess.Popen:
+def _start_live(port: int, seconds: float, out: Path, pcap: Path, *extra: str) -> subprocess.Popen:
     proc = subprocess.Popen([sys.executable, str(ROOT / "cli.py"), "live", "-i", "lo", "--bpf", f"tcp port {port}",
-                             "--duration", str(seconds), "--format", "jsonl", "--write", str(pcap)],
+                             "--duration", str(seconds), "--format", "jsonl", "--write", str(pcap), *extra],
                             stdout=out.open("wb"), stderr=subprocess.PIPE)
     time.sleep(1.5)  # socket open and filter attached before the peers start
     return proc
@@ -74,6 +74,26 @@ def test_openssl_handshake_seen_live_and_written(tmp_path: Path, cert) -> None:
     assert (c["sni"], c["version"], c["complete"]) == ("live.test", 0x0303, True)
     replay = analyze_capture(str(pcap)).connections
     assert [(r.sni, r.version, r.cipher_suite) for r in replay] == [(c["sni"], c["version"], c["cipher_suite"])]
+
+
+@needs_root
+def test_live_fail_on_exits_1_when_a_finding_reaches_it(tmp_path: Path, cert) -> None:
+    port = _free_port()
+    out, pcap = tmp_path / "live.jsonl", tmp_path / "live.pcapng"
+    live = _start_live(port, 5, out, pcap, "--fail-on", "medium")
+    server = subprocess.Popen(["openssl", "s_server", "-accept", f"127.0.0.1:{port}", "-cert", cert[0], "-key",
+                               cert[1], "-www", "-quiet", "-tls1_2"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        time.sleep(0.5)
+        subprocess.run(["openssl", "s_client", "-connect", f"127.0.0.1:{port}", "-servername", "live.test"],
+                       input=b"GET / HTTP/1.0\r\n\r\n", capture_output=True, timeout=10)
+        _, err = live.communicate(timeout=20)
+    finally:
+        server.kill()
+    assert live.returncode == ExitCode.FINDINGS, err
+    assert b"with findings at or above medium" in err
+    [c] = [json.loads(line) for line in out.read_text().splitlines()]
+    assert "CERT-SELF-SIGNED" in {f["id"] for f in c["findings"]}  # the fixture's self-signed certificate
 
 
 @needs_root

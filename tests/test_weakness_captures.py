@@ -88,6 +88,9 @@ FIRES = [
     Fires("weak-des-idea.pcap", 1, "SUITE-DES", "negotiated", TLS10, 0x0007),  # IDEA
     Fires("keyed-tls12-3des-mte.pcap", 0, "SUITE-3DES", "negotiated", TLS12, 0xC012),  # gnutls both sides
     Fires("weak-sslv3.pcap", 0, "SUITE-CBC", "negotiated", SSL3, 0x002F),
+    Fires("weak-sslv3.pcap", 0, "SUITE-CBC-BEAST", "negotiated", SSL3, 0x002F),
+    Fires("keyed-tls10-cbc.pcap", 0, "SUITE-CBC-BEAST", "negotiated", TLS10, 0xC013),
+    Fires("keyed-tls12-cbc-sha1-mte.pcap", 0, "SUITE-WEAK-MAC", "negotiated", TLS12, 0x0035),  # HMAC-SHA1
     # KX-*
     Fires("weak-dhe-1024.pcap", 0, "KX-DH-WEAK", "negotiated", TLS12, 0x009E),  # a fresh 1024-bit prime
     Fires("weak-dhe-1024.pcap", 1, "KX-DH-WEAK", "negotiated", TLS12, 0x009E),  # RFC 5114's 1024-bit prime
@@ -95,6 +98,7 @@ FIRES = [
     Fires("weak-kx-signatures.pcap", 0, "KX-WEAK-SIGNATURE", "negotiated", TLS12, 0xC02F),  # rsa_pkcs1_sha1
     Fires("weak-kx-signatures.pcap", 1, "KX-WEAK-SIGNATURE", "negotiated", TLS12, 0x00A2),  # dsa_sha256
     Fires("weak-tls11-no-ems.pcap", 0, "KX-WEAK-SIGNATURE", "negotiated", TLS11, 0xC013),  # MD5+SHA-1, fixed
+    Fires("weak-small-curve.pcap", 0, "KX-SMALL-CURVE", "negotiated", TLS12, 0xC02F),  # secp224r1
     Fires("tls13.pcap", 0, "KX-NO-PQ", "offered", TLS13),
     Fires("weak-psk-ke.pcap", 1, "KX-NO-PQ", "offered", TLS13),
     # EXT-*
@@ -151,6 +155,10 @@ QUIET = [
     # KX: RFC 7919 ffdhe2048 is fine; rsa_pss_rsae_sha256 is fine
     Quiet("tls12-dhe.pcap", 0, "KX-DH-WEAK", None),
     Quiet("tls12-ecdhe.pcap", 0, "KX-WEAK-SIGNATURE", None),
+    Quiet("tls12-ecdhe.pcap", 0, "KX-SMALL-CURVE", None),  # x25519 counts as 256 bits
+    Quiet("keyed-tls11-cbc-mte.pcap", 0, "SUITE-CBC-BEAST", None),  # TLS 1.1: explicit IVs
+    Quiet("tls12-ecdhe.pcap", 0, "SUITE-WEAK-MAC", "negotiated"),  # AEAD: no HMAC
+    Quiet("tls13-hrr.pcap", 0, "KX-SMALL-CURVE", None),  # secp256r1
     # EXT: DEFLATE offered and declined; EMS used; RFC 5746 renegotiation
     Quiet("weak-compression.pcap", 1, "EXT-COMPRESSION", None),
     Quiet("tls12-ecdhe.pcap", 0, "EXT-NO-EMS", None),

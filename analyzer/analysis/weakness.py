@@ -60,6 +60,14 @@ def _suite_rule(test: Callable[[registry.SuiteInfo], bool], what: str):  # noqa:
     return check
 
 
+def _beast(conn: Connection, ctx: Any) -> Iterator[tuple]:
+    info = registry.cipher_suite(conn.cipher_suite) if conn.cipher_suite is not None else None
+    if info is not None and info.mode == "CBC" and conn.version in (0x0300, 0x0301):
+        yield (f"CBC suite on {registry.version_name(conn.version)}: IVs are chained, predictable (BEAST)",
+               "negotiated", _hello_frame(conn, True), {"cipher_suite": info.name,
+                                                        "version": registry.version_name(conn.version)})
+
+
 def _version_rule(versions: set[int], what: str):  # noqa: ANN202
     def check(conn: Connection, ctx: Any) -> Iterator[tuple[str, str, int | None, dict]]:
         if conn.version in versions:
@@ -87,6 +95,14 @@ def _weak_dh(conn: Connection, ctx: Any) -> Iterator[tuple]:
         yield f"DHE group of {bits} bits", "negotiated", None, {"dh_bits": bits, "well_known": known}
     elif known and "rfc7919" not in known.lower():
         yield "DHE prime is a widely shared one", "negotiated", None, {"dh_bits": bits, "well_known": known}
+
+
+def _small_curve(conn: Connection, ctx: Any) -> Iterator[tuple]:
+    group = registry.group(conn.group) if conn.group is not None else None
+    # sizes compared in whole bytes: x25519's 255-bit field counts as the 256-bit curve it is used as
+    if group is not None and group.kind == "ec" and (group.bits + 7) // 8 * 8 < ctx.min_ec_bits:
+        yield (f"ECDHE over {group.name} ({group.bits} bits)", "negotiated", _hello_frame(conn, True),
+               {"group": group.name, "bits": group.bits})
 
 
 def _explicit_curve(conn: Connection, ctx: Any) -> Iterator[tuple]:
@@ -221,13 +237,17 @@ RULES: tuple[Rule, ...] = (
          _suite_rule(lambda s: s.cipher in ("DES", "IDEA", "RC2"), "DES/IDEA/RC2")),
     Rule("SUITE-3DES", "medium", "SWEET32, " + RFC9325 + " 4.1", "3DES's 64-bit block allows birthday attacks.",
          _suite_rule(lambda s: s.cipher == "3DES", "3DES")),
+    Rule("SUITE-CBC-BEAST", "medium", "BEAST (CVE-2011-3389), RFC 8996",
+         "CBC with a predictable IV: CBC suites negotiated on SSLv3 or TLS 1.0.", _beast),
     Rule("SUITE-CBC", "low", RFC9325 + " 4.2", "CBC with MAC-then-encrypt invites padding oracles; prefer AEAD.",
          _suite_rule(lambda s: s.mode == "CBC", "CBC-mode suite")),
     Rule("SUITE-STATIC-RSA", "medium", RFC9325 + " 4.1", "Static RSA key transport has no forward secrecy.",
          _suite_rule(lambda s: s.kx == "RSA", "static RSA key exchange")),
-    Rule("SUITE-WEAK-MAC", "low", RFC9325 + " 4.2", "MD5 and SHA-1 MACs are legacy.",
-         _suite_rule(lambda s: s.mac in ("MD5",), "MD5 MAC")),
+    Rule("SUITE-WEAK-MAC", "low", RFC9325 + " 4.2", "MD5 and SHA-1 HMACs are legacy (AEAD suites have none).",
+         _suite_rule(lambda s: s.mac in ("MD5", "SHA"), "MD5/SHA-1 MAC")),
     Rule("KX-DH-WEAK", "high", "Logjam, " + RFC9325 + " 4.3", "DHE groups under the policy's minimum (2048 bits by default) or widely shared primes.", _weak_dh),
+    Rule("KX-SMALL-CURVE", "medium", RFC9325 + " 4.3",
+         "Elliptic curves under the policy's minimum (256 bits by default).", _small_curve),
     Rule("KX-EXPLICIT-CURVE", "medium", "RFC 8422 5.1.1", "Explicit curve parameters are deprecated and risky.", _explicit_curve),
     Rule("KX-WEAK-SIGNATURE", "medium", RFC9325 + " 4.2",
          "MD5/SHA-1 or DSA signatures on the key exchange (always so before TLS 1.2).", _weak_signature),
