@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from analyzer.analysis import fingerprints, rulebook
+from analyzer.analysis.certificates import certificate_summary
 from analyzer.model import Connection
 from analyzer.tls.extensions import NOT_INTERNED
 from analyzer.tls.messages import ClientHello
@@ -47,4 +48,7 @@ def enrich(conn: Connection, policy: Any = None) -> Connection:
         first.update(conn.message_fingerprints[id(sh)])
     conn.fingerprints = first
     conn.findings = rulebook.evaluate(conn, policy)
+    for key, chain in (("certificates", conn.certificates), ("client_certificates", conn.client_certificates)):
+        if chain:  # what X.509 says of each certificate (parsed once, cached), in place of length + SHA-256
+            conn.extra[key] = [certificate_summary(der) for der in chain]
     return conn
