@@ -60,6 +60,8 @@ def _plan(policy: Policy) -> list[tuple[Rule, str, str]]:
     if entry is None or entry[0] is not policy or entry[1] is not rules:
         plan = [(r, policy.severity(r), policy.source if r.id.startswith("POLICY-") else r.source)
                 for r in rules if r.id not in policy.disabled]
+        if len(_plans) >= 16:
+            _plans.clear()
         entry = _plans[id(policy)] = (policy, rules, plan)
     return entry[2]
 
