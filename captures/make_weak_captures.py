@@ -24,10 +24,15 @@ process under coreutils `timeout`, stopped by its own pid). Which stack speaks w
   CLIENT_RANDOM line from the connection's own client random and master secret.
 * scapy's TLS automata (child processes too): SSL 2.0, export suites, single DES and IDEA, DEFLATE
   compression (the server automaton is told to pick the client's DEFLATE offer).
+* explicit elliptic-curve parameters (KX-EXPLICIT-CURVE): no stack here sends them (OpenSSL >= 1.1 and
+  GnuTLS refuse them, scapy only parses them), so a small server in a child process answers a real
+  s_client with records built from scapy's TLS message classes: P-256 as explicit_prime parameters
+  (SEC 2 constants from python-ecdsa, checked against cryptography's generator), a real ephemeral point
+  and a real RSA-PKCS1-SHA256 signature by the fixture server key. s_client refuses the curve with a
+  fatal illegal_parameter alert, as it should.
 
-Not made here, because no stack on this machine can speak it: explicit elliptic-curve parameters
-(KX-EXPLICIT-CURVE: OpenSSL >= 1.1 and GnuTLS refuse them, scapy only parses them) and truncated_hmac
-(EXT-TRUNCATED-HMAC: none of OpenSSL, GnuTLS 3.7, tlslite-ng or scapy implements truncated MACs).
+Not made here, because no stack on this machine can speak it: truncated_hmac (EXT-TRUNCATED-HMAC: none
+of OpenSSL, GnuTLS 3.7, tlslite-ng or scapy implements truncated MACs).
 
 Each capture is checked (connection count, FIN from both sides with tshark; the weak thing itself
 from the analyzer's connection facts, never from its findings: the rules are what the tests judge)
@@ -249,8 +254,101 @@ def _scapy_client(cfg: dict) -> int:
     return 0
 
 
+def _explicit_curve_server(cfg: dict) -> int:
+    """One connection: read the ClientHello, answer TLS 1.2 ECDHE-RSA with a ServerKeyExchange carrying
+    P-256 as explicit_prime parameters (RFC 4492 5.4), every record built from scapy's TLS classes; then
+    read what the client says (a fatal alert), FIN, and wait for the client's FIN."""
+    import ecdsa  # tlslite-ng's dependency: the SEC 2 domain parameters of secp256r1
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec, padding
+    from scapy.all import load_layer
+
+    load_layer("tls")
+    from scapy.layers.tls.cert import Cert
+    from scapy.layers.tls.extensions import TLS_Ext_RenegotiationInfo
+    from scapy.layers.tls.handshake import (TLSCertificate, TLSClientHello, TLSServerHello, TLSServerHelloDone,
+                                            TLSServerKeyExchange)
+    from scapy.layers.tls.keyexchange import ECCurvePkt, ServerECDHExplicitPrimeParams, _TLSSignature
+    from scapy.layers.tls.record import TLS, TLSAlert
+
+    suite, rsa_pkcs1_sha256 = cfg["suite"], 0x0401
+    curve = ecdsa.NIST256p
+    size = curve.baselen  # 32: every field element and the order as 32 octets
+    field = curve.curve
+    p, a, b, order = field.p(), field.a() % field.p(), field.b(), curve.order
+
+    def octets(n: int) -> bytes:
+        return n.to_bytes(size, "big")
+
+    def on_curve(pt: bytes) -> bool:
+        x, y = int.from_bytes(pt[1:1 + size], "big"), int.from_bytes(pt[1 + size:], "big")
+        return pt[0] == 4 and (y * y - x * x * x - a * x - b) % p == 0
+
+    uncompressed = (serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint)
+    base = ec.derive_private_key(1, ec.SECP256R1()).public_key().public_bytes(*uncompressed)  # 1 * G
+    if base != b"\x04" + octets(curve.generator.x()) + octets(curve.generator.y()) or not on_curve(base):
+        raise SystemExit("ecdsa's NIST256p does not match cryptography's SECP256R1 generator")
+    ephemeral = ec.generate_private_key(ec.SECP256R1()).public_key().public_bytes(*uncompressed)
+    if not on_curve(ephemeral):
+        raise SystemExit("ephemeral point not on the explicit curve")
+
+    chain = x509.load_pem_x509_certificates(Path(cfg["chain"]).read_bytes())
+    certs = [Cert(c.public_bytes(serialization.Encoding.DER)) for c in chain]
+    key = serialization.load_pem_private_key(Path(cfg["key"]).read_bytes(), password=None)
+
+    def read_record(sock: socket.socket) -> bytes:
+        data = b""
+        while len(data) < 5 or len(data) < 5 + int.from_bytes(data[3:5], "big"):
+            chunk = sock.recv(4096)
+            if not chunk:
+                break
+            data += chunk
+        return data
+
+    with socket.create_server((cfg["host"], cfg["port"])) as lsock:
+        lsock.settimeout(mc.SOCK_TIMEOUT)
+        sock, _ = lsock.accept()
+        with sock:
+            sock.settimeout(mc.SOCK_TIMEOUT)
+            ch = TLS(read_record(sock)).msg[0]
+            if not isinstance(ch, TLSClientHello) or suite not in ch.ciphers:
+                raise SystemExit(f"not a ClientHello offering {suite:#06x}: {ch.summary()}")
+            client_random = ch.gmt_unix_time.to_bytes(4, "big") + ch.random_bytes
+            server_random = os.urandom(32)
+            sh = TLSServerHello(version=0x0303, gmt_unix_time=int.from_bytes(server_random[:4], "big"),
+                                random_bytes=server_random[4:], sid=os.urandom(32), cipher=suite, comp=[0],
+                                ext=[TLS_Ext_RenegotiationInfo()])
+            params = ServerECDHExplicitPrimeParams(
+                curve_type=1, p=octets(p), curve=ECCurvePkt(a=octets(a), b=octets(b)), base=base,
+                order=octets(order), cofactor=bytes([field.cofactor()]), point=ephemeral)
+            signed = client_random + server_random + bytes(params)
+            signature = key.sign(signed, padding.PKCS1v15(), hashes.SHA256())
+            chain[0].public_key().verify(signature, signed, padding.PKCS1v15(), hashes.SHA256())  # the leaf's key
+            ske = TLSServerKeyExchange(params=params, sig=_TLSSignature(sig_alg=rsa_pkcs1_sha256, sig_val=signature))
+            flight = TLS(type=22, version=0x0303, msg=[sh, TLSCertificate(certs=certs), ske, TLSServerHelloDone()])
+            records = bytes(flight)
+            ske_bytes = bytes(ske)  # the signed bytes must be the sent ones
+            if (bytes(sh)[6:38] != server_random or bytes(sh) not in records or ske_bytes not in records
+                    or ske_bytes[4:4 + len(bytes(params))] != bytes(params) or not ske_bytes.endswith(signature)):
+                raise SystemExit("the ServerHello random or ServerKeyExchange params changed when built")
+            sock.sendall(records)
+            print(f"sent ServerHello {suite:#06x}, Certificate ({len(certs)}), ServerKeyExchange explicit_prime "
+                  f"({len(bytes(params))}-byte params, {len(signature)}-byte signature), ServerHelloDone", flush=True)
+            answer = read_record(sock)
+            alerts = [m for m in TLS(answer).msg if isinstance(m, TLSAlert)] if answer else []
+            for alert in alerts:
+                print(f"client alert {alert.sprintf('%level% %descr%')} ({alert.level}, {alert.descr})", flush=True)
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_WR)
+                while sock.recv(4096):
+                    pass
+    return 0 if alerts and alerts[0].level == 2 else 1
+
+
 PEERS = {"tlslite-server": _tlslite_server, "tlslite-client": _tlslite_client,
-         "scapy-server": _scapy_server, "scapy-client": _scapy_client}
+         "scapy-server": _scapy_server, "scapy-client": _scapy_client,
+         "explicit-curve-server": _explicit_curve_server}
 
 
 # --------------------------------------------------------------------------------------------------
@@ -661,6 +759,32 @@ def cap_compression(s: mc.Session) -> str:
     return "scapy client offers DEFLATE: scapy server picks it (TLS 1.0 AES128-SHA); s_server (no zlib) picks null"
 
 
+def explicit_curve_server(s: mc.Session, suite: int) -> list:
+    return peer("explicit-curve-server", host="127.0.0.1", port=s.port, chain=s.pki.d / "server-chain.pem",
+                key=s.pki.server_key, suite=suite)
+
+
+def cap_explicit_curve(s: mc.Session) -> str:
+    suite = 0xC02F
+    with mc.capture(s.pcap, s.port), server(explicit_curve_server(s, suite), s):
+        out = run_client(s, s.s_client("-tls1_2", "-cipher", "ECDHE-RSA-AES128-GCM-SHA256", "-servername",
+                                       SERVER_NAME), ok=(1,))
+    (c,) = facts(s, 1)
+    negotiated(c, 0x0303, suite)
+    mc.check(c.server_key_exchange is not None and c.server_key_exchange.curve_type == 1,
+             f"ServerKeyExchange {c.server_key_exchange}: not explicit_prime")
+    fatal = [(a.side, a.description) for a in c.alerts if a.level == 2]
+    mc.check(fatal == [("client", 47)], f"alerts {c.alerts}: expected the client's fatal illegal_parameter(47)")
+    mc.check("wrong curve" in out, "s_client did not refuse the curve")
+    log = "".join(p.read_text(errors="replace") for p in sorted(s.work.glob("*-server.log")))
+    mc.check("client alert fatal" in log, "the server did not read the client's fatal alert")
+    rows = mc.run(["tshark", "-n", "-r", s.pcap, "-d", f"tcp.port=={s.port},tls", "-Y", "tls.handshake.type == 12",
+                   "-T", "fields", "-e", "tls.handshake.server_curve_type"]).decode().split()
+    mc.check(rows == ["0x01"] or rows == ["1"], f"tshark: ServerKeyExchange curve_type {rows}, not explicit_prime")
+    return ("s_client -tls1_2 ECDHE-RSA-AES128-GCM-SHA256 -> Python server of scapy-built records: ServerKeyExchange "
+            "with P-256 as explicit_prime parameters, RSA-PKCS1-SHA256 signed; the client aborts with a fatal alert")
+
+
 # name -> (port, function)
 WEAK = {
     "weak-null-md5": (15001, cap_null_md5),
@@ -684,6 +808,7 @@ WEAK = {
     "weak-des-idea": (15019, cap_des_idea),
     "weak-compression": (15020, cap_compression),
     "weak-small-curve": (15021, cap_small_curve),
+    "weak-explicit-curve": (15022, cap_explicit_curve),
 }
 
 

@@ -8,8 +8,6 @@ weak thing was actually used the scope is "negotiated" (or "behaviour") at the r
 and what a client merely offered is "offered", capped at "low".
 
 Rules without a capture of their own, because no stack on this machine can speak them:
-  KX-EXPLICIT-CURVE   explicit curve parameters in ServerKeyExchange: OpenSSL >= 1.1 and GnuTLS
-                      refuse them, tlslite-ng has none, scapy only parses them (no arithmetic).
   EXT-TRUNCATED-HMAC  truncated_hmac: OpenSSL never had it, GnuTLS 3.6+ dropped it, tlslite-ng and
                       scapy do not implement 10-byte MACs. No corpus capture has it either.
 KX-NO-PQ has no negative case: no stack here offers a post-quantum hybrid group (OpenSSL 3.0,
@@ -32,7 +30,7 @@ from conftest import CAPTURES
 
 SEVERITY = {r.id: r.severity for r in RULES}
 FAMILIES = ("PROTO-", "SUITE-", "KX-", "EXT-", "BEHAV-")
-NO_CAPTURE = {"KX-EXPLICIT-CURVE", "EXT-TRUNCATED-HMAC"}  # see the module docstring
+NO_CAPTURE = {"EXT-TRUNCATED-HMAC"}  # see the module docstring
 
 
 @cache
@@ -99,6 +97,7 @@ FIRES = [
     Fires("weak-kx-signatures.pcap", 1, "KX-WEAK-SIGNATURE", "negotiated", TLS12, 0x00A2),  # dsa_sha256
     Fires("weak-tls11-no-ems.pcap", 0, "KX-WEAK-SIGNATURE", "negotiated", TLS11, 0xC013),  # MD5+SHA-1, fixed
     Fires("weak-small-curve.pcap", 0, "KX-SMALL-CURVE", "negotiated", TLS12, 0xC02F),  # secp224r1
+    Fires("weak-explicit-curve.pcap", 0, "KX-EXPLICIT-CURVE", "negotiated", TLS12, 0xC02F),  # P-256 explicit_prime
     Fires("tls13.pcap", 0, "KX-NO-PQ", "offered", TLS13),
     Fires("weak-psk-ke.pcap", 1, "KX-NO-PQ", "offered", TLS13),
     # EXT-*
