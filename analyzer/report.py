@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from analyzer.errors import AnalyzerError, BackendUnavailable, ExitCode
+from analyzer.errors import AnalyzerError, ExitCode
 from analyzer.model import Connection
 from analyzer.pipeline import Pipeline
 from analyzer.sources.pcap import CaptureInfo, read_frames
@@ -67,9 +67,6 @@ class Analysis:
                 "frames": self.frames, "truncated": self.info.truncated}
 
 
-TLS_KEY_LOG_BLOCK = 0x544C534B  # pcapng Decryption Secrets Block type "TLSK": an NSS key log
-
-
 def load_keylog(path: str | None, notice: Callable[[str], None] | None = None) -> Any:
     """The key log to decrypt with: --keylog FILE, else $SSLKEYLOGFILE (with a notice), else None."""
     if path is None:
@@ -78,29 +75,19 @@ def load_keylog(path: str | None, notice: Callable[[str], None] | None = None) -
             return None
         if notice is not None:
             notice(f"notice: decrypting with the key log named by SSLKEYLOGFILE ({path})")
-    return _keylog_class().from_file(path)
+    from analyzer.tls.keylog import KeyLog
 
-
-def _keylog_class() -> Any:
-    try:
-        from analyzer.tls.keylog import KeyLog
-    except ImportError:
-        raise BackendUnavailable("decryption is not available in this build",
-                                 "analyzer/tls/keylog.py is missing") from None
-    return KeyLog
+    return KeyLog.from_file(path)
 
 
 def _embedded_secrets(pipeline: Pipeline) -> Callable[[Any], None]:
     """pcapng Decryption Secrets Blocks join the pipeline's key log as they are read."""
+    from analyzer.tls.keylog import KeyLog
+
     def take(block: Any) -> None:
-        if block.secrets_type != TLS_KEY_LOG_BLOCK:
-            return
-        if pipeline.keylog is None:
-            try:
-                pipeline.keylog = _keylog_class()()
-            except BackendUnavailable:
-                return  # embedded secrets are a bonus: without decryption, analyse as usual
-        pipeline.keylog.add_text(block.data.decode("utf-8", "replace"), "pcapng secrets block")
+        keylog = pipeline.keylog if pipeline.keylog is not None else KeyLog()
+        if keylog.add_secrets_block(block):
+            pipeline.keylog = keylog
     return take
 
 

@@ -76,11 +76,17 @@ class KeyLog:
         keylog.add_text(text, path)
         return keylog
 
+    def add_secrets_block(self, block: DecryptionSecrets) -> bool:
+        """A pcapng Decryption Secrets Block: True when it held a TLS key log (other types are ignored)."""
+        if block.secrets_type != TLS_KEY_LOG_BLOCK:
+            return False
+        self.add_text(bytes(block.data).decode("utf-8", "replace"), "pcapng secrets block")
+        return True
+
     @classmethod
     def from_pcapng_secrets(cls, blocks: Iterable[DecryptionSecrets]) -> KeyLog:
-        """The key logs embedded in pcapng Decryption Secrets Blocks; other secret types are ignored."""
+        """The key logs embedded in pcapng Decryption Secrets Blocks."""
         keylog = cls()
         for block in blocks:
-            if block.secrets_type == TLS_KEY_LOG_BLOCK:
-                keylog.add_text(bytes(block.data).decode("utf-8", "replace"), "pcapng secrets block")
+            keylog.add_secrets_block(block)
         return keylog
