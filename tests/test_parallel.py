@@ -11,8 +11,8 @@ from analyzer.report import Selection, analyze_capture, json_document
 from conftest import CAPTURES
 
 
-def _parallel_document(path: str, jobs: int, selection: Selection | None = None) -> bytes:
-    info, frames, stream, warnings = parallel.analyze_json(path, jobs, "tls", selection)
+def _parallel_document(path: str, jobs: int, selection: Selection | None = None, policy=None) -> bytes:  # noqa: ANN001
+    info, frames, stream, warnings = parallel.analyze_json(path, jobs, "tls", selection, policy=policy)
     conns = list(stream)
     result = analyze_capture(path)  # only for the capture header fields
     result.frames = frames
@@ -25,6 +25,15 @@ def _parallel_document(path: str, jobs: int, selection: Selection | None = None)
 def test_sharded_output_is_identical(name: str, jobs: int) -> None:
     path = str(CAPTURES / name)
     assert _parallel_document(path, jobs) == json_document(path)
+
+
+def test_workers_judge_by_the_given_policy() -> None:
+    from analyzer.analysis.policy import load_profile
+
+    path = str(CAPTURES / "tls12-session-resumption.pcap")
+    modern = load_profile("mozilla-modern")
+    sharded = _parallel_document(path, 2, policy=modern)
+    assert sharded == json_document(path, policy=modern) and b"POLICY-VERSION" in sharded
 
 
 def test_selection_by_id_uses_global_ids() -> None:
