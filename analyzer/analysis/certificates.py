@@ -602,8 +602,11 @@ def _reference_host(host: str) -> str | None:
 
 
 def _ip(value: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    value = value.strip("[]")
+    if ":" not in value and not value.replace(".", "").isdigit():
+        return None  # a host name, the usual case: no exception to raise and catch
     try:
-        return ipaddress.ip_address(value.strip("[]"))
+        return ipaddress.ip_address(value)
     except ValueError:
         return None
 

@@ -139,7 +139,8 @@ def _compression(conn: Connection, ctx: Any) -> Iterator[tuple]:
 
 def _heartbeat(conn: Connection, ctx: Any) -> Iterator[tuple]:
     for e in conn.entries:
-        if isinstance(e, Entry) and isinstance(e.msg.body, Heartbeat) and e.msg.body.overclaimed:
+        if e.__class__ is Entry and e.msg.content_type == 24 and isinstance(e.msg.body, Heartbeat) \
+                and e.msg.body.overclaimed:
             yield ("heartbeat claims more payload than its record holds (Heartbleed)", "behaviour", e.msg.frame,
                    {"claimed": e.msg.body.payload_length, "record": e.msg.body.record_length, "from": e.side})
             return
