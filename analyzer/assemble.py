@@ -213,10 +213,10 @@ def _facts(conn: Connection) -> None:
 
 def _classify_run(run: DataRun, conn: Connection, seen: dict[str, bool]) -> None:
     """Name what an opaque run is: 0-RTT data, a TLS 1.3 encrypted handshake flight, or data."""
-    sh = [m for m in conn.server_hellos if not m.body.hello_retry_request]
-    if run.side == "client" and conn.early_data_offered and (not sh or run.frame < sh[0].frame):
+    sh = conn.server_hello
+    if run.side == "client" and conn.early_data_offered and (sh is None or run.frame < sh.frame):
         run.role = "early_data"
-    elif sh and _is13(sh[0].body) and not seen[run.side]:
+    elif sh is not None and _is13(sh.body) and not seen[run.side]:
         run.role = "handshake"
 
 

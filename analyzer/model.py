@@ -107,6 +107,11 @@ class Connection:
     extra: dict[str, Any] = field(default_factory=dict)  # JSON-ready analysis additions (findings, ...)
 
     @property
+    def server_hello(self) -> Any:
+        """The ServerHello message that negotiated (the first that is not a HelloRetryRequest), or None."""
+        return next((m for m in self.server_hellos if not m.body.hello_retry_request), None)
+
+    @property
     def tls13(self) -> bool:
         v = self.version
         return v is not None and (v == 0x0304 or v >> 8 == 0x7F)

@@ -202,8 +202,9 @@ def _table(value: Any, what: str, fail: Any) -> dict[str, Any]:
 def _negotiated(conn: Any, allowed: frozenset[int] | None, value: int | None, name: Any, what: str,
                 key: str) -> Iterator[tuple]:
     if allowed is not None and value is not None and value not in allowed:
-        frame = next((m.frame for m in conn.server_hellos if not m.body.hello_retry_request), None)
-        yield f"{what} {name(value)} not allowed by the policy", "negotiated", frame, {key: name(value)}
+        sh = conn.server_hello
+        yield (f"{what} {name(value)} not allowed by the policy", "negotiated", sh.frame if sh else None,
+               {key: name(value)})
 
 
 def _version(conn: Any, policy: Policy) -> Iterator[tuple]:

@@ -22,17 +22,12 @@ RFC9325 = "RFC 9325"
 
 def _hello_frame(conn: Connection, server: bool = False) -> int | None:
     if server:
-        sh = _server_hello(conn)
+        sh = conn.server_hello
         return sh.frame if sh is not None else conn.sslv2_server_hello_frame
     return conn.client_hellos[0].frame if conn.client_hellos else None
 
 
 _last_offered: list[Any] = [None, ()]  # the ClientHello body last asked about, its suites' facts
-
-
-def _server_hello(conn: Connection) -> Any:
-    """The first ServerHello message that is not a HelloRetryRequest, or None."""
-    return next((m for m in conn.server_hellos if not m.body.hello_retry_request), None)
 
 
 def _offered_suites(conn: Connection) -> tuple[registry.SuiteInfo, ...]:
@@ -132,7 +127,7 @@ def _no_pq(conn: Connection, ctx: Any) -> Iterator[tuple]:
 
 
 def _compression(conn: Connection, ctx: Any) -> Iterator[tuple]:
-    sh = _server_hello(conn)
+    sh = conn.server_hello
     if sh is not None and sh.body.compression_method != 0:
         yield "TLS compression negotiated (CRIME)", "negotiated", sh.frame, {"method": sh.body.compression_method}
 
@@ -144,7 +139,7 @@ def _heartbeat(conn: Connection, ctx: Any) -> Iterator[tuple]:
             yield ("heartbeat claims more payload than its record holds (Heartbleed)", "behaviour", e.msg.frame,
                    {"claimed": e.msg.body.payload_length, "record": e.msg.body.record_length, "from": e.side})
             return
-    sh = _server_hello(conn)
+    sh = conn.server_hello
     if sh is not None and sh.body.ext(15) is not None:
         yield "heartbeat extension negotiated", "negotiated", sh.frame, {}
     elif conn.client_hellos and conn.client_hellos[0].body.ext(15) is not None:
@@ -159,20 +154,20 @@ def _secure_renegotiation(conn: Connection, ctx: Any) -> Iterator[tuple]:
         # RFC 5746 3.6: a server must not answer a client that did not signal, so it says nothing of the server
         yield "client does not signal secure renegotiation", "offered", _hello_frame(conn), {}
         return
-    sh = _server_hello(conn)
+    sh = conn.server_hello
     if sh is not None and sh.body.ext(0xFF01) is None:
         yield "server does not support secure renegotiation", "negotiated", sh.frame, {}
 
 
 def _ems(conn: Connection, ctx: Any) -> Iterator[tuple]:
-    sh = _server_hello(conn)
+    sh = conn.server_hello
     if conn.version in (0x0301, 0x0302, 0x0303) and sh is not None and sh.body.ext(23) is None:  # RFC 7627: TLS 1.0-1.2
         yield (f"extended_master_secret not negotiated on {registry.version_name(conn.version)}", "negotiated",
                sh.frame, {"version": registry.version_name(conn.version)})
 
 
 def _truncated_hmac(conn: Connection, ctx: Any) -> Iterator[tuple]:
-    sh = _server_hello(conn)
+    sh = conn.server_hello
     if sh is not None and sh.body.ext(4) is not None:
         yield "truncated_hmac negotiated", "negotiated", sh.frame, {}
 
@@ -201,7 +196,7 @@ def _fatal_alerts(conn: Connection, ctx: Any) -> Iterator[tuple]:
 
 
 def _psk_ke(conn: Connection, ctx: Any) -> Iterator[tuple]:
-    sh = _server_hello(conn)
+    sh = conn.server_hello
     if conn.tls13 and sh is not None and sh.body.ext(41) is not None and sh.body.ext(51) is None:
         yield ("PSK resumption without (EC)DHE negotiated: no forward secrecy", "negotiated", sh.frame,
                {"key_share": False})
