@@ -468,7 +468,7 @@ class TlsConnection:
                       body=decoded, malformed=malformed)
         self._emit(d, msg, out)
         if self.keys is not None:  # after _emit: a ClientHello first starts a new transcript
-            self.keys.handshake_message(bytes((htype, hlen >> 16, (hlen >> 8) & 0xFF, hlen & 0xFF)) + body)
+            self.keys.handshake_message(htype, body)
             if htype == 16 and self.kx is not None and "RSA" in self.kx:
                 self.keys.client_key_exchange(body)
 

@@ -56,11 +56,12 @@ class KeyState:
         if ch.ext(42) is not None:
             self.early = self.secrets.get(CLIENT_EARLY)
 
-    def handshake_message(self, raw: bytes) -> None:
+    def handshake_message(self, htype: int, body: bytes) -> None:
         """Every handshake message in wire order, kept only while an RSA key-log line may need the
         RFC 7627 session hash (ending with the ClientKeyExchange)."""
-        if self.transcript is not None and raw[0] != 0:  # HelloRequest is not part of it
-            self.transcript.append(raw)
+        if self.transcript is not None and htype != 0:  # HelloRequest is not part of it
+            n = len(body)
+            self.transcript.append(bytes((htype, n >> 16, (n >> 8) & 0xFF, n & 0xFF)) + body)
 
     def server_hello(self, sh: Any, version: int) -> None:
         if sh.hello_retry_request or self.client_random is None:
