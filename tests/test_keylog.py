@@ -120,12 +120,19 @@ def test_from_file_errors_are_one_line_with_a_hint(tmp_path: Path) -> None:
     assert k.skipped == 1 and k.secrets_for(CR) == {"CLIENT_RANDOM": MASTER}
 
 
+def _from_blocks(blocks: list) -> KeyLog:
+    keylog = KeyLog()
+    for block in blocks:
+        keylog.add_secrets_block(block)
+    return keylog
+
+
 def test_from_pcapng_secrets_blocks() -> None:
     tlsk = DecryptionSecrets(0x544C534B, f"CLIENT_RANDOM {CR_HEX} {MASTER.hex()}\n".encode())
     wireguard = DecryptionSecrets(0x57474B4C, f"CLIENT_RANDOM {bytes(32).hex()} {MASTER.hex()}\n".encode())
-    k = KeyLog.from_pcapng_secrets([wireguard, tlsk])
+    k = _from_blocks([wireguard, tlsk])
     assert len(k) == 1 and k.secrets_for(CR) == {"CLIENT_RANDOM": MASTER}
-    assert len(KeyLog.from_pcapng_secrets([])) == 0
+    assert len(_from_blocks([])) == 0
 
 
 def test_secrets_embedded_in_a_pcapng_file(tmp_path: Path) -> None:
@@ -140,6 +147,6 @@ def test_secrets_embedded_in_a_pcapng_file(tmp_path: Path) -> None:
             writer.write(f.ts, f.data)
     info = CaptureInfo(str(target))
     assert len(list(read_frames(str(target), info))) == len(frames)
-    embedded = KeyLog.from_pcapng_secrets(info.secrets)
+    embedded = _from_blocks(info.secrets)
     direct = KeyLog.from_file(str(keyfile))
     assert embedded.secrets == direct.secrets and embedded.skipped == 0 and len(embedded) == 1

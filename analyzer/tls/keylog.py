@@ -5,7 +5,6 @@ Secrets never appear in a repr, a message or an exception.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -82,11 +81,3 @@ class KeyLog:
             return False
         self.add_text(bytes(block.data).decode("utf-8", "replace"), "pcapng secrets block")
         return True
-
-    @classmethod
-    def from_pcapng_secrets(cls, blocks: Iterable[DecryptionSecrets]) -> KeyLog:
-        """The key logs embedded in pcapng Decryption Secrets Blocks."""
-        keylog = cls()
-        for block in blocks:
-            keylog.add_secrets_block(block)
-        return keylog
