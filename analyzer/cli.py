@@ -15,6 +15,7 @@ from typing import Annotated, Optional
 import typer
 
 from analyzer.errors import AnalyzerError, ExitCode, UsageError
+from analyzer.policies import PROFILES
 
 app = typer.Typer(
     name="tls-analyzer",
@@ -46,11 +47,7 @@ class Severity(str, Enum):
     critical = "critical"
 
 
-class Profile(str, Enum):
-    default = "default"
-    mozilla_modern = "mozilla-modern"
-    mozilla_intermediate = "mozilla-intermediate"
-    mozilla_old = "mozilla-old"
+Profile = Enum("Profile", {name.replace("-", "_"): name for name in PROFILES}, type=str)  # type: ignore[misc]
 
 
 class Depth(str, Enum):

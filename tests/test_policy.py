@@ -41,6 +41,7 @@ def test_every_profile_loads_and_names_only_known_code_points(name: str) -> None
                            (policy.groups, registry.group_name)):
         assert codes is None or all(not name_of(c).startswith("unknown(") for c in codes)
     assert (policy.cipher_suites is None) == (name == "default")
+    assert {p.stem for p in POLICY_DIR.glob("*.toml")} == set(PROFILES)  # every file is offered, and only those
 
 
 def test_mozilla_lists_are_the_guidelines_own() -> None:

@@ -31,9 +31,8 @@ from typing import Any
 from analyzer import registry
 from analyzer.analysis.findings import SEVERITIES, Rule
 from analyzer.errors import InputError
+from analyzer.policies import POLICY_DIR, PROFILES
 
-POLICY_DIR = Path(__file__).resolve().parent.parent / "policies"
-PROFILES = ("default", "mozilla-modern", "mozilla-intermediate", "mozilla-old")
 # Mozilla's JSON uses OpenSSL's names for some groups; the IANA registry names them otherwise
 OPENSSL_GROUP_NAMES = {"prime256v1": "secp256r1"}
 VERSION_ALIASES = {"tlsv1": "TLSv1.0"}
