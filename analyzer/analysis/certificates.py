@@ -58,7 +58,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, padding, rsa
 from cryptography.x509.oid import ExtensionOID, NameOID
 
-from analyzer.analysis.weakness import Rule
+from analyzer.analysis.findings import Rule
 from analyzer.errors import InputError
 from analyzer.model import Connection, Entry
 from analyzer.tls.messages import Certificate

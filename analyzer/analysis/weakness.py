@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from analyzer import registry
-from analyzer.analysis.findings import Finding, Rule, max_severity, severity_at_least  # noqa: F401 (re-exported)
+from analyzer.analysis.findings import Rule
 from analyzer.model import Connection, Entry
 from analyzer.tls.events import Heartbeat
 
