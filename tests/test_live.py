@@ -52,11 +52,12 @@ def _start_live(port: int, seconds: float, out: Path, pcap: Path, *extra: str) -
     return proc
 
 
-@needs_root
-def test_openssl_handshake_seen_live_and_written(tmp_path: Path, cert) -> None:
+def _openssl_handshake_under_live(tmp_path: Path, cert, seconds: float, *live_args: str):  # noqa: ANN001, ANN202
+    """One openssl TLS 1.2 handshake on a free loopback port while `live` sniffs it: (live process,
+    its stderr, its JSONL output, the pcapng it wrote)."""
     port = _free_port()
     out, pcap = tmp_path / "live.jsonl", tmp_path / "live.pcapng"
-    live = _start_live(port, 6, out, pcap)
+    live = _start_live(port, seconds, out, pcap, *live_args)
     server = subprocess.Popen(["openssl", "s_server", "-accept", f"127.0.0.1:{port}", "-cert", cert[0], "-key",
                                cert[1], "-www", "-quiet", "-tls1_2"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
@@ -66,9 +67,14 @@ def test_openssl_handshake_seen_live_and_written(tmp_path: Path, cert) -> None:
         _, err = live.communicate(timeout=20)
     finally:
         server.kill()
+    return live, err, [json.loads(line) for line in out.read_text().splitlines()], pcap
+
+
+@needs_root
+def test_openssl_handshake_seen_live_and_written(tmp_path: Path, cert) -> None:
+    live, err, conns, pcap = _openssl_handshake_under_live(tmp_path, cert, 6)
     assert live.returncode == 0, err
     assert b"0 dropped by the kernel" in err
-    conns = [json.loads(line) for line in out.read_text().splitlines()]
     assert len(conns) == 1
     c = conns[0]
     assert (c["sni"], c["version"], c["complete"]) == ("live.test", 0x0303, True)
@@ -78,21 +84,10 @@ def test_openssl_handshake_seen_live_and_written(tmp_path: Path, cert) -> None:
 
 @needs_root
 def test_live_fail_on_exits_1_when_a_finding_reaches_it(tmp_path: Path, cert) -> None:
-    port = _free_port()
-    out, pcap = tmp_path / "live.jsonl", tmp_path / "live.pcapng"
-    live = _start_live(port, 5, out, pcap, "--fail-on", "medium")
-    server = subprocess.Popen(["openssl", "s_server", "-accept", f"127.0.0.1:{port}", "-cert", cert[0], "-key",
-                               cert[1], "-www", "-quiet", "-tls1_2"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        time.sleep(0.5)
-        subprocess.run(["openssl", "s_client", "-connect", f"127.0.0.1:{port}", "-servername", "live.test"],
-                       input=b"GET / HTTP/1.0\r\n\r\n", capture_output=True, timeout=10)
-        _, err = live.communicate(timeout=20)
-    finally:
-        server.kill()
+    live, err, conns, _ = _openssl_handshake_under_live(tmp_path, cert, 5, "--fail-on", "medium")
     assert live.returncode == ExitCode.FINDINGS, err
     assert b"with findings at or above medium" in err
-    [c] = [json.loads(line) for line in out.read_text().splitlines()]
+    [c] = conns
     assert "CERT-SELF-SIGNED" in {f["id"] for f in c["findings"]}  # the fixture's self-signed certificate
 
 
