@@ -87,7 +87,7 @@ def _policy(profile: Profile | None, policy_file: Path | None, ca_bundle: Path |
         raise UsageError("--profile and --policy together", "write `extends = \"<profile>\"` in the policy file")
     policy = load_policy_file(str(policy_file)) if policy_file else load_profile(profile.value if profile else "default")
     if ca_bundle is not None:
-        from analyzer.analysis.certificates import load_ca_bundle
+        from analyzer.analysis.certinfo import load_ca_bundle
 
         policy = replace(policy, ca_roots=load_ca_bundle(str(ca_bundle)))
     return policy

@@ -17,9 +17,10 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from analyzer.analysis import certificates as certs
-from analyzer.analysis.certificates import (CERT_RULES, CertPolicy, certificate_summary, dns_name_matches,
-                                            load_ca_bundle, name_matches, parse_certificate)
+from analyzer.analysis import certinfo as certs
+from analyzer.analysis.certificates import CERT_RULES, CertPolicy
+from analyzer.analysis.certinfo import certificate_summary, load_ca_bundle, parse_certificate
+from analyzer.analysis.hostnames import dns_name_matches, name_matches
 from analyzer.errors import InputError
 from analyzer.model import Connection, Entry
 from analyzer.net.flows import Endpoint

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from analyzer.analysis import fingerprints, rulebook
-from analyzer.analysis.certificates import certificate_summary
+from analyzer.analysis.certinfo import certificate_summary
 from analyzer.model import Connection
 from analyzer.tls.extensions import NOT_INTERNED
 from analyzer.tls.messages import ClientHello
