@@ -21,7 +21,7 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, BinaryIO
+from typing import Any
 
 from analyzer.pipeline import Pipeline
 from analyzer.render import json as rjson

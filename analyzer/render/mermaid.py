@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from analyzer.model import Connection, DataRun, Entry, GapInfo
+from analyzer.model import Connection, Entry, GapInfo
 from analyzer.render import facts
 from analyzer.render.sanitize import mermaid
 
