@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Captures for the certificate rules: real openssl s_server/s_client handshakes on 127.0.0.1
 that carry expired, not-yet-valid, self-signed, weak, misnamed and misordered certificates
-(run as root after make_captures.py; same helpers, same conventions):
+(run as root; the helpers of capture_kit.py, the conventions of make_captures.py):
 
     python3 captures/make_cert_captures.py [--only NAME ...] [--keep-tmp]
 
@@ -37,7 +37,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import make_captures as mc  # noqa: E402
+import capture_kit as kit  # noqa: E402
 
 UTC = timezone.utc
 CA_NOT_BEFORE = datetime(2020, 1, 1, tzinfo=UTC)
@@ -147,16 +147,16 @@ class CertPki:
 
     def openssl_selfsigned(self, name: str, san: str, *, bits: int, digest: str) -> None:
         conf = self._config(name, san)
-        mc.run(["openssl", "req", "-x509", "-config", conf, "-extensions", "ext", "-newkey", f"rsa:{bits}", "-nodes",
+        kit.run(["openssl", "req", "-x509", "-config", conf, "-extensions", "ext", "-newkey", f"rsa:{bits}", "-nodes",
                 f"-{digest}", "-days", CURRENT_DAYS, "-keyout", self.d / f"{name}.key", "-out", self.d / f"{name}.pem"])
         self._load(name)
 
     def openssl_leaf(self, name: str, san: str, issuer: str, *, digest: str) -> None:
         conf = self._config(name, san, ca_ext="authorityKeyIdentifier = keyid\n")
         p = self.d
-        mc.run(["openssl", "req", "-new", "-config", conf, "-newkey", "rsa:2048", "-nodes",
+        kit.run(["openssl", "req", "-new", "-config", conf, "-newkey", "rsa:2048", "-nodes",
                 "-keyout", p / f"{name}.key", "-out", p / f"{name}.csr"])
-        mc.run(["openssl", "x509", "-req", "-in", p / f"{name}.csr", "-CA", p / f"{issuer}.pem",
+        kit.run(["openssl", "x509", "-req", "-in", p / f"{name}.csr", "-CA", p / f"{issuer}.pem",
                 "-CAkey", p / f"{issuer}.key", "-set_serial", "0x" + hashlib.sha256(name.encode()).hexdigest()[:16],
                 "-days", CURRENT_DAYS, f"-{digest}", "-extfile", conf, "-extensions", "ext", "-out", p / f"{name}.pem"])
         self._load(name)
@@ -166,7 +166,7 @@ class CertPki:
         path.write_bytes(b"".join((self.d / f"{n}.pem").read_bytes() for n in names))
         return path
 
-    def __getattr__(self, item: str):  # pki.root_pem -> <dir>/root.pem (what mc.Session expects)
+    def __getattr__(self, item: str):  # pki.root_pem -> <dir>/root.pem (what kit.Session expects)
         stem, _, ext = item.rpartition("_")
         if ext in ("pem", "key") and stem:
             return self.d / f"{stem}.{ext}"
@@ -182,7 +182,7 @@ def sent_chains(pcap: Path, port: int, keylog: Path | None = None) -> dict[str, 
     if keylog is not None:
         cmd += ["-o", f"tls.keylog_file:{keylog}"]
     out: dict[str, list[list[bytes]]] = {"server": [], "client": []}
-    for line in mc.run(cmd).decode().splitlines():
+    for line in kit.run(cmd).decode().splitlines():
         sport, _, certs = line.partition("\t")
         if certs.strip():
             side = "server" if int(sport) == port else "client"
@@ -192,11 +192,11 @@ def sent_chains(pcap: Path, port: int, keylog: Path | None = None) -> dict[str, 
 
 def verify_code(client_output: str) -> int:
     m = re.search(r"Verify return code: (\d+)", client_output)
-    mc.check(m is not None, "s_client printed no verify result")
+    kit.check(m is not None, "s_client printed no verify result")
     return int(m.group(1))
 
 
-def handshake(s: mc.Session, leaf: str, chain: list[str], *, sni: str, version: str = "-tls1_2",
+def handshake(s: kit.Session, leaf: str, chain: list[str], *, sni: str, version: str = "-tls1_2",
               cipher: str | None = None, hostname: str | None = None, client_cert: str | None = None,
               client_extra: tuple[str, ...] = (), expect_code: int | tuple[int, ...] | None = None,
               expect_chain: list[str] | None = None, expect_server_error: int | None = None) -> str:
@@ -220,31 +220,31 @@ def handshake(s: mc.Session, leaf: str, chain: list[str], *, sni: str, version: 
     if tls13:
         cli += ["-keylogfile", s.keylog]
     slog = s.log("server")
-    with mc.capture(s.pcap, s.port), mc.server(srv, s.port, slog):
-        out = mc.client(cli, s.log("client"), send=mc.HTTP_GET)
-    _, conns = mc.analyze(s.pcap, s.port, s.keylog if tls13 else None)
-    mc.check_conns(conns, 1)
+    with kit.capture(s.pcap, s.port), kit.server(srv, s.port, slog):
+        out = kit.client(cli, s.log("client"), send=kit.HTTP_GET)
+    _, conns = kit.analyze(s.pcap, s.port, s.keylog if tls13 else None)
+    kit.check_conns(conns, 1)
     c = conns[0]
-    mc.check_hs(c, "s", [mc.SH, mc.EE, mc.CERT, mc.CV, mc.FIN] if tls13 else [mc.SH, mc.CERT, mc.SKE, mc.SHD], s.name)
-    mc.check(c.appdata("s") >= 1, "handshake did not complete (no server application data)")
+    kit.check_hs(c, "s", [kit.SH, kit.EE, kit.CERT, kit.CV, kit.FIN] if tls13 else [kit.SH, kit.CERT, kit.SKE, kit.SHD], s.name)
+    kit.check(c.appdata("s") >= 1, "handshake did not complete (no server application data)")
     wire = sent_chains(s.pcap, s.port, s.keylog if tls13 else None)
     want = [pki.der[n] for n in (expect_chain if expect_chain is not None else [leaf, *chain])]
-    mc.check(wire["server"][:1] == [want], f"server sent {len(wire['server'][0]) if wire['server'] else 0} "
+    kit.check(wire["server"][:1] == [want], f"server sent {len(wire['server'][0]) if wire['server'] else 0} "
              f"certificate(s), not the {len(want)} made for this capture (in that order)")
     if client_cert:
-        mc.check(wire["client"][:1] == [[pki.der[client_cert]]], "client certificate not on the wire as made")
+        kit.check(wire["client"][:1] == [[pki.der[client_cert]]], "client certificate not on the wire as made")
         if expect_server_error is not None:
-            mc.check(f"verify error:num={expect_server_error}:" in Path(slog).read_text(errors="replace"),
+            kit.check(f"verify error:num={expect_server_error}:" in Path(slog).read_text(errors="replace"),
                      f"s_server did not report verify error {expect_server_error} for the client certificate")
     code = verify_code(out)
     if expect_code is not None:
         codes = expect_code if isinstance(expect_code, tuple) else (expect_code,)
-        mc.check(code in codes, f"s_client verify return code {code}, expected {codes}")
+        kit.check(code in codes, f"s_client verify return code {code}, expected {codes}")
     return f"{version[1:]} {leaf} + {chain or 'no chain'}; s_client verify code {code}"
 
 
 def simple(leaf: str, chain: list[str], code: int | tuple[int, ...] | None, **kw):  # noqa: ANN201
-    def make(s: mc.Session) -> str:
+    def make(s: kit.Session) -> str:
         return handshake(s, leaf, chain, expect_code=code, **kw)
     return make
 
@@ -272,6 +272,4 @@ CERT_CAPTURES = {
 
 
 if __name__ == "__main__":
-    mc.CAPTURES = CERT_CAPTURES
-    mc.Pki = CertPki
-    mc.main()
+    kit.main(CERT_CAPTURES, pki_class=CertPki, description=__doc__.split("\n")[0])

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Captures with key logs, one per cipher family the decryptor handles, from real openssl peers
-on 127.0.0.1 (run as root after make_captures.py; same helpers, same conventions):
+on 127.0.0.1 (run as root; the helpers of capture_kit.py, the conventions of make_captures.py):
 
     python3 captures/make_keyed_captures.py [--only NAME ...]
 
@@ -17,18 +17,18 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import make_captures as mc  # noqa: E402
+import capture_kit as kit  # noqa: E402
 
 
 def tls13(suite: str):  # noqa: ANN201
-    def make(s: mc.Session) -> str:
+    def make(s: kit.Session) -> str:
         s.simple(["-tls1_3", "-ciphersuites", suite], [["-tls1_3", "-ciphersuites", suite, "-servername", "keyed.test"]])
         return f"TLS 1.3 {suite}"
     return make
 
 
 def tls12(cipher: str, *extra: str, version: str = "-tls1_2", client_extra: tuple[str, ...] = ()):  # noqa: ANN201
-    def make(s: mc.Session) -> str:
+    def make(s: kit.Session) -> str:
         s.simple([version, "-cipher", cipher, *extra],
                  [[version, "-cipher", cipher, "-servername", "keyed.test", *client_extra]])
         return f"{version[1:]} {cipher} {' '.join(extra)}".strip()
@@ -37,16 +37,16 @@ def tls12(cipher: str, *extra: str, version: str = "-tls1_2", client_extra: tupl
 
 def gnutls(priority: str, *server_priority: str):  # noqa: ANN201
     """GnuTLS on both sides (gnutls-cli writes SSLKEYLOGFILE); server_priority appends e.g. %NO_ETM."""
-    def make(s: mc.Session) -> str:
+    def make(s: kit.Session) -> str:
         pki = s.pki
         srv = ["gnutls-serv", "--port", s.port, "--http", "--x509certfile", pki.d / "server-chain.pem",
                "--x509keyfile", pki.server_key, "--priority", priority + "".join(server_priority)]
         cli = ["gnutls-cli", "--port", s.port, "--sni-hostname", "example.test", "--x509cafile", pki.root_pem,
                "--verify-hostname", "example.test", "--priority", priority, "127.0.0.1"]
         env = dict(os.environ, SSLKEYLOGFILE=str(s.keylog))
-        with mc.capture(s.pcap, s.port), mc.server(srv, s.port, s.log("server")):
-            out = mc.client(cli, s.log("client"), send=mc.HTTP_GET, hold=1.0, env=env)
-        mc.check("Handshake was completed" in out, "gnutls-cli did not complete the handshake")
+        with kit.capture(s.pcap, s.port), kit.server(srv, s.port, s.log("server")):
+            out = kit.client(cli, s.log("client"), send=kit.HTTP_GET, hold=1.0, env=env)
+        kit.check("Handshake was completed" in out, "gnutls-cli did not complete the handshake")
         return f"gnutls {priority}{''.join(server_priority)}"
     return make
 
@@ -54,28 +54,28 @@ def gnutls(priority: str, *server_priority: str):  # noqa: ANN201
 def interactive(version: str, cipher_opt: str, cipher: str, steps: list[bytes], *server_extra: str):  # noqa: ANN201
     """s_server (echo mode) and an s_client fed `steps` one read at a time: a line starting with
     'K' makes s_client send KeyUpdate(update_requested), 'R' a renegotiation ClientHello."""
-    def make(s: mc.Session) -> str:
+    def make(s: kit.Session) -> str:
         slog = s.log("server")
-        with mc.capture(s.pcap, s.port), \
-                mc.server(s.s_server(version, cipher_opt, cipher, *server_extra, www=False), s.port, slog):
+        with kit.capture(s.pcap, s.port), \
+                kit.server(s.s_server(version, cipher_opt, cipher, *server_extra, www=False), s.port, slog):
             log = s.log("client")
-            proc = mc.spawn(s.s_client(version, cipher_opt, cipher, "-servername", "keyed.test"), log=log)
+            proc = kit.spawn(s.s_client(version, cipher_opt, cipher, "-servername", "keyed.test"), log=log)
             try:
                 for step in steps:
-                    time.sleep(mc.STDIN_HOLD)
+                    time.sleep(kit.STDIN_HOLD)
                     proc.stdin.write(step)
                     proc.stdin.flush()
-                time.sleep(mc.STDIN_HOLD)
+                time.sleep(kit.STDIN_HOLD)
                 proc.stdin.close()
-                proc.wait(mc.CLIENT_TIMEOUT)
+                proc.wait(kit.CLIENT_TIMEOUT)
             finally:
-                mc.stop(proc, grace=0)
+                kit.stop(proc, grace=0)
         received = Path(slog).read_text(errors="replace")
         for step in steps:
             if step[:1] not in (b"K", b"R"):
-                mc.check(step.decode().strip() in received, f"server did not receive {step!r}")
+                kit.check(step.decode().strip() in received, f"server did not receive {step!r}")
         client_log = Path(log).read_text(errors="replace")
-        mc.check("KEYUPDATE" in client_log or "RENEGOTIATING" in client_log, "no KeyUpdate/renegotiation")
+        kit.check("KEYUPDATE" in client_log or "RENEGOTIATING" in client_log, "no KeyUpdate/renegotiation")
         return f"{version[1:]} {cipher}: {b' '.join(x.strip() for x in steps).decode()}"
     return make
 
@@ -109,5 +109,4 @@ KEYED = {
 }
 
 if __name__ == "__main__":
-    mc.CAPTURES = KEYED
-    mc.main()
+    kit.main(KEYED, description=__doc__.split("\n")[0])

@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import make_captures as mc  # noqa: E402
+import capture_kit as kit  # noqa: E402
 
 LINE = b"one line of application data\n"
 SERVER_NAME = "example.test"
@@ -60,10 +60,10 @@ def _tlslite_server(cfg: dict) -> int:
     key = parsePEMKey(Path(cfg["key"]).read_text(), private=True)
     settings = _tlslite_settings(cfg.get("settings", {}))
     with socket.create_server((cfg["host"], cfg["port"])) as lsock:
-        lsock.settimeout(mc.SOCK_TIMEOUT)
+        lsock.settimeout(kit.SOCK_TIMEOUT)
         for _ in range(cfg.get("naccept", 1)):
             sock, peer_addr = lsock.accept()
-            sock.settimeout(mc.SOCK_TIMEOUT)
+            sock.settimeout(kit.SOCK_TIMEOUT)
             conn = TLSConnection(sock)
             try:
                 conn.handshakeServer(certChain=chain, privateKey=key, settings=settings)
@@ -107,7 +107,7 @@ def _tlslite_client(cfg: dict) -> int:
     settings.heartbeat_response_callback = lambda hb: print(f"heartbeat response {bytes(hb.payload)!r}", flush=True)
     session, failures = None, 0
     for step in cfg["connections"]:
-        with socket.create_connection((cfg["host"], cfg["port"]), timeout=mc.SOCK_TIMEOUT) as sock:
+        with socket.create_connection((cfg["host"], cfg["port"]), timeout=kit.SOCK_TIMEOUT) as sock:
             conn = TLSConnection(sock)
             try:
                 conn.handshakeClientCert(settings=settings, serverName=SERVER_NAME,
@@ -191,7 +191,7 @@ def _scapy_client(cfg: dict) -> int:
         def FINAL(self, reason=None):  # noqa: N802: the stock one, but FIN and wait for the server's (no RST)
             with contextlib.suppress(OSError):
                 self.socket.shutdown(socket.SHUT_WR)
-                self.socket.settimeout(mc.SOCK_TIMEOUT)
+                self.socket.settimeout(kit.SOCK_TIMEOUT)
                 while self.socket.recv(4096):
                     pass
             self.socket.close()
@@ -262,10 +262,10 @@ def _explicit_curve_server(cfg: dict) -> int:
         return data
 
     with socket.create_server((cfg["host"], cfg["port"])) as lsock:
-        lsock.settimeout(mc.SOCK_TIMEOUT)
+        lsock.settimeout(kit.SOCK_TIMEOUT)
         sock, _ = lsock.accept()
         with sock:
-            sock.settimeout(mc.SOCK_TIMEOUT)
+            sock.settimeout(kit.SOCK_TIMEOUT)
             ch = TLS(read_record(sock)).msg[0]
             if not isinstance(ch, TLSClientHello) or suite not in ch.ciphers:
                 raise SystemExit(f"not a ClientHello offering {suite:#06x}: {ch.summary()}")
