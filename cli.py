@@ -1,8 +1,6 @@
 """Thin entry point: `python cli.py ...` behaves exactly like the installed `tls-analyzer`."""
 
-import sys
-
-from analyzer.cli import main
+from analyzer.cli import run
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run()

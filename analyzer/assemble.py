@@ -54,7 +54,7 @@ class ConnectionBuilder:
                 if tls.dirs[ev.direction].mode == 3:  # OFF: stop paying for these bytes
                     self.tcp.halves[ev.direction].discard = True
             elif cls is Gap:
-                gap = GapInfo(ev.direction, ev.offset, ev.length, ev.frame)  # type: ignore[arg-type]
+                gap = GapInfo(ev.direction, ev.offset, ev.length, ev.frame)
                 self.gaps.append(gap)
                 self.entries.append(gap)
                 self._tls_events(tls.gap(ev.direction, ev.length, ev.frame, 0.0))

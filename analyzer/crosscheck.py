@@ -74,7 +74,7 @@ def _ours(m: Entry) -> OracleMessage:
         if e.type == 0 and o.sni is None:
             o.sni = as_tshark_shows(f.get("host_name"))
         elif e.type == 16:
-            o.alpn = [as_tshark_shows(p) for p in f.get("protocols", [])]
+            o.alpn = [as_tshark_shows(p) or "" for p in f.get("protocols", [])]  # never None: p is a str
         elif e.type == 43:
             o.versions = list(f.get("versions", [])) or ([f["selected_version"]] if "selected_version" in f else [])
         elif e.type in (51, 40):

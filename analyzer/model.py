@@ -8,11 +8,12 @@ from typing import Any
 from analyzer.net.flows import Endpoint
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)
 class DataRun:
-    """Consecutive opaque records (application data, encrypted flights) from one side, as one row."""
+    """Consecutive opaque records (application data, encrypted flights) from one side, as one row.
+    (init=False: mypyc compiles a written __init__, not the generated one, 8x slower to call)"""
 
-    side: str  # "client" / "server"
+    side: Any  # wire direction (0/1) while assembling, "client"/"server" once finished
     frame: int
     last_frame: int
     ts: float
@@ -24,18 +25,28 @@ class DataRun:
     role: str = "application"  # "early_data" (before ServerHello), "handshake" (TLS 1.3 flight), "application"
     decrypted: bool = False  # its plaintext was recovered with a key log
 
+    def __init__(self, side: Any, frame: int, last_frame: int, ts: float, content_type: int, record_version: int,
+                 records: int, length: int, name: str = "ApplicationData", role: str = "application",
+                 decrypted: bool = False) -> None:
+        self.side, self.frame, self.last_frame, self.ts, self.content_type = side, frame, last_frame, ts, content_type
+        self.record_version, self.records, self.length = record_version, records, length
+        self.name, self.role, self.decrypted = name, role, decrypted
 
-@dataclass(slots=True, kw_only=True)
+
+@dataclass(slots=True, init=False)
 class Entry:
-    """One ladder row / JSON message: a TLS message, oriented to client or server."""
+    """One ladder row / JSON message: a TLS message, oriented to client or server. (init=False: mypyc compiles a written __init__, not the generated one, 8x slower to call)"""
 
     side: str
     msg: Any  # analyzer.tls.events.Message
 
+    def __init__(self, *, side: str, msg: Any) -> None:
+        self.side, self.msg = side, msg
+
 
 @dataclass(slots=True)
 class GapInfo:
-    side: str
+    side: Any  # as DataRun.side
     offset: int
     length: int
     frame: int

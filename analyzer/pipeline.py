@@ -32,6 +32,14 @@ class Stats:
     warnings: list[str] = field(default_factory=list)
 
 
+def _other_shard(linktype: int, data: bytes, shard: int, shards: int) -> bool:
+    """A plain Ethernet/IPv4/TCP frame of another shard, told from its header bytes before the
+    decoder spends time on it (every worker reads the whole capture). Anything else: False."""
+    return (linktype == 1 and len(data) >= 38 and data[12] == 8 and data[13] == 0 and data[14] == 0x45
+            and data[23] == 6 and not (data[20] & 0x3F or data[21])
+            and ((data[34] << 8 | data[35]) + (data[36] << 8 | data[37])) % shards != shard)
+
+
 class Pipeline:
     """Run frames through every stage. `depth="tcp"` stops after reassembly."""
 
@@ -73,6 +81,8 @@ class Pipeline:
         for n, ts, linktype, data in frames:
             if linktype == TICK:  # a live source's clock: time passes without packets
                 yield from self._sweep(ts)
+                continue
+            if shards > 1 and _other_shard(linktype, data, shard, shards):
                 continue
             pkt = decode(linktype, data)
             if pkt.__class__ is not Segment:
@@ -132,7 +142,7 @@ class Pipeline:
             builder = tcp.app
             conn = builder.finish() if builder is not None and not builder.reported else None
             tcp.app = None  # the tombstone only swallows late packets: keep nothing else
-            tcp.halves = None  # type: ignore[assignment]
+            tcp.halves = ()
             if conn is None:
                 continue  # no bytes at all, or handed out already when its handshake settled
             self.stats.connections += 1

@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import IO, Any, BinaryIO
 
 from analyzer.errors import AnalyzerError, ExitCode
 from analyzer.model import Connection
@@ -57,7 +57,7 @@ class Analysis:
     """One capture's results."""
 
     info: CaptureInfo
-    connections: list[Connection] = field(default_factory=list)
+    connections: list[Any] = field(default_factory=list)  # Connection, or what `render` made of it
     warnings: list[str] = field(default_factory=list)
     frames: int = 0
 
@@ -261,7 +261,7 @@ def run_analyze(captures: list[str], fmt: str, output: Path | None, depth: str,
     return code
 
 
-def fail_on_code(worst: list[str], fail_on: str) -> int:
+def fail_on_code(worst: list[str], fail_on: str) -> ExitCode:
     """FINDINGS (1) when any connection's worst finding reaches `fail_on`, said on stderr."""
     from analyzer.analysis.findings import severity_at_least
 
@@ -275,7 +275,7 @@ def fail_on_code(worst: list[str], fail_on: str) -> int:
 SPOOL_IN_MEMORY = 32 << 20  # JSON of a large capture beyond this waits in a temporary file
 
 
-def _spool_lines(spool: BinaryIO, items: Iterable[bytes]) -> int:
+def _spool_lines(spool: IO[bytes], items: Iterable[bytes]) -> int:
     """Connection JSON objects, one per line and comma-separated, as the document's body."""
     count = 0
     for item in items:

@@ -304,12 +304,12 @@ def tcp_streams(path: Path) -> list[tuple[bytes, bytes]]:
         seg = decoder.decode(frame.linktype, frame.data)
         if not isinstance(seg, Segment):
             continue
-        hit = table.lookup(seg, frame.index, frame.ts)
+        hit = table.lookup(seg, frame.number, frame.ts)
         if hit is None:
             continue
         conn, direction = hit
         events: list = []
-        conn.segment(direction, seg, frame.index, frame.ts, events)
+        conn.segment(direction, seg, frame.number, frame.ts, events)
         take(conn.id, events)
     for conn in table.drain():
         events = []

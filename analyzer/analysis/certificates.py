@@ -347,8 +347,11 @@ def _strict_verify(conn: Connection, chain: Chain, roots: RootSet) -> str | None
         subject = _verifier_subject(conn, chain.certs[0])
         if subject is None:
             return "the leaf carries no name to verify against"
+        leaf = chain.certs[0].cert
+        if leaf is None:
+            return "the leaf certificate does not parse"
         verifier = xv.PolicyBuilder().store(roots.store).time(chain.at).build_server_verifier(subject)
-        verifier.verify(chain.certs[0].cert, [c.cert for c in chain.certs[1:] if c.cert is not None])
+        verifier.verify(leaf, [c.cert for c in chain.certs[1:] if c.cert is not None])
     except Exception as exc:  # noqa: BLE001  VerificationError, or a hostile chain the verifier refuses
         return error_reason(exc)
     return None

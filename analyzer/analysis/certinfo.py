@@ -51,8 +51,8 @@ def load_ca_bundle(path: str) -> tuple[x509.Certificate, ...]:
                 certs = tuple(x509.load_pem_x509_certificates(data))
             else:
                 certs = (x509.load_der_x509_certificate(data),)
-    except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    except (ValueError, TypeError, UnsupportedAlgorithm) as bad:
+        reason = str(bad).splitlines()[0] if str(bad) else type(bad).__name__
         raise InputError(f"CA bundle {path} holds no readable certificate ({reason})", hint) from None
     if not certs:
         raise InputError(f"CA bundle {path} holds no certificate", hint)
@@ -97,6 +97,7 @@ class _Lru:
 
 _PARSED = _Lru(PARSE_CACHE_MAX)
 _ISSUED = _Lru(ISSUER_CACHE_MAX)
+_SUMMARIES = _Lru(PARSE_CACHE_MAX)
 
 
 def cache_info() -> dict[str, int]:
@@ -159,11 +160,11 @@ class CertInfo:
         return self.cert is not None
 
 
-def parse_certificate(der: bytes) -> CertInfo:
+def parse_certificate(der: bytes | bytearray | memoryview) -> CertInfo:
     """The facts of one DER certificate, from the bounded cache."""
-    der = bytes(der)
-    digest = hashlib.sha256(der).digest()
-    return _PARSED.get(digest, lambda: _parse(der, digest.hex()))
+    data = bytes(der)
+    digest = hashlib.sha256(data).digest()
+    return _PARSED.get(digest, lambda: _parse(data, digest.hex()))
 
 
 def error_reason(exc: BaseException) -> str:
@@ -294,7 +295,17 @@ def _signature_ok(child: x509.Certificate, issuer: x509.Certificate) -> bool | N
         except UnsupportedAlgorithm:
             return None  # MD2/MD4 and other hashes nobody can verify any more
         params = child.signature_algorithm_parameters
-        if oid.startswith(_RSA_SIG) or oid in ("1.3.14.3.2.3", "1.3.14.3.2.29"):
+        if oid == "1.3.101.112":  # EdDSA: the hash is part of the algorithm
+            if not isinstance(key, ed25519.Ed25519PublicKey):
+                return False
+            key.verify(sig, tbs)
+        elif oid == "1.3.101.113":
+            if not isinstance(key, ed448.Ed448PublicKey):
+                return False
+            key.verify(sig, tbs)
+        elif h is None:
+            return None
+        elif oid.startswith(_RSA_SIG) or oid in ("1.3.14.3.2.3", "1.3.14.3.2.29"):
             if not isinstance(key, rsa.RSAPublicKey):
                 return False
             key.verify(sig, tbs, params if isinstance(params, padding.AsymmetricPadding) else padding.PKCS1v15(), h)
@@ -306,14 +317,6 @@ def _signature_ok(child: x509.Certificate, issuer: x509.Certificate) -> bool | N
             if not isinstance(key, dsa.DSAPublicKey):
                 return False
             key.verify(sig, tbs, h)
-        elif oid == "1.3.101.112":
-            if not isinstance(key, ed25519.Ed25519PublicKey):
-                return False
-            key.verify(sig, tbs)
-        elif oid == "1.3.101.113":
-            if not isinstance(key, ed448.Ed448PublicKey):
-                return False
-            key.verify(sig, tbs)
         else:
             return None
     except InvalidSignature:
@@ -326,7 +329,8 @@ def _signature_ok(child: x509.Certificate, issuer: x509.Certificate) -> bool | N
 def issued_by(child: CertInfo, issuer: CertInfo) -> bool | None:
     """True: `issuer`'s subject is `child`'s issuer and its key verifies the signature.
     False: names differ or the signature is wrong. None: names match, signature not checkable."""
-    if child.cert is None or issuer.cert is None:
+    child_cert, issuer_cert = child.cert, issuer.cert
+    if child_cert is None or issuer_cert is None:
         return None
 
     def check() -> bool | None:
@@ -335,7 +339,7 @@ def issued_by(child: CertInfo, issuer: CertInfo) -> bool | None:
                 return False
         except Exception:  # noqa: BLE001  undecodable names: no relation can be shown
             return None
-        return _signature_ok(child.cert, issuer.cert)
+        return _signature_ok(child_cert, issuer_cert)
     return _ISSUED.get((child.sha256, issuer.sha256), check)
 
 
@@ -434,8 +438,13 @@ def drop_none(d: dict[str, Any]) -> dict[str, Any]:
 
 
 def certificate_summary(der: bytes) -> dict[str, Any]:
-    """A bounded, JSON-ready description of one certificate (strings, ints, lists, bools)."""
+    """A bounded, JSON-ready description of one certificate (strings, ints, lists, bools), made
+    once per certificate: treat as read-only, connections share it."""
     c = parse_certificate(der)
+    return _SUMMARIES.get(c.sha256, lambda: _summary(c))
+
+
+def _summary(c: CertInfo) -> dict[str, Any]:
     if c.cert is None:
         return {"sha256": c.sha256, "length": c.length, "error": c.error}
     return drop_none({

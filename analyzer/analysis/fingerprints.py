@@ -185,7 +185,7 @@ def _first_alpn(ch: ClientHello) -> bytes:
     """The first protocol of the ClientHello's ALPN extension, as wire bytes (b"" when none)."""
     ext = _first(ch.extensions, ALPN)
     protocols = (ext.fields.get("protocols") or []) if ext is not None else []
-    if not protocols:
+    if ext is None or not protocols:
         return b""
     raws = [alpn_raw(p) for p in protocols]
     if ext.malformed is None and 2 + sum(1 + len(r) for r in raws) != ext.length:
@@ -284,6 +284,17 @@ def client_fingerprints(ch: ClientHello, transport: str = "t") -> dict[str, str]
 
 
 def server_fingerprints(sh: ServerHello) -> dict[str, str]:
-    """ja3s, ja3s_string (empty for a ServerHello that did not decode)."""
-    j3s = ja3s(sh)
-    return {} if j3s is None else {"ja3s_string": j3s[0], "ja3s": j3s[1]}
+    """ja3s, ja3s_string (empty for a ServerHello that did not decode). A server answers alike
+    every time: one MD5 per distinct JA3S string."""
+    s = ja3s_string(sh)
+    if s is None:
+        return {}
+    fp = _SERVER_FINGERPRINTS.get(s)
+    if fp is None:
+        if len(_SERVER_FINGERPRINTS) >= 4096:
+            _SERVER_FINGERPRINTS.clear()
+        fp = _SERVER_FINGERPRINTS[s] = {"ja3s_string": s, "ja3s": _md5(s)}
+    return dict(fp)
+
+
+_SERVER_FINGERPRINTS: dict[str, dict[str, str]] = {}

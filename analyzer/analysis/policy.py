@@ -24,7 +24,6 @@ import json
 import tomllib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
-from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +38,9 @@ VERSION_ALIASES = {"tlsv1": "TLSv1.0"}
 THRESHOLDS = ("min_dh_bits", "min_rsa_bits", "min_ec_bits", "max_certificate_lifetime_days", "expiring_soon_days")
 ALLOW_KINDS = {"versions": "version", "cipher_suites": "cipher_suite", "groups": "group"}
 TEXT_ALLOWS = ("certificate_types", "certificate_curves", "certificate_signatures")
+
+
+_CERT_POLICIES: dict[tuple, Any] = {}
 
 
 @dataclass(frozen=True)
@@ -60,14 +62,20 @@ class Policy:
     expiring_soon_days: int = 30
     ca_roots: tuple[Any, ...] | None = None  # x509.Certificate roots from --ca-bundle
 
-    @cached_property
+    @property
     def cert(self) -> Any:
-        """The certificate rules' view of this policy."""
-        from analyzer.analysis.certificates import CertPolicy
+        """The certificate rules' view of this policy, made once per set of thresholds (a compiled
+        class has no __dict__ for functools.cached_property to keep it in)."""
+        key = (self.ca_roots, self.expiring_soon_days, self.max_certificate_lifetime_days, self.min_rsa_bits,
+               self.min_ec_bits)
+        found = _CERT_POLICIES.get(key)
+        if found is None:
+            from analyzer.analysis.certificates import CertPolicy
 
-        return CertPolicy(ca_roots=self.ca_roots, expiring_soon_days=self.expiring_soon_days,
-                          max_lifetime_days=self.max_certificate_lifetime_days,
-                          min_rsa_bits=self.min_rsa_bits, min_ec_bits=self.min_ec_bits)
+            if len(_CERT_POLICIES) >= 16:
+                _CERT_POLICIES.clear()
+            found = _CERT_POLICIES[key] = CertPolicy(*key)
+        return found
 
     def severity(self, rule: Rule) -> str:
         return self.severities.get(rule.id, rule.severity)
@@ -91,12 +99,12 @@ def load_policy_file(path: str) -> Policy:
         raise InputError(f"{path}: no such policy file") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(f"{path}: cannot read the policy file: {exc}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise InputError(f"{path}: not valid TOML: {exc}") from None
+    except tomllib.TOMLDecodeError as bad:
+        raise InputError(f"{path}: not valid TOML: {bad}") from None
     try:
         base = load_profile(str(data.pop("extends"))) if "extends" in data else Policy()
-    except InputError as exc:
-        raise InputError(f"{path}: {exc.message}", exc.hint) from None
+    except InputError as inner:
+        raise InputError(f"{path}: {inner.message}", inner.hint) from None
     policy = _from_toml(data, path, base)
     return replace(policy, name=data.get("name", Path(path).stem),
                    source=f"policy {Path(path).name}" + (f" (extends {base.name})" if base.name != "default" else ""))

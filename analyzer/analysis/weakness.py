@@ -27,19 +27,39 @@ def _hello_frame(conn: Connection, server: bool = False) -> int | None:
     return conn.client_hellos[0].frame if conn.client_hellos else None
 
 
-_last_offered: list[Any] = [None, ()]  # the ClientHello body last asked about, its suites' facts
+# offered suites (wire order) -> (their facts, SCSVs and unknown codes left out; {test: matching names})
+Offered = tuple[tuple[registry.SuiteInfo, ...], dict[Any, list[str]]]
+_OFFERED: dict[tuple[int, ...], Offered] = {}  # clients repeat the same few lists
+_last_offered: list[Any] = [None, None]  # the ClientHello body last asked about, its entry
 
 
-def _offered_suites(conn: Connection) -> tuple[registry.SuiteInfo, ...]:
-    """Facts of the suites the first ClientHello offers (SCSVs and unknown codes left out). The
-    suite rules ask in turn about the same hello: the last answer is kept for the next."""
+def _offered(conn: Connection) -> Offered | None:
+    """What the suite rules need of the first ClientHello's suites; they ask in turn about the
+    same hello, so the last answer is kept for the next."""
     if not conn.client_hellos or conn.client_hellos[0].body.sslv2:
-        return ()
+        return None
     body = conn.client_hellos[0].body
     if _last_offered[0] is not body:
-        infos = (registry.cipher_suite(s) for s in body.cipher_suites)
-        _last_offered[:] = [body, tuple(i for i in infos if i is not None and not i.scsv)]
+        key = tuple(body.cipher_suites)
+        entry = _OFFERED.get(key)
+        if entry is None:
+            if len(_OFFERED) >= 1024:
+                _OFFERED.clear()
+            infos = (registry.cipher_suite(s) for s in key)
+            entry = _OFFERED[key] = (tuple(i for i in infos if i is not None and not i.scsv), {})
+        _last_offered[:] = [body, entry]
     return _last_offered[1]
+
+
+def _offered_matching(conn: Connection, test: Callable[[registry.SuiteInfo], bool]) -> list[str]:
+    entry = _offered(conn)
+    if entry is None:
+        return []
+    infos, matches = entry
+    names = matches.get(test)
+    if names is None:
+        names = matches[test] = [i.name for i in infos if test(i)]
+    return list(names)
 
 
 def _suite_rule(test: Callable[[registry.SuiteInfo], bool], what: str):  # noqa: ANN202
@@ -49,7 +69,7 @@ def _suite_rule(test: Callable[[registry.SuiteInfo], bool], what: str):  # noqa:
         if chosen is not None and test(chosen):
             yield (f"{what} negotiated", "negotiated", _hello_frame(conn, server=True),
                    {"cipher_suite": chosen.name})
-        names = [i.name for i in _offered_suites(conn) if test(i)]
+        names = _offered_matching(conn, test)
         if names:
             yield f"{what} offered", "offered", _hello_frame(conn), {"cipher_suites": names}
     return check
@@ -190,7 +210,7 @@ def _fallback(conn: Connection, ctx: Any) -> Iterator[tuple]:
 
 def _fatal_alerts(conn: Connection, ctx: Any) -> Iterator[tuple]:
     for a in conn.alerts:
-        if a.level == 2:
+        if a.level == 2 and a.description is not None:
             yield (f"fatal alert {registry.alert_description_name(a.description)} from {a.side}", "behaviour", a.frame,
                    {"description": registry.alert_description_name(a.description), "from": a.side})
 

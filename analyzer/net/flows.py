@@ -52,8 +52,9 @@ class TcpConnection:
         self.client = client
         self.server = server
         self.role_source = role_source  # "syn", "syn-ack" or "port" (lower port is the server)
-        self.halves = (HalfStream(CLIENT, limits.max_pending_bytes),
-                       HalfStream(SERVER, limits.max_pending_bytes))
+        # () once the connection is reported: a tombstone keeps no stream state
+        self.halves: tuple[HalfStream, ...] = (HalfStream(CLIENT, limits.max_pending_bytes),
+                                                 HalfStream(SERVER, limits.max_pending_bytes))
         self.isn: list[int | None] = [None, None]
         self.first_frame = self.last_frame = frame
         self.first_ts = self.last_ts = ts

@@ -5,6 +5,8 @@ Shared by the text ladder and Mermaid; each renderer sanitises for its own mediu
 
 from __future__ import annotations
 
+from typing import Any
+
 from analyzer import registry
 from analyzer.model import Connection, DataRun, Entry, GapInfo
 from analyzer.tls.events import Alert, Heartbeat
@@ -17,7 +19,7 @@ def short_version(v: int) -> str:
     return name.replace("TLSv", "") if name.startswith("TLSv") else name
 
 
-def _ext_field(body: ClientHello | ServerHello, etype: int, key: str) -> object:
+def _ext_field(body: ClientHello | ServerHello, etype: int, key: str) -> Any:
     ext = body.ext(etype)
     return ext.fields.get(key) if ext is not None else None
 

@@ -66,17 +66,36 @@ def with_names(d: dict[str, Any], keys: Iterable[str] | None = None) -> dict[str
     """Add `<key>_name(s)` beside every code point the registry can name (among `keys`, if given)."""
     for key in (keys if keys is not None else [k for k in d if k in NAMERS]):
         value = d.get(key)
-        namer = NAMERS[key]
         if value.__class__ is int:
-            d[_NAME_KEYS[key]] = namer(value)
-        elif value.__class__ is list and all(v.__class__ is int for v in value):
-            d[_PLURAL_KEYS[key]] = [namer(v) for v in value]
+            d[_NAME_KEYS[key]] = NAMERS[key](value)
+        elif value.__class__ is list:
+            names = _list_names(key, value)
+            if names is not None:
+                d[_PLURAL_KEYS[key]] = names
     return d
+
+
+_LIST_NAMES: dict[tuple[str, tuple[int, ...]], list[str]] = {}  # peers repeat the same few lists
+
+
+def _list_names(key: str, value: list) -> list[str] | None:
+    """Names of a list of code points (None if it holds anything else), a fresh list each time."""
+    memo = (key, tuple(value))
+    names = _LIST_NAMES.get(memo)
+    if names is None:
+        if not all(v.__class__ is int for v in value):
+            return None
+        if len(_LIST_NAMES) >= 4096:
+            _LIST_NAMES.clear()
+        namer = NAMERS[key]
+        names = _LIST_NAMES[memo] = [namer(v) for v in value]
+    return list(names)
 
 
 _NAME_KEYS = {k: _name_key(k, False) for k in NAMERS}
 _PLURAL_KEYS = {k: _name_key(k, True) for k in NAMERS}
 _MESSAGE_NAMED = ("record_version",)
+_HELLO_NAMED = ("legacy_version", "cipher_suites", "cipher_suite", "compression_methods", "compression_method")
 _CONNECTION_NAMED = ("version", "cipher_suite", "group", "hrr_group", "versions_offered", "groups_offered",
                      "key_share_groups")
 
@@ -110,16 +129,22 @@ def _extensions(exts: list[Extension] | None) -> list[dict[str, Any]]:
     return [extension_json(e) for e in exts or ()]
 
 
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+
+
 def _generic(body: Any) -> dict[str, Any]:
+    names = _FIELD_NAMES.get(body.__class__)
+    if names is None:
+        names = _FIELD_NAMES[body.__class__] = tuple(f.name for f in fields(body))
     d: dict[str, Any] = {}
-    for f in fields(body):
-        value = getattr(body, f.name)
+    for name in names:
+        value = getattr(body, name)
         if isinstance(value, bytes):
-            d[f.name + "_length"] = len(value)
-        elif f.name == "extensions":
-            d[f.name] = _extensions(value)
+            d[name + "_length"] = len(value)
+        elif name == "extensions":
+            d[name] = _extensions(value)
         else:
-            d[f.name] = value
+            d[name] = value
     return d
 
 
@@ -136,15 +161,15 @@ def body_json(body: Any) -> dict[str, Any]:
             d["cipher_suite_names"] = [registry.sslv2_cipher_name(c) for c in body.cipher_suites]
             del d["cipher_suites"]
             d["cipher_specs"] = body.cipher_suites
-            return with_names(d)
-        return with_names(d)
+            return with_names(d, _HELLO_NAMED)
+        return with_names(d, _HELLO_NAMED)
     if isinstance(body, ServerHello):
         return with_names({
             "legacy_version": body.legacy_version, "random": body.random.hex(),
             "session_id": body.session_id.hex(), "cipher_suite": body.cipher_suite,
             "compression_method": body.compression_method, "extensions": _extensions(body.extensions),
             "hello_retry_request": body.hello_retry_request, "downgrade_sentinel": body.downgrade_sentinel,
-        })
+        }, _HELLO_NAMED)
     if isinstance(body, Certificate):
         d = {"certificates": [{"length": len(e.der), "sha256": hashlib.sha256(e.der).hexdigest(),
                                "extensions": _extensions(e.extensions)} for e in body.entries]}
@@ -176,7 +201,7 @@ def message_json(entry: Entry | DataRun, fingerprints: dict[int, dict[str, str]]
             "from": entry.side, "content_type": entry.content_type, "record_version": entry.record_version,
             "type": None, "name": entry.name, "encrypted": not entry.decrypted, "decrypted": entry.decrypted,
             "length": entry.length, "records": entry.records, "role": entry.role,
-        })
+        }, _MESSAGE_NAMED)
     m = entry.msg
     d: dict[str, Any] = {
         "frame": m.frame, "ts": round(m.ts, 6), "from": entry.side, "content_type": m.content_type,

@@ -5,8 +5,6 @@ from __future__ import annotations
 import csv
 import io
 
-from tabulate import tabulate
-
 from analyzer import registry
 from analyzer.model import Connection
 from analyzer.render.sanitize import csv_cell, text
@@ -38,6 +36,8 @@ def render(conns: list[Connection], depth: str = "tls") -> str:
         return "no TLS connections found\n" if depth != "tcp" else "no TCP connections found\n"
     headers = TCP_COLUMNS if depth == "tcp" else TLS_COLUMNS
     rows = [[text(v) for v in row(c, depth)] for c in conns]
+    from tabulate import tabulate  # here: JSON runs do not pay for importing it
+
     return tabulate(rows, headers=headers, tablefmt="simple", disable_numparse=True) + "\n"
 
 

@@ -40,7 +40,7 @@ TICK = -1  # linktype of a data-less Frame a live source sends so time passes wi
 class Frame(NamedTuple):
     """One captured frame, numbered from 1 in file order exactly as Wireshark numbers it."""
 
-    index: int
+    number: int
     ts: float
     linktype: int
     data: bytes
@@ -81,7 +81,7 @@ def open_capture(path: str) -> tuple[BinaryIO, bool]:
             raw = open(path, "rb")
         except OSError as exc:
             raise InputError(f"{path}: {exc.strerror}", "check permissions") from None
-    stream = io.BufferedReader(raw, CHUNK) if not isinstance(raw, io.BufferedReader) else raw  # type: ignore[arg-type]
+    stream = io.BufferedReader(raw, CHUNK) if not isinstance(raw, io.BufferedReader) else raw  # type: ignore[arg-type,type-var]
     if stream.peek(2)[:2] == GZIP_MAGIC:
         return gzip.GzipFile(fileobj=stream), True  # type: ignore[return-value]
     return stream, False

@@ -404,13 +404,13 @@ class TlsConnection:
             else:
                 self._opaque(d, ct, version, length, frame, ts, out)
         elif ct == CT_HEARTBEAT:
-            body = None
+            beat = None
             if length >= 3:
-                body = Heartbeat(buf[start], (buf[start + 1] << 8) | buf[start + 2], length)
+                beat = Heartbeat(buf[start], (buf[start + 1] << 8) | buf[start + 2], length)
             self._emit(d, Message(side=d.side, frame=frame, ts=ts, content_type=ct, record_version=version,
                                   type=None, name="Heartbeat", encrypted=False, length=length,
                                   decrypted=self._decrypting,
-                                  body=body), out)
+                                  body=beat), out)
         else:
             self._opaque(d, ct, version, length, frame, ts, out)
 

@@ -10,6 +10,7 @@ import hashlib
 import hmac
 import struct
 from dataclasses import dataclass, field
+from typing import Any
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
@@ -21,7 +22,7 @@ from analyzer import registry
 
 TLS13 = {0x1301: (AESGCM, 16, "SHA256"), 0x1302: (AESGCM, 32, "SHA384"), 0x1303: (ChaCha20Poly1305, 32, "SHA256"),
          0x1304: (AESCCM, 16, "SHA256"), 0x1305: (AESCCM, 16, "SHA256")}
-HASHES = {"SHA256": hashes.SHA256, "SHA384": hashes.SHA384, "SHA": hashes.SHA1, "SHA1": hashes.SHA1, "MD5": hashes.MD5}
+HASHES: dict[str, Any] = {"SHA256": hashes.SHA256, "SHA384": hashes.SHA384, "SHA": hashes.SHA1, "SHA1": hashes.SHA1, "MD5": hashes.MD5}
 DIGEST = {"SHA256": "sha256", "SHA384": "sha384", "SHA": "sha1", "SHA1": "sha1", "MD5": "md5"}
 
 
@@ -308,7 +309,7 @@ def _decrepit(name: str) -> type:
     try:
         from cryptography.hazmat.decrepit.ciphers import algorithms as old
     except ImportError:
-        old = algorithms  # type: ignore[assignment]
+        old = algorithms  # type: ignore[assignment,misc]
     return getattr(old, name)
 
 
@@ -327,5 +328,5 @@ def _rc4(key: bytes) -> object:
     try:
         from cryptography.hazmat.decrepit.ciphers.algorithms import ARC4
     except ImportError:  # older cryptography
-        ARC4 = algorithms.ARC4  # type: ignore[attr-defined]  # noqa: N806
+        ARC4 = algorithms.ARC4  # type: ignore[attr-defined,misc]  # noqa: N806
     return Cipher(ARC4(key), mode=None).decryptor()

@@ -23,17 +23,23 @@ CH, SH, HRR, EE, CT, CR, NST = "client_hello", "server_hello", "hello_retry_requ
 RAW_KEEP = 256  # bytes of an unknown extension kept (hex) in the output
 
 
-@dataclass(slots=True, eq=False)
+@dataclass(slots=True, eq=False, init=False)
 class Extension:
     """One extension: wire type and length, decoded fields, or why it could not be decoded.
 
     Treat as immutable: identical extensions are decoded once and shared (see `_INTERNED`).
+    (init=False: mypyc compiles a written __init__, not the generated one, 8x slower to call)
     """
 
     type: int
     length: int
     fields: dict[str, Any] = field(default_factory=dict)
     malformed: str | None = None
+
+    def __init__(self, type: int, length: int, fields: dict[str, Any] | None = None,  # noqa: A002
+                 malformed: str | None = None) -> None:
+        self.type, self.length, self.malformed = type, length, malformed
+        self.fields = {} if fields is None else fields
 
     @property
     def name(self) -> str:

@@ -95,6 +95,8 @@ class KeyState:
 
         if premaster is None or not decrypt.supported(self.suite, self.version):
             return
+        if self.client_random is None or self.server_random is None:
+            return
         session_hash = None
         if self.extended_master_secret:
             if transcript is None:
@@ -123,8 +125,9 @@ class KeyState:
     def key_update(self, side: int) -> None:
         from analyzer.tls import decrypt
 
-        if _tls13(self.version) and self.secret[side] is not None and self.suite is not None:
-            secret = decrypt.tls13_next_secret(self.suite, self.secret[side])
+        old = self.secret[side]
+        if _tls13(self.version) and old is not None and self.suite is not None:
+            secret = decrypt.tls13_next_secret(self.suite, old)
             self.secret[side] = secret
             self.current[side] = decrypt.tls13_cipher(self.suite, secret)
 
@@ -160,6 +163,8 @@ class KeyState:
         from analyzer.tls import decrypt
 
         secret, self.early = self.early, None
+        if secret is None:
+            return "no early traffic secret"
         for suite in ((self.suite,) if self.suite is not None else TLS13_SUITES):
             try:
                 cipher = decrypt.tls13_cipher(suite, secret)
@@ -185,5 +190,7 @@ class KeyState:
     def _tls12(self, master: bytes) -> None:
         from analyzer.tls import decrypt
 
+        if self.version is None or self.suite is None or self.client_random is None or self.server_random is None:
+            return
         self.tls12_pair = decrypt.tls12_ciphers(self.version, self.suite, master, self.client_random,
                                                 self.server_random, self.encrypt_then_mac)

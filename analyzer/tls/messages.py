@@ -38,8 +38,10 @@ class Context:
         return v is not None and (v == TLS13 or (v >> 8) == 0x7F)
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)
 class ClientHello:
+    """(init=False: mypyc compiles a written __init__, not the generated one, 8x slower to call)"""
+
     legacy_version: int
     random: bytes
     session_id: bytes
@@ -49,12 +51,21 @@ class ClientHello:
     sslv2: bool = False
     malformed: str | None = None  # set when decoding stopped early; fields hold what was read
 
+    def __init__(self, legacy_version: int, random: bytes, session_id: bytes, cipher_suites: list[int],
+                 compression_methods: list[int], extensions: list[Extension] | None, sslv2: bool = False,
+                 malformed: str | None = None) -> None:
+        self.legacy_version, self.random, self.session_id = legacy_version, random, session_id
+        self.cipher_suites, self.compression_methods, self.extensions = cipher_suites, compression_methods, extensions
+        self.sslv2, self.malformed = sslv2, malformed
+
     def ext(self, etype: int) -> Extension | None:
         return _find(self.extensions, etype)
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)
 class ServerHello:
+    """(init=False: mypyc compiles a written __init__, not the generated one, 8x slower to call)"""
+
     legacy_version: int
     random: bytes
     session_id: bytes
@@ -63,6 +74,13 @@ class ServerHello:
     extensions: list[Extension] | None
     hello_retry_request: bool = False
     malformed: str | None = None
+
+    def __init__(self, legacy_version: int, random: bytes, session_id: bytes, cipher_suite: int,
+                 compression_method: int, extensions: list[Extension] | None, hello_retry_request: bool = False,
+                 malformed: str | None = None) -> None:
+        self.legacy_version, self.random, self.session_id = legacy_version, random, session_id
+        self.cipher_suite, self.compression_method, self.extensions = cipher_suite, compression_method, extensions
+        self.hello_retry_request, self.malformed = hello_retry_request, malformed
 
     def ext(self, etype: int) -> Extension | None:
         return _find(self.extensions, etype)
@@ -224,9 +242,9 @@ def client_hello(c: Cursor, ctx: Context) -> ClientHello:
             ch.extensions = []
             decode_extensions(c.block(2, "extensions"), X.CH, ch.extensions)
         c.expect_end("client_hello")
-    except PartialDecode as exc:
-        ch.cipher_suites = exc.value
-        ch.malformed = f"{exc.reason} at offset {exc.offset}"
+    except PartialDecode as partial:  # (one name per clause: mypyc types the name by the first)
+        ch.cipher_suites = partial.value
+        ch.malformed = f"{partial.reason} at offset {partial.offset}"
     except DecodeError as exc:
         ch.malformed = f"{exc.reason} at offset {exc.offset}"
     return ch

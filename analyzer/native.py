@@ -1,0 +1,124 @@
+"""Which modules run compiled, and the guard that keeps a stale build from running.
+
+The hot path (capture reading, TCP reassembly, TLS decoding, connection facts, rules, JSON) is
+plain, fully typed Python that `setup.py` compiles with mypyc when a C compiler is at hand. The
+compiled module then sits beside its source and Python imports it first. Two things must never
+happen: running machine code built from an older source (someone edited a .py and did not
+rebuild), and mixing compiled and interpreted copies of the hot path (compiled modules call each
+other natively). So the build records the SHA-256 of every source it compiled, and on import the
+whole set is checked: if any source differs, or `TLS_ANALYZER_PURE=1` is set, every listed module
+is loaded from its .py instead. Same results either way (a test compares them), only slower.
+
+No import of the rest of the package here: setup.py reads MODULES from this file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.machinery
+import importlib.util
+import json
+import os
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+
+# the modules setup.py compiles, as paths under analyzer/
+MODULES = (
+    "sources/pcap.py",
+    "net/decode.py",
+    "net/flows.py",
+    "net/tcp.py",
+    "tls/reader.py",
+    "tls/connection.py",
+    "tls/messages.py",
+    "tls/extensions.py",
+    "tls/events.py",
+    "tls/detect.py",
+    "tls/sslv2.py",
+    "tls/openvpn.py",
+    "model.py",
+    "assemble.py",
+    "pipeline.py",
+    "analysis/enrich.py",
+    "analysis/fingerprints.py",
+    "analysis/rulebook.py",
+    "analysis/weakness.py",
+    "analysis/findings.py",
+    "analysis/certificates.py",
+    "analysis/certinfo.py",
+    "analysis/hostnames.py",
+    "analysis/policy.py",
+    "render/json.py",
+    "registry/__init__.py",
+)
+MANIFEST = "native-build.json"  # beside this file: {"analyzer/x.py": sha256 of the source compiled}
+PURE_ENV = "TLS_ANALYZER_PURE"
+PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+def module_name(path: str) -> str:
+    """"tls/reader.py" -> "analyzer.tls.reader"; a package's __init__.py is the package."""
+    parts = ["analyzer", *path[:-3].split("/")]
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def source_digests(root: Path = PACKAGE_DIR) -> dict[str, str]:
+    return {f"analyzer/{p}": hashlib.sha256((root / p).read_bytes()).hexdigest() for p in MODULES}
+
+
+def _extension_of(source: Path) -> Path | None:
+    stem = source.with_suffix("")
+    for suffix in importlib.machinery.EXTENSION_SUFFIXES:
+        candidate = stem.with_name(stem.name + suffix)
+        if candidate.exists():
+            return candidate
+    return None
+
+
+def check(root: Path = PACKAGE_DIR, environ: Mapping[str, str] = os.environ) -> str:
+    """"compiled", or why the pure-Python modules run."""
+    if environ.get(PURE_ENV, "") not in ("", "0"):
+        return f"pure Python ({PURE_ENV} is set)"
+    built = [p for p in MODULES if _extension_of(root / p) is not None]
+    if not built:
+        return "pure Python (not compiled: see README, Installing)"
+    try:
+        recorded = json.loads((root / MANIFEST).read_text())
+    except (OSError, ValueError):
+        return f"pure Python (compiled modules without {MANIFEST}: rebuild with pip install)"
+    current = source_digests(root)
+    changed = sorted(k for k in current if recorded.get(k) != current[k])
+    if changed or len(built) != len(MODULES):
+        what = changed[0] if changed else "a module"
+        return f"pure Python (compiled modules are stale: {what} changed since the build; rebuild with pip install)"
+    return "compiled"
+
+
+class _SourceFirst:
+    """Meta path finder: the listed modules from their .py files, even with an extension beside them."""
+
+    def __init__(self) -> None:
+        self.sources = {module_name(p): PACKAGE_DIR / p for p in MODULES}
+
+    def find_spec(self, fullname: str, path: object = None, target: object = None):  # noqa: ANN201
+        source = self.sources.get(fullname)
+        if source is None:
+            return None
+        loader = importlib.machinery.SourceFileLoader(fullname, str(source))
+        is_package = source.name == "__init__.py"
+        return importlib.util.spec_from_file_location(
+            fullname, source, loader=loader,
+            submodule_search_locations=[str(source.parent)] if is_package else None)
+
+
+STATUS = ""
+if __name__ == "analyzer.native":  # not when setup.py reads MODULES
+    STATUS = check()
+    if STATUS != "compiled":
+        sys.meta_path.insert(0, _SourceFirst())
+
+
+def is_compiled(module: object) -> bool:
+    """Was this module loaded from a compiled extension?"""
+    return str(getattr(module, "__file__", "")).endswith(tuple(importlib.machinery.EXTENSION_SUFFIXES))
