@@ -45,34 +45,34 @@ class ConnectionBuilder:
     def feed(self, events: list) -> None:
         """Take TCP events, pass bytes through the TLS layer, keep what it says."""
         tls = self.tls
+        # isinstance rather than __class__ here and below: it narrows the type, and compiled code
+        # then reads the attributes natively
         for ev in events:
-            cls = ev.__class__
-            if cls is StreamData:
+            if isinstance(ev, StreamData):
                 out = tls.data(ev.direction, ev.data, ev.frame, ev.ts)
                 if out:
                     self._tls_events(out)
                 if tls.dirs[ev.direction].mode == 3:  # OFF: stop paying for these bytes
                     self.tcp.halves[ev.direction].discard = True
-            elif cls is Gap:
+            elif isinstance(ev, Gap):
                 gap = GapInfo(ev.direction, ev.offset, ev.length, ev.frame)
                 self.gaps.append(gap)
                 self.entries.append(gap)
                 self._tls_events(tls.gap(ev.direction, ev.length, ev.frame, 0.0))
-            elif cls is StreamEnd:
+            elif isinstance(ev, StreamEnd):
                 self._tls_events(tls.end(ev.direction, ev.frame, 0.0))
-            elif cls is TcpAnomaly:
+            elif isinstance(ev, TcpAnomaly):
                 self.warnings.append((None, f"frame {ev.frame}: {ev.text}"))
 
     def _tls_events(self, out: list) -> None:
         entries = self.entries
         for ev in out:
-            cls = ev.__class__
-            if cls is Message:
+            if isinstance(ev, Message):
                 if not self.settled:
                     self._settle(ev)
                 if ev.content_type == 23 and ev.type is None:  # application data, opaque or decrypted
                     last = entries[-1] if entries else None
-                    if last.__class__ is DataRun and last.side == ev.side and last.decrypted == ev.decrypted:
+                    if isinstance(last, DataRun) and last.side == ev.side and last.decrypted == ev.decrypted:
                         last.records += 1
                         last.length += ev.length
                         last.last_frame = ev.frame
@@ -81,13 +81,13 @@ class ConnectionBuilder:
                                            ev.length, decrypted=ev.decrypted))
                     continue
                 entries.append(ev)
-            elif cls is Malformed:
+            elif isinstance(ev, Malformed):
                 self.warnings.append((ev.side, f"frame {ev.frame}: malformed TLS from {{side}} at stream offset "
                                      f"{ev.offset}: {ev.reason}"))
-            elif cls is Resync:
+            elif isinstance(ev, Resync):
                 self.warnings.append((ev.side, f"frame {ev.frame}: TLS records found again from {{side}} at "
                                      f"offset {ev.offset} after {ev.skipped} lost bytes"))
-            elif cls is TlsStart:
+            elif isinstance(ev, TlsStart):
                 self.tls_offset[ev.side] = ev.offset
                 if ev.preamble:
                     self.preamble[ev.side] = ev.preamble
@@ -121,7 +121,7 @@ class ConnectionBuilder:
         conn.preamble = {names[s]: head for s, head in sorted(self.preamble.items())}
         conn.warnings = [text if side is None else text.replace("{side}", names[side]) for side, text in self.warnings]
         for e in self.entries:
-            if e.__class__ is Message:
+            if isinstance(e, Message):
                 conn.entries.append(Entry(side=names[e.side], msg=e))
             else:
                 e.side = names[e.side]
@@ -140,8 +140,8 @@ def _facts(conn: Connection) -> None:
     client_data_after_sh = False
     encrypted_after = {"client": False, "server": False}
     for e in conn.entries:
-        if e.__class__ is not Entry:
-            if e.__class__ is DataRun:
+        if not isinstance(e, Entry):
+            if isinstance(e, DataRun):
                 if e.decrypted and len(history) < HISTORY_MAX:
                     history.append("D" if e.side == "client" else "d")
                 _classify_run(e, conn, encrypted_after)
@@ -149,7 +149,8 @@ def _facts(conn: Connection) -> None:
                     client_data_after_sh |= e.side == "client"
                     encrypted_after[e.side] = True
             continue
-        m, side = e.msg, e.side
+        m: Message = e.msg
+        side = e.side
         letter = None
         if m.type is not None:
             letter = "J" if m.name == "HelloRetryRequest" else HISTORY.get(m.type, "Z")

@@ -69,8 +69,8 @@ class Pipeline:
                 gc.enable()
 
     def _run(self, frames: Iterable[Frame]) -> Iterator[Connection]:
-        decode = self.decoder.decode
-        lookup = self.flows.lookup
+        # typed calls, not bound methods kept in locals: compiled, those are native calls
+        decoder, flows = self.decoder, self.flows
         tls = self.depth != "tcp"
         stats = self.stats
         n = 0
@@ -84,24 +84,24 @@ class Pipeline:
                 continue
             if shards > 1 and _other_shard(linktype, data, shard, shards):
                 continue
-            pkt = decode(linktype, data)
-            if pkt.__class__ is not Segment:
+            pkt = decoder.decode(linktype, data)
+            if not isinstance(pkt, Segment):
                 if pkt is not None:
                     stats.udp_datagrams += 1
                 continue
             if shards > 1 and (pkt.sport + pkt.dport) % shards != shard:
                 continue
-            hit = lookup(pkt, n, ts)
+            hit = flows.lookup(pkt, n, ts)
             if hit is None:
                 continue
             conn, d = hit
-            if conn.app is None:
-                conn.app = ConnectionBuilder(conn, self.keylog)
+            app: ConnectionBuilder | None = conn.app
+            if app is None:
+                app = conn.app = ConnectionBuilder(conn, self.keylog)
                 if not tls:
                     conn.halves[0].discard = conn.halves[1].discard = True
             conn.segment(d, pkt, n, ts, out)
             if out:
-                app = conn.app
                 app.feed(out)
                 out.clear()
                 if early and app.settled and not app.reported:

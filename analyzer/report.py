@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, BinaryIO
+from typing import Any, BinaryIO
 
 from analyzer.errors import AnalyzerError, ExitCode
 from analyzer.model import Connection
@@ -200,15 +200,28 @@ def run_analyze(captures: list[str], fmt: str, output: Path | None, depth: str,
             info, pipeline = CaptureInfo(path), Pipeline(depth=depth, keylog=keylog, policy=policy)
             try:
                 if fmt == "json":
-                    spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY)  # noqa: SIM115
-                    if parallel.worth_it(path, jobs):
+                    spool = None  # the header needs the frame count: one process spools the body
+                    if parallel.worth_it(path, jobs):  # ... which workers know before the merge
                         info, frames, items, warnings = parallel.analyze_json(path, jobs, depth, selection, keylog, policy)
                     else:
-                        items = ordered(path, depth, selection, lambda c: rjson.connection_bytes(reveal(c)),
-                                        info, pipeline)
-                    count = _spool_lines(spool, items)
-                    if not parallel.worth_it(path, jobs):
+                        spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY)  # noqa: SIM115
+                        count = _write_body(spool.write, ordered(path, depth, selection,
+                                                                 lambda c: rjson.connection_bytes(reveal(c)), info, pipeline))
                         frames, warnings = pipeline.stats.frames, list(info.warnings) + pipeline.stats.warnings
+                    for w in warnings:
+                        print(f"warning: {path}: {w}", file=sys.stderr)
+                    head, tail = rjson.document_frame(Analysis(info, [], warnings, frames).capture_json(), warnings)
+                    if len(captures) > 1:
+                        out.write(b"[\n" if docs == 0 else b",\n")
+                    out.write(head)
+                    if spool is None:
+                        count = _write_body(out.write, items)
+                    else:
+                        spool.seek(0)
+                        shutil.copyfileobj(spool, out)
+                        spool.close()
+                    out.write(tail if len(captures) == 1 else tail.rstrip(b"\n"))
+                    docs += 1
                 elif fmt == "jsonl":
                     name = "-" if path == "-" else os.path.basename(path)
                     count = 0
@@ -234,21 +247,12 @@ def run_analyze(captures: list[str], fmt: str, output: Path | None, depth: str,
                 print(exc.one_line(), file=sys.stderr)
                 code = ExitCode.USAGE
                 continue
-            for w in warnings:
-                print(f"warning: {path}: {w}", file=sys.stderr)
+            if fmt != "json":
+                for w in warnings:
+                    print(f"warning: {path}: {w}", file=sys.stderr)
             total_conns += count
             total_frames += frames
             total_warn += len(warnings)
-            if fmt == "json":
-                head, tail = rjson.document_frame(Analysis(info, [], warnings, frames).capture_json(), warnings)
-                if len(captures) > 1:
-                    out.write(b"[\n" if docs == 0 else b",\n")
-                out.write(head)
-                spool.seek(0)
-                shutil.copyfileobj(spool, out)
-                out.write(tail if len(captures) == 1 else tail.rstrip(b"\n"))
-                spool.close()
-                docs += 1
         if fmt == "json" and len(captures) > 1 and docs:
             out.write(b"\n]\n")
     finally:
@@ -275,15 +279,23 @@ def fail_on_code(worst: list[str], fail_on: str) -> ExitCode:
 SPOOL_IN_MEMORY = 32 << 20  # JSON of a large capture beyond this waits in a temporary file
 
 
-def _spool_lines(spool: IO[bytes], items: Iterable[bytes]) -> int:
-    """Connection JSON objects, one per line and comma-separated, as the document's body."""
-    count = 0
+def _write_body(write: Callable[[bytes], Any], items: Iterable[bytes]) -> int:
+    """Connection JSON objects, one per line and comma-separated, as the document's body; written
+    in pieces of about 1 MiB. Returns how many."""
+    count = size = 0
+    pending: list[bytes] = []
     for item in items:
-        spool.write(b"\n" if count == 0 else b",\n")
-        spool.write(item)
+        pending.append(b"\n" if count == 0 else b",\n")
+        pending.append(item)
         count += 1
+        size += len(item)
+        if size >= 1 << 20:
+            write(b"".join(pending))
+            pending.clear()
+            size = 0
     if count:
-        spool.write(b"\n")
+        pending.append(b"\n")
+    write(b"".join(pending))
     return count
 
 

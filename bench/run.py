@@ -184,6 +184,11 @@ def main(argv=None) -> int:
         log(f"tshark: {v.splitlines()[0] if v else '?'}")
     else:
         log("tshark: not available")
+    try:  # --version says whether the hot path runs compiled
+        version = subprocess.run(shlex.split(a.cmd) + ["--version"], capture_output=True, text=True).stdout.strip()
+    except OSError:
+        version = ""
+    log(f"ours: {version or 'not available'}")
 
     os.makedirs(OUT, exist_ok=True)
     tmpdirs: list[str] = []

@@ -98,6 +98,7 @@ class _Lru:
 _PARSED = _Lru(PARSE_CACHE_MAX)
 _ISSUED = _Lru(ISSUER_CACHE_MAX)
 _SUMMARIES = _Lru(PARSE_CACHE_MAX)
+_BY_CONTENT: dict[bytes, CertInfo] = {}
 
 
 def cache_info() -> dict[str, int]:
@@ -161,10 +162,18 @@ class CertInfo:
 
 
 def parse_certificate(der: bytes | bytearray | memoryview) -> CertInfo:
-    """The facts of one DER certificate, from the bounded cache."""
+    """The facts of one DER certificate, from the bounded cache. The same chain comes on every
+    connection to a server: found by its bytes first (hashed once per bytes object, where a
+    SHA-256 would be computed on every call)."""
     data = bytes(der)
-    digest = hashlib.sha256(data).digest()
-    return _PARSED.get(digest, lambda: _parse(data, digest.hex()))
+    info = _BY_CONTENT.get(data)
+    if info is None:
+        digest = hashlib.sha256(data).digest()
+        info = _PARSED.get(digest, lambda: _parse(data, digest.hex()))
+        if len(_BY_CONTENT) >= PARSE_CACHE_MAX:
+            _BY_CONTENT.clear()
+        _BY_CONTENT[data] = info
+    return info
 
 
 def error_reason(exc: BaseException) -> str:

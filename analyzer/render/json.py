@@ -9,7 +9,6 @@ escaping is the JSON encoder's job.
 from __future__ import annotations
 
 import functools
-import hashlib
 from collections.abc import Callable, Iterable
 from dataclasses import fields, is_dataclass
 from typing import Any
@@ -17,8 +16,9 @@ from typing import Any
 import orjson
 
 from analyzer import registry
+from analyzer.analysis.certinfo import parse_certificate
 from analyzer.model import Connection, DataRun, Entry, GapInfo
-from analyzer.tls.events import Alert, Heartbeat
+from analyzer.tls.events import Alert, Heartbeat, Message
 from analyzer.tls.extensions import NOT_INTERNED, Extension
 from analyzer.tls.messages import Certificate, ClientHello, ServerHello, ServerKeyExchange
 
@@ -93,6 +93,7 @@ def _list_names(key: str, value: list) -> list[str] | None:
 
 
 _NAME_KEYS = {k: _name_key(k, False) for k in NAMERS}
+_record_version_name = NAMERS["record_version"]
 _PLURAL_KEYS = {k: _name_key(k, True) for k in NAMERS}
 _MESSAGE_NAMED = ("record_version",)
 _HELLO_NAMED = ("legacy_version", "cipher_suites", "cipher_suite", "compression_methods", "compression_method")
@@ -171,7 +172,7 @@ def body_json(body: Any) -> dict[str, Any]:
             "hello_retry_request": body.hello_retry_request, "downgrade_sentinel": body.downgrade_sentinel,
         }, _HELLO_NAMED)
     if isinstance(body, Certificate):
-        d = {"certificates": [{"length": len(e.der), "sha256": hashlib.sha256(e.der).hexdigest(),
+        d = {"certificates": [{"length": len(e.der), "sha256": parse_certificate(e.der).sha256,
                                "extensions": _extensions(e.extensions)} for e in body.entries]}
         if body.request_context is not None:
             d["request_context"] = body.request_context.hex()
@@ -202,7 +203,7 @@ def message_json(entry: Entry | DataRun, fingerprints: dict[int, dict[str, str]]
             "type": None, "name": entry.name, "encrypted": not entry.decrypted, "decrypted": entry.decrypted,
             "length": entry.length, "records": entry.records, "role": entry.role,
         }, _MESSAGE_NAMED)
-    m = entry.msg
+    m: Message = entry.msg
     d: dict[str, Any] = {
         "frame": m.frame, "ts": round(m.ts, 6), "from": entry.side, "content_type": m.content_type,
         "record_version": m.record_version, "type": m.type, "name": m.name, "encrypted": m.encrypted,
@@ -214,7 +215,8 @@ def message_json(entry: Entry | DataRun, fingerprints: dict[int, dict[str, str]]
         d.update(body_json(m.body))
     if fingerprints and id(m) in fingerprints:
         d["fingerprints"] = fingerprints[id(m)]
-    return with_names(d, _MESSAGE_NAMED)
+    d["record_version_name"] = _record_version_name(m.record_version)
+    return d
 
 
 def _endpoint(e: Any) -> dict[str, Any]:
@@ -222,7 +224,7 @@ def _endpoint(e: Any) -> dict[str, Any]:
 
 
 def _cert_refs(chain: list[bytes]) -> list[dict[str, Any]]:
-    return [{"length": len(der), "sha256": hashlib.sha256(der).hexdigest()} for der in chain]
+    return [{"length": len(der), "sha256": parse_certificate(der).sha256} for der in chain]
 
 
 def connection_json(conn: Connection) -> dict[str, Any]:

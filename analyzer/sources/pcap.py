@@ -182,6 +182,18 @@ def _read_pcap(stream: BinaryIO, magic: bytes, info: CaptureInfo) -> Iterator[Fr
     index = 0
     new = tuple.__new__  # Frame(...) parses keyword arguments; this does not
     while True:
+        # the records wholly inside the buffer, without a call per record ...
+        buf, pos, n = c.buf, c.pos, len(c.buf)
+        while pos + 16 <= n:
+            sec, frac, caplen, _orig = unpack(buf, pos)
+            end = pos + 16 + caplen
+            if caplen > limit or end > n:
+                break
+            index += 1
+            yield new(Frame, (index, sec + frac * scale, linktype, buf[pos + 16:end]))
+            pos = end
+        c.pos = pos
+        # ... then one record the careful way: across a refill, at the end, or damaged
         if not c.need(16):
             if c.pos < len(c.buf):
                 _truncated(info, index, c.offset, "incomplete record header")

@@ -25,12 +25,15 @@ DOWNGRADE_TLS11 = b"DOWNGRD\x00"
 TLS13 = 0x0304
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, init=False)
 class Context:
-    """What a decoder must know that the message does not say itself."""
+    """What a decoder must know that the message does not say itself. (init=False: mypyc compiles a written __init__, not the generated one, 8x slower to call)"""
 
     version: int | None = None  # negotiated version (from ServerHello / supported_versions)
     kx: str | None = None  # key exchange of the negotiated suite (registry SuiteInfo.kx)
+
+    def __init__(self, version: int | None = None, kx: str | None = None) -> None:
+        self.version, self.kx = version, kx
 
     @property
     def tls13(self) -> bool:
