@@ -11,7 +11,7 @@ from analyzer.net.flows import Endpoint
 @dataclass(slots=True, init=False)
 class DataRun:
     """Consecutive opaque records (application data, encrypted flights) from one side, as one row.
-    (init=False: mypyc compiles a written __init__, not the generated one, 8x slower to call)"""
+    (A written __init__: see analyzer/native.py.)"""
 
     side: Any  # wire direction (0/1) while assembling, "client"/"server" once finished
     frame: int
@@ -35,7 +35,8 @@ class DataRun:
 
 @dataclass(slots=True, init=False)
 class Entry:
-    """One ladder row / JSON message: a TLS message, oriented to client or server. (init=False: mypyc compiles a written __init__, not the generated one, 8x slower to call)"""
+    """One ladder row / JSON message: a TLS message, oriented to client or server.
+    (A written __init__: see analyzer/native.py.)"""
 
     side: str
     msg: Any  # analyzer.tls.events.Message

@@ -37,7 +37,7 @@ class ShardResult:
     info: CaptureInfo
     warnings: list[str]
     first_frames: list[int]  # every connection this worker created
-    spool: str  # path of (first frame, before "id", after "id") records, in first-frame order
+    spool: str  # path of (first frame, JSON up to "id":N, JSON after it) records, in first-frame order
 
 
 def worth_it(path: str, jobs: int) -> bool:
@@ -48,12 +48,21 @@ def default_jobs() -> int:
     return max(1, min(os.cpu_count() or 1, 8))
 
 
+_ID_SENTINEL = 1 << 62  # no connection has this id: where its digits are, the real id goes
+_ID_MARK = b'"id":%d' % _ID_SENTINEL
+
+
 def _split(conn_json: dict[str, Any]) -> tuple[bytes, bytes]:
-    """Compact JSON of the keys sorting before and after "id", without braces."""
-    conn_json.pop("id")
-    before = {k: v for k, v in conn_json.items() if k < "id"}
-    after = {k: v for k, v in conn_json.items() if k > "id"}
-    return rjson.dumps(before)[1:-1], rjson.dumps(after)[1:-1]
+    """The connection's compact JSON cut where `"id":N` goes: (up to it, after it)."""
+    conn_json["id"] = _ID_SENTINEL
+    blob = rjson.dumps(conn_json)
+    before, mark, after = blob.partition(_ID_MARK)
+    if mark and _ID_MARK not in after:  # (a quote inside a JSON string is escaped: only a key matches)
+        return before, after
+    conn_json.pop("id")  # a nested "id" with this very value: render the two halves apart
+    head = rjson.dumps({k: v for k, v in conn_json.items() if k < "id"})[:-1]
+    tail = rjson.dumps({k: v for k, v in conn_json.items() if k > "id"})[1:]
+    return head + (b"," if len(head) > 1 else b""), (b"," if len(tail) > 1 else b"") + tail
 
 
 _POLICY: list[Any] = [None]
@@ -107,8 +116,7 @@ def analyze_json(path: str, jobs: int, depth: str, selection: Any,
             for first, before, after in heapq.merge(*(_records(r.spool) for r in results)):
                 gid = bisect.bisect_left(ranks, first)
                 if wanted is None or gid in wanted:
-                    yield (b"{" + before + (b"," if before else b"") + b'"id":' + str(gid).encode()
-                           + (b"," if after else b"") + after + b"}")
+                    yield before + b'"id":' + str(gid).encode() + after
         finally:
             shutil.rmtree(spool_dir, ignore_errors=True)
 

@@ -72,3 +72,14 @@ def test_streamed_output_is_in_id_order_and_complete(many_connections: str) -> N
 
 def test_sharded_output_is_identical_on_many_connections(many_connections: str) -> None:
     assert _parallel_document(many_connections, 2) == json_document(many_connections)
+
+
+@pytest.mark.parametrize("doc", [
+    {"alpn": None, "findings": [{"id": "KX-NO-PQ"}], "id": 0, "tls": True},  # the usual case
+    {"a": [{"id": 1 << 62}], "id": 0, "z": 1},  # a nested "id" with the marker's own value
+    {"id": 0, "z": {"id": 1 << 62}},
+    {"a": {"id": 1 << 62}, "id": 0},
+])
+def test_the_id_is_cut_out_and_put_back(doc: dict) -> None:
+    before, after = parallel._split(dict(doc))
+    assert before + b'"id":7' + after == rjson.dumps({**doc, "id": 7})

@@ -13,7 +13,7 @@ from typing import Any
 from analyzer import registry
 from analyzer.analysis.findings import Rule
 from analyzer.model import Connection, Entry
-from analyzer.tls.events import Heartbeat
+from analyzer.tls.events import Heartbeat, Message
 
 RFC9325 = "RFC 9325"
 
@@ -154,10 +154,12 @@ def _compression(conn: Connection, ctx: Any) -> Iterator[tuple]:
 
 def _heartbeat(conn: Connection, ctx: Any) -> Iterator[tuple]:
     for e in conn.entries:
-        if e.__class__ is Entry and e.msg.content_type == 24 and isinstance(e.msg.body, Heartbeat) \
-                and e.msg.body.overclaimed:
-            yield ("heartbeat claims more payload than its record holds (Heartbleed)", "behaviour", e.msg.frame,
-                   {"claimed": e.msg.body.payload_length, "record": e.msg.body.record_length, "from": e.side})
+        if not isinstance(e, Entry):
+            continue
+        m: Message = e.msg
+        if m.content_type == 24 and isinstance(m.body, Heartbeat) and m.body.overclaimed:
+            yield ("heartbeat claims more payload than its record holds (Heartbleed)", "behaviour", m.frame,
+                   {"claimed": m.body.payload_length, "record": m.body.record_length, "from": e.side})
             return
     sh = conn.server_hello
     if sh is not None and sh.body.ext(15) is not None:

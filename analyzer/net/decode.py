@@ -39,7 +39,7 @@ _ETH_IPV4_TCP = struct.Struct("!12xHBxH2xHxB2x4s4sHHIIBB").unpack_from
 @dataclass(slots=True, init=False)
 class Segment:
     """A TCP segment's fields that reassembly needs; addresses are raw 4- or 16-byte strings.
-    (init=False: mypyc compiles a written __init__, not the generated one, 8x slower to call)"""
+    (A written __init__: see analyzer/native.py.)"""
 
     src: bytes
     dst: bytes

@@ -36,7 +36,9 @@ class Limits:
 
 
 def ip_text(raw: bytes) -> str:
-    return str(ipaddress.ip_address(raw))
+    if len(raw) == 4:  # the common case, without building an ipaddress object
+        return f"{raw[0]}.{raw[1]}.{raw[2]}.{raw[3]}"
+    return str(ipaddress.ip_address(raw))  # IPv6: RFC 5952 text
 
 
 class TcpConnection:

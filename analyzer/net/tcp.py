@@ -18,7 +18,7 @@ RECENT_SEGMENTS = 8  # delivered segments remembered to recognise conflicting re
 
 @dataclass(slots=True, init=False)
 class StreamData:
-    """In-order bytes of one direction. (init=False: mypyc compiles a written __init__, not the generated one, 8x slower to call)"""
+    """In-order bytes of one direction. (A written __init__: see analyzer/native.py.)"""
 
     direction: int  # 0: client to server, 1: server to client (as far as the TCP layer knows)
     offset: int

@@ -27,7 +27,8 @@ TLS13 = 0x0304
 
 @dataclass(slots=True, init=False)
 class Context:
-    """What a decoder must know that the message does not say itself. (init=False: mypyc compiles a written __init__, not the generated one, 8x slower to call)"""
+    """What a decoder must know that the message does not say itself.
+    (A written __init__: see analyzer/native.py.)"""
 
     version: int | None = None  # negotiated version (from ServerHello / supported_versions)
     kx: str | None = None  # key exchange of the negotiated suite (registry SuiteInfo.kx)
@@ -43,7 +44,7 @@ class Context:
 
 @dataclass(slots=True, init=False)
 class ClientHello:
-    """(init=False: mypyc compiles a written __init__, not the generated one, 8x slower to call)"""
+    """(A written __init__: see analyzer/native.py.)"""
 
     legacy_version: int
     random: bytes
@@ -67,7 +68,7 @@ class ClientHello:
 
 @dataclass(slots=True, init=False)
 class ServerHello:
-    """(init=False: mypyc compiles a written __init__, not the generated one, 8x slower to call)"""
+    """(A written __init__: see analyzer/native.py.)"""
 
     legacy_version: int
     random: bytes
