@@ -6,7 +6,7 @@ once it sees a ClientHello; `finish` orients everything to client/server from th
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final
 
 from analyzer.model import AlertInfo, Connection, DataRun, Entry, GapInfo
 from analyzer.net.flows import TcpConnection
@@ -16,12 +16,12 @@ from analyzer.tls.events import Alert, Malformed, Message, Resync, TlsStart
 from analyzer.tls.messages import Certificate, ClientHello, EncryptedExtensions, ServerHello, ServerKeyExchange
 from analyzer.tls.sslv2 import SSLv2ServerHello
 
-HISTORY_MAX = 100  # as Zeek caps ssl_history
+HISTORY_MAX: Final = 100  # as Zeek caps ssl_history
 # Zeek's ssl_history letters (upper case: client, lower case: server)
-HISTORY = {0: "H", 1: "C", 2: "S", 3: "V", 4: "T", 5: "E", 8: "O", 11: "X", 12: "K", 13: "R",
+HISTORY: Final = {0: "H", 1: "C", 2: "S", 3: "V", 4: "T", 5: "E", 8: "O", 11: "X", 12: "K", 13: "R",
            14: "N", 15: "Y", 16: "G", 20: "F", 21: "W", 22: "U", 23: "A", 24: "P", 254: "M"}
-CONTENT_HISTORY = {20: "I", 21: "L", 24: "B"}
-FALLBACK_SCSV = 0x5600
+CONTENT_HISTORY: Final = {20: "I", 21: "L", 24: "B"}
+FALLBACK_SCSV: Final = 0x5600
 
 
 class ConnectionBuilder:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import gc
 from collections import Counter
 from collections.abc import Iterable, Iterator
-from typing import Any
+from typing import Any, Final
 from dataclasses import dataclass, field
 
 from analyzer.analysis.enrich import enrich
@@ -19,7 +19,7 @@ from analyzer.net.decode import PacketDecoder, Segment
 from analyzer.net.flows import FlowTable, Limits, TcpConnection
 from analyzer.sources.pcap import TICK, Frame
 
-SWEEP_EVERY = 8192  # frames between looks for connections to hand out
+SWEEP_EVERY: Final = 8192  # frames between looks for connections to hand out
 
 
 @dataclass(slots=True)

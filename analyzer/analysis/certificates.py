@@ -44,7 +44,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import Any, Final
 
 from cryptography import x509
 
@@ -55,10 +55,10 @@ from analyzer.analysis.hostnames import ip_address_of, name_matches, reference_h
 from analyzer.model import Connection, Entry
 from analyzer.tls.messages import Certificate
 
-CHAIN_MAX = 16  # certificates judged per chain; a longer chain is judged on its first ones
+CHAIN_MAX: Final = 16  # certificates judged per chain; a longer chain is judged on its first ones
 
-RFC5280 = "RFC 5280"
-BR = "CA/B Forum BR"
+RFC5280: Final = "RFC 5280"
+BR: Final = "CA/B Forum BR"
 
 
 @dataclass(frozen=True)
@@ -72,7 +72,7 @@ class CertPolicy:
     min_ec_bits: int = 256
 
 
-DEFAULT_POLICY = CertPolicy()
+DEFAULT_POLICY: Final = CertPolicy()
 
 
 # --- the chains of a connection -------------------------------------------------------------------------
@@ -115,7 +115,7 @@ def _when(ts: float | None) -> datetime | None:
         return None
 
 
-_last_chains: list[Any] = [None, None, None, []]  # conn, its server and client DER lists, their chains
+_last_chains: Final[list[Any]] = [None, None, None, []]  # conn, its server and client DER lists, their chains
 
 
 def chains(conn: Connection) -> list[Chain]:
@@ -401,7 +401,7 @@ def _untrusted(conn: Connection, ctx: Any) -> Yield:
                           roots=len(roots)))
 
 
-CERT_RULES: tuple[Rule, ...] = (
+CERT_RULES: Final[tuple[Rule, ...]] = (
     Rule("CERT-UNPARSABLE", "info", RFC5280 + " 4.1", "A certificate (or a part of it) could not be parsed.", _unparsable),
     Rule("CERT-EXPIRED", "high", RFC5280 + " 4.1.2.5", "A certificate was past its notAfter when it was sent.", _expired),
     Rule("CERT-NOT-YET-VALID", "high", RFC5280 + " 4.1.2.5", "A certificate was before its notBefore when it was sent.",

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
@@ -27,10 +27,10 @@ from cryptography.x509.oid import ExtensionOID, NameOID
 
 from analyzer.errors import InputError
 
-PARSE_CACHE_MAX = 4096  # parsed certificates kept, keyed by SHA-256 of the DER
-ISSUER_CACHE_MAX = 4096  # (child, issuer) signature checks kept
-STR_MAX = 255  # characters of a certificate string in evidence
-LIST_MAX = 20  # entries of a list (SAN) in evidence
+PARSE_CACHE_MAX: Final = 4096  # parsed certificates kept, keyed by SHA-256 of the DER
+ISSUER_CACHE_MAX: Final = 4096  # (child, issuer) signature checks kept
+STR_MAX: Final = 255  # characters of a certificate string in evidence
+LIST_MAX: Final = 20  # entries of a list (SAN) in evidence
 
 
 def load_ca_bundle(path: str) -> tuple[x509.Certificate, ...]:
@@ -62,7 +62,7 @@ def load_ca_bundle(path: str) -> tuple[x509.Certificate, ...]:
 
 # --- bounded caches --------------------------------------------------------------------------------
 
-_MISSING = object()
+_MISSING: Final = object()
 
 
 class _Lru:
@@ -95,10 +95,10 @@ class _Lru:
             self._items.clear()
 
 
-_PARSED = _Lru(PARSE_CACHE_MAX)
-_ISSUED = _Lru(ISSUER_CACHE_MAX)
-_SUMMARIES = _Lru(PARSE_CACHE_MAX)
-_BY_CONTENT: dict[bytes, CertInfo] = {}
+_PARSED: Final = _Lru(PARSE_CACHE_MAX)
+_ISSUED: Final = _Lru(ISSUER_CACHE_MAX)
+_SUMMARIES: Final = _Lru(PARSE_CACHE_MAX)
+_BY_CONTENT: Final[dict[bytes, CertInfo]] = {}
 
 
 def cache_info() -> dict[str, int]:
@@ -111,15 +111,15 @@ def cache_info() -> dict[str, int]:
 
 # signature algorithm OIDs whose hash `cryptography` may not even name (MD2/MD4) or that we want
 # recognised whatever the library says
-_SIG_HASH_BY_OID = {
+_SIG_HASH_BY_OID: Final = {
     "1.2.840.113549.1.1.2": "md2", "1.2.840.113549.1.1.3": "md4", "1.2.840.113549.1.1.4": "md5",
     "1.3.14.3.2.3": "md5", "1.2.840.113549.1.1.5": "sha1", "1.3.14.3.2.29": "sha1",
     "1.2.840.10045.4.1": "sha1", "1.2.840.10040.4.3": "sha1", "1.3.14.3.2.27": "sha1",
 }
-_RSA_SIG = "1.2.840.113549.1.1."
-_ECDSA_SIG = "1.2.840.10045.4."
-_DSA_SIG = ("1.2.840.10040.4.3", "1.3.14.3.2.27", "2.16.840.1.101.3.4.3.1", "2.16.840.1.101.3.4.3.2")
-WEAK_HASHES = ("md2", "md4", "md5")
+_RSA_SIG: Final = "1.2.840.113549.1.1."
+_ECDSA_SIG: Final = "1.2.840.10045.4."
+_DSA_SIG: Final = ("1.2.840.10040.4.3", "1.3.14.3.2.27", "2.16.840.1.101.3.4.3.1", "2.16.840.1.101.3.4.3.2")
+WEAK_HASHES: Final = ("md2", "md4", "md5")
 
 
 @dataclass(frozen=True, eq=False)
@@ -410,9 +410,9 @@ def _root_set(bundle: tuple[x509.Certificate, ...]) -> RootSet:
     return RootSet(roots, {k: tuple(v) for k, v in by_subject.items()}, frozenset(r.sha256 for r in roots), store)
 
 
-_ROOT_SETS: OrderedDict[int, tuple[tuple, RootSet]] = OrderedDict()  # id(ca_roots) -> (ca_roots, parsed)
-_ROOT_SETS_MAX = 8
-_ROOT_LOCK = threading.Lock()
+_ROOT_SETS: Final[OrderedDict[int, tuple[tuple, RootSet]]] = OrderedDict()  # id(ca_roots) -> (ca_roots, parsed)
+_ROOT_SETS_MAX: Final = 8
+_ROOT_LOCK: Final = threading.Lock()
 
 
 def root_set_for(bundle: tuple[x509.Certificate, ...] | None) -> RootSet | None:

@@ -5,7 +5,7 @@ Runs once per finished connection (the pipeline calls it), so every output sees 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final
 
 from analyzer.analysis import fingerprints, rulebook
 from analyzer.analysis.certinfo import certificate_summary
@@ -14,8 +14,8 @@ from analyzer.tls.extensions import NOT_INTERNED
 from analyzer.tls.messages import ClientHello
 
 
-_CLIENT_CACHE: dict[tuple, dict[str, str]] = {}
-CACHE_MAX = 4096
+_CLIENT_CACHE: Final[dict[tuple, dict[str, str]]] = {}
+CACHE_MAX: Final = 4096
 
 
 def _client(ch: ClientHello, transport: str) -> dict[str, str]:

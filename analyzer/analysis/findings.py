@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
-SEVERITIES = ("info", "low", "medium", "high", "critical")
+SEVERITIES: Final = ("info", "low", "medium", "high", "critical")
 
 # (title, scope, frame, evidence); scope: "offered" (the client's hello), "negotiated", "behaviour"
 Hit = tuple[str, str, "int | None", dict]

@@ -18,6 +18,8 @@ hex digits (TLS suites, 0x00XXXX, keep the spec's four).
 
 from __future__ import annotations
 
+from typing import Final
+
 import hashlib
 import re
 from dataclasses import dataclass
@@ -127,8 +129,8 @@ def ja3s(sh: ServerHello) -> tuple[str, str] | None:
 
 JA4_VERSIONS = {0x0304: "13", 0x0303: "12", 0x0302: "11", 0x0301: "10", 0x0300: "s3", 0x0002: "s2",
                 0xFEFF: "d1", 0xFEFD: "d2", 0xFEFC: "d3"}
-TRANSPORTS = frozenset("tqd")  # TLS over TCP, QUIC, DTLS
-ZEROS = "000000000000"
+TRANSPORTS: Final = frozenset("tqd")  # TLS over TCP, QUIC, DTLS
+ZEROS: Final = "000000000000"
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,7 +162,7 @@ def _version(ch: ClientHello) -> str:
     return JA4_VERSIONS.get(_newest(offered) if offered else ch.legacy_version, "00")
 
 
-_ESCAPE = re.compile(r"\\x([0-9a-f]{2})")
+_ESCAPE: Final = re.compile(r"\\x([0-9a-f]{2})")
 
 
 def alpn_raw(protocol: str) -> bytes:
@@ -297,4 +299,4 @@ def server_fingerprints(sh: ServerHello) -> dict[str, str]:
     return dict(fp)
 
 
-_SERVER_FINGERPRINTS: dict[str, dict[str, str]] = {}
+_SERVER_FINGERPRINTS: Final[dict[str, dict[str, str]]] = {}

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Final
+
 import ipaddress
 from collections.abc import Sequence
 
-_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+_ASCII_LOWER: Final = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 
 
 def reference_host(host: str) -> str | None:

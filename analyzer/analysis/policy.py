@@ -25,7 +25,7 @@ import tomllib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from analyzer import registry
 from analyzer.analysis.findings import SEVERITIES, Rule
@@ -33,14 +33,14 @@ from analyzer.errors import InputError
 from analyzer.policies import POLICY_DIR, PROFILES
 
 # Mozilla's JSON uses OpenSSL's names for some groups; the IANA registry names them otherwise
-OPENSSL_GROUP_NAMES = {"prime256v1": "secp256r1"}
-VERSION_ALIASES = {"tlsv1": "TLSv1.0"}
-THRESHOLDS = ("min_dh_bits", "min_rsa_bits", "min_ec_bits", "max_certificate_lifetime_days", "expiring_soon_days")
-ALLOW_KINDS = {"versions": "version", "cipher_suites": "cipher_suite", "groups": "group"}
-TEXT_ALLOWS = ("certificate_types", "certificate_curves", "certificate_signatures")
+OPENSSL_GROUP_NAMES: Final = {"prime256v1": "secp256r1"}
+VERSION_ALIASES: Final = {"tlsv1": "TLSv1.0"}
+THRESHOLDS: Final = ("min_dh_bits", "min_rsa_bits", "min_ec_bits", "max_certificate_lifetime_days", "expiring_soon_days")
+ALLOW_KINDS: Final = {"versions": "version", "cipher_suites": "cipher_suite", "groups": "group"}
+TEXT_ALLOWS: Final = ("certificate_types", "certificate_curves", "certificate_signatures")
 
 
-_CERT_POLICIES: dict[tuple, Any] = {}
+_CERT_POLICIES: Final[dict[tuple, Any]] = {}
 
 
 @dataclass(frozen=True)
@@ -244,8 +244,8 @@ def _certificate(conn: Any, policy: Policy) -> Iterator[tuple]:
                    chain.evidence(0, **{what.replace(" ", "_"): value}))
 
 
-POLICY_SOURCE = "the active policy (--profile / --policy)"
-POLICY_RULES: tuple[Rule, ...] = (
+POLICY_SOURCE: Final = "the active policy (--profile / --policy)"
+POLICY_RULES: Final[tuple[Rule, ...]] = (
     Rule("POLICY-VERSION", "medium", POLICY_SOURCE, "Negotiated protocol version outside the policy's list.", _version),
     Rule("POLICY-SUITE", "medium", POLICY_SOURCE, "Negotiated cipher suite outside the policy's list.", _suite),
     Rule("POLICY-GROUP", "low", POLICY_SOURCE, "Negotiated key-exchange group outside the policy's list.", _group),

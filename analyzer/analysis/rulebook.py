@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Final
+
 from functools import cache
 
 from analyzer.analysis.findings import SEVERITIES, Finding, Rule, severity_at_least
 from analyzer.analysis.policy import Policy, load_profile
 from analyzer.model import Connection
 
-OFFERED_CAP = "low"  # what a client merely offers (and did not get) weighs less than what was used
+OFFERED_CAP: Final = "low"  # what a client merely offers (and did not get) weighs less than what was used
 
 
 @cache
@@ -50,7 +52,7 @@ def evaluate(conn: Connection, policy: Policy | None = None) -> list[Finding]:
     return findings
 
 
-_plans: dict[int, tuple[Policy, tuple[Rule, ...], list[tuple[Rule, str, str]]]] = {}
+_plans: Final[dict[int, tuple[Policy, tuple[Rule, ...], list[tuple[Rule, str, str]]]]] = {}
 
 
 def _plan(policy: Policy) -> list[tuple[Rule, str, str]]:

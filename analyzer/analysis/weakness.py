@@ -8,14 +8,14 @@ may change (analyzer/analysis/policy.py). Certificate rules live in certificates
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, Final
 
 from analyzer import registry
 from analyzer.analysis.findings import Rule
 from analyzer.model import Connection, Entry
 from analyzer.tls.events import Heartbeat, Message
 
-RFC9325 = "RFC 9325"
+RFC9325: Final = "RFC 9325"
 
 
 # --- facts the rules share -----------------------------------------------------------------------
@@ -29,8 +29,8 @@ def _hello_frame(conn: Connection, server: bool = False) -> int | None:
 
 # offered suites (wire order) -> (their facts, SCSVs and unknown codes left out; {test: matching names})
 Offered = tuple[tuple[registry.SuiteInfo, ...], dict[Any, list[str]]]
-_OFFERED: dict[tuple[int, ...], Offered] = {}  # clients repeat the same few lists
-_last_offered: list[Any] = [None, None]  # the ClientHello body last asked about, its entry
+_OFFERED: Final[dict[tuple[int, ...], Offered]] = {}  # clients repeat the same few lists
+_last_offered: Final[list[Any]] = [None, None]  # the ClientHello body last asked about, its entry
 
 
 def _offered(conn: Connection) -> Offered | None:
@@ -239,7 +239,7 @@ def _renegotiation(conn: Connection, ctx: Any) -> Iterator[tuple]:
         yield "renegotiation inside the connection", "behaviour", None, {}
 
 
-RULES: tuple[Rule, ...] = (
+RULES: Final[tuple[Rule, ...]] = (
     Rule("PROTO-SSLV2", "critical", "RFC 6176", "SSL 2.0 is broken and prohibited.", _version_rule({0x0002}, "SSLv2")),
     Rule("PROTO-SSLV3", "critical", "RFC 7568", "SSL 3.0 is broken (POODLE) and prohibited.", _version_rule({0x0300}, "SSLv3")),
     Rule("PROTO-TLS10-11", "high", "RFC 8996", "TLS 1.0 and 1.1 are deprecated.", _version_rule({0x0301, 0x0302}, "TLS 1.0/1.1")),

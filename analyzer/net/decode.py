@@ -6,26 +6,44 @@ A frame that is not TCP/UDP over IP yields None and is counted, never raised.
 
 from __future__ import annotations
 
+from typing import Final
+
 import struct
 from collections import Counter, OrderedDict
 from dataclasses import dataclass
 
-ETH_IPV4, ETH_IPV6 = 0x0800, 0x86DD
-VLAN_TAGS = (0x8100, 0x88A8, 0x9100, 0x9200)
-LINKTYPE_NULL, LINKTYPE_ETHERNET, LINKTYPE_RAW, LINKTYPE_LOOP = 0, 1, 101, 108
-LINKTYPE_SLL, LINKTYPE_SLL2, LINKTYPE_IPV4, LINKTYPE_IPV6 = 113, 276, 228, 229
-RAW_ALIASES = (12, 14)  # DLT_RAW as some systems write it
-IPPROTO_TCP, IPPROTO_UDP = 6, 17
-IPPROTO_IPIP, IPPROTO_IPV6, IPPROTO_GRE = 4, 41, 47
-GTP_U_PORT, VXLAN_PORT = 2152, 4789
-MAX_TUNNEL_DEPTH = 4
-IPV6_EXT_HEADERS = (0, 43, 60, 135, 139, 140)  # hop-by-hop, routing, dest opts, mobility, HIP, shim6
-IPV6_FRAGMENT, IPV6_AH, IPV6_NO_NEXT = 44, 51, 59
-NULL_FAMILY_IPV4 = 2
-NULL_FAMILY_IPV6 = (10, 23, 24, 28, 30)  # Linux, Windows, NetBSD/OpenBSD, FreeBSD, macOS
+ETH_IPV4: Final = 0x0800
+ETH_IPV6: Final = 0x86DD
+VLAN_TAGS: Final = (0x8100, 0x88A8, 0x9100, 0x9200)
+LINKTYPE_NULL: Final = 0
+LINKTYPE_ETHERNET: Final = 1
+LINKTYPE_RAW: Final = 101
+LINKTYPE_LOOP: Final = 108
+LINKTYPE_SLL: Final = 113
+LINKTYPE_SLL2: Final = 276
+LINKTYPE_IPV4: Final = 228
+LINKTYPE_IPV6: Final = 229
+RAW_ALIASES: Final = (12, 14)  # DLT_RAW as some systems write it
+IPPROTO_TCP: Final = 6
+IPPROTO_UDP: Final = 17
+IPPROTO_IPIP: Final = 4
+IPPROTO_IPV6: Final = 41
+IPPROTO_GRE: Final = 47
+GTP_U_PORT: Final = 2152
+VXLAN_PORT: Final = 4789
+MAX_TUNNEL_DEPTH: Final = 4
+IPV6_EXT_HEADERS: Final = (0, 43, 60, 135, 139, 140)  # hop-by-hop, routing, dest opts, mobility, HIP, shim6
+IPV6_FRAGMENT: Final = 44
+IPV6_AH: Final = 51
+IPV6_NO_NEXT: Final = 59
+NULL_FAMILY_IPV4: Final = 2
+NULL_FAMILY_IPV6: Final = (10, 23, 24, 28, 30)  # Linux, Windows, NetBSD/OpenBSD, FreeBSD, macOS
 
 # TCP flags
-FIN, SYN, RST, ACK = 0x01, 0x02, 0x04, 0x10
+FIN: Final = 0x01
+SYN: Final = 0x02
+RST: Final = 0x04
+ACK: Final = 0x10
 
 _u16 = struct.Struct("!H").unpack_from
 _ipv4 = struct.Struct("!BxHHHBB").unpack_from  # ver/ihl, total len, id, flags/frag, ttl, proto
@@ -33,7 +51,7 @@ _tcp = struct.Struct("!HHIIBB").unpack_from  # sport, dport, seq, ack, data offs
 _udp = struct.Struct("!HH").unpack_from
 # Ethernet + IPv4 without options + TCP in one call: ethertype, ver/ihl, total length, flags/frag,
 # protocol, src, dst, sport, dport, seq, ack, data offset, TCP flags
-_ETH_IPV4_TCP = struct.Struct("!12xHBxH2xHxB2x4s4sHHIIBB").unpack_from
+_ETH_IPV4_TCP: Final = struct.Struct("!12xHBxH2xHxB2x4s4sHHIIBB").unpack_from
 
 
 @dataclass(slots=True, init=False)

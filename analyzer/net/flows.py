@@ -10,12 +10,13 @@ from __future__ import annotations
 import ipaddress
 from array import array
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 from analyzer.net.decode import ACK, FIN, RST, SYN, Segment
 from analyzer.net.tcp import Event, HalfStream, StreamEnd
 
-CLIENT, SERVER = 0, 1  # directions: 0 = from the client, 1 = from the server
+CLIENT: Final = 0  # directions: 0 = from the client, 1 = from the server
+SERVER: Final = 1
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,12 +8,14 @@ they become a `Gap`, and delivery continues after it.
 
 from __future__ import annotations
 
+from typing import Final
+
 from collections import deque
 from dataclasses import dataclass
 
-SEQ_MOD = 1 << 32
-HALF = 1 << 31
-RECENT_SEGMENTS = 8  # delivered segments remembered to recognise conflicting retransmissions
+SEQ_MOD: Final = 1 << 32
+HALF: Final = 1 << 31
+RECENT_SEGMENTS: Final = 8  # delivered segments remembered to recognise conflicting retransmissions
 
 
 @dataclass(slots=True, init=False)

@@ -8,6 +8,8 @@ scapy, so the analyzer starts fast.
 """
 from __future__ import annotations
 
+from typing import Final
+
 from dataclasses import dataclass
 
 from analyzer.registry import tables as _t
@@ -20,7 +22,7 @@ __all__ = [
     "signature_scheme_name", "sslv2_cipher_name", "unknown", "version_name", "well_known_dh_prime",
 ]
 
-DATA_VERSION: str = _t.CRYPTODATAHUB_VERSION  # cryptodatahub release the tables were generated from
+DATA_VERSION: Final[str] = _t.CRYPTODATAHUB_VERSION  # cryptodatahub release the tables were generated from
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,7 +121,7 @@ def _opt_int(field: str) -> int | None:
 
 
 # ----------------------------------------------------------------------------- cipher suites
-_suites: dict[int, SuiteInfo] = {}
+_suites: Final[dict[int, SuiteInfo]] = {}
 
 
 def cipher_suite_name(code: int) -> str:
@@ -151,7 +153,7 @@ def sslv2_cipher_name(code24: int) -> str:
 
 
 # ----------------------------------------------------------------------------- groups
-_groups: dict[int, GroupInfo] = {}
+_groups: Final[dict[int, GroupInfo]] = {}
 
 
 def group_name(code: int) -> str:
@@ -173,7 +175,7 @@ def group(code: int) -> GroupInfo | None:
 
 
 # ----------------------------------------------------------------------------- signature schemes
-_schemes: dict[int, SchemeInfo] = {}
+_schemes: Final[dict[int, SchemeInfo]] = {}
 
 
 def signature_scheme_name(code: int) -> str:
@@ -260,9 +262,9 @@ def well_known_dh_prime(p: int) -> str | None:
 
 
 # ----------------------------------------------------------------------------- names back to codes
-_REVERSE_TABLES = {"cipher_suite": "CIPHER_SUITES", "group": "GROUPS", "signature_scheme": "SIGNATURE_SCHEMES",
+_REVERSE_TABLES: Final = {"cipher_suite": "CIPHER_SUITES", "group": "GROUPS", "signature_scheme": "SIGNATURE_SCHEMES",
                    "version": "VERSIONS"}
-_reverse: dict[str, dict[str, int]] = {}
+_reverse: Final[dict[str, dict[str, int]]] = {}
 
 
 def code_for(kind: str, name: str) -> int | None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Iterable
 from dataclasses import fields, is_dataclass
-from typing import Any
+from typing import Any, Final
 
 import orjson
 
@@ -22,7 +22,7 @@ from analyzer.tls.events import Alert, Heartbeat, Message
 from analyzer.tls.extensions import NOT_INTERNED, Extension
 from analyzer.tls.messages import Certificate, ClientHello, ServerHello, ServerKeyExchange
 
-SCHEMA = "tls-analyzer/1"
+SCHEMA: Final = "tls-analyzer/1"
 
 NAMERS: dict[str, Callable[[int], str]] = {
     "cipher_suites": registry.cipher_suite_name,
@@ -75,7 +75,7 @@ def with_names(d: dict[str, Any], keys: Iterable[str] | None = None) -> dict[str
     return d
 
 
-_LIST_NAMES: dict[tuple[str, tuple[int, ...]], list[str]] = {}  # peers repeat the same few lists
+_LIST_NAMES: Final[dict[tuple[str, tuple[int, ...]], list[str]]] = {}  # peers repeat the same few lists
 
 
 def _list_names(key: str, value: list) -> list[str] | None:
@@ -94,14 +94,14 @@ def _list_names(key: str, value: list) -> list[str] | None:
 
 _NAME_KEYS = {k: _name_key(k, False) for k in NAMERS}
 _record_version_name = NAMERS["record_version"]
-_PLURAL_KEYS = {k: _name_key(k, True) for k in NAMERS}
-_MESSAGE_NAMED = ("record_version",)
-_HELLO_NAMED = ("legacy_version", "cipher_suites", "cipher_suite", "compression_methods", "compression_method")
-_CONNECTION_NAMED = ("version", "cipher_suite", "group", "hrr_group", "versions_offered", "groups_offered",
+_PLURAL_KEYS: Final = {k: _name_key(k, True) for k in NAMERS}
+_MESSAGE_NAMED: Final = ("record_version",)
+_HELLO_NAMED: Final = ("legacy_version", "cipher_suites", "cipher_suite", "compression_methods", "compression_method")
+_CONNECTION_NAMED: Final = ("version", "cipher_suite", "group", "hrr_group", "versions_offered", "groups_offered",
                      "key_share_groups")
 
 
-_EXTENSION_JSON: dict[Extension, dict[str, Any]] = {}  # shared (interned) extensions render once
+_EXTENSION_JSON: Final[dict[Extension, dict[str, Any]]] = {}  # shared (interned) extensions render once
 
 
 def extension_json(ext: Extension) -> dict[str, Any]:
@@ -130,7 +130,7 @@ def _extensions(exts: list[Extension] | None) -> list[dict[str, Any]]:
     return [extension_json(e) for e in exts or ()]
 
 
-_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+_FIELD_NAMES: Final[dict[type, tuple[str, ...]]] = {}
 
 
 def _generic(body: Any) -> dict[str, Any]:

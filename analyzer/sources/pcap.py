@@ -14,27 +14,31 @@ import struct
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import BinaryIO, NamedTuple
+from typing import BinaryIO, Final, NamedTuple
 
 from analyzer.errors import InputError
 
-CHUNK = 1 << 20
-MAX_RECORD = 1 << 18  # 256 KiB: Wireshark's limit for most link types
-PCAP_MAGICS = {
+CHUNK: Final = 1 << 20
+MAX_RECORD: Final = 1 << 18  # 256 KiB: Wireshark's limit for most link types
+PCAP_MAGICS: Final = {
     b"\xd4\xc3\xb2\xa1": ("<", 1e-6),
     b"\xa1\xb2\xc3\xd4": (">", 1e-6),
     b"\x4d\x3c\xb2\xa1": ("<", 1e-9),
     b"\xa1\xb2\x3c\x4d": (">", 1e-9),
 }
-PCAPNG_SHB = b"\x0a\x0d\x0d\x0a"
-GZIP_MAGIC = b"\x1f\x8b"
+PCAPNG_SHB: Final = b"\x0a\x0d\x0d\x0a"
+GZIP_MAGIC: Final = b"\x1f\x8b"
 
 # pcapng block types
-_IDB, _OPB, _SPB, _EPB, _DSB = 0x00000001, 0x00000002, 0x00000003, 0x00000006, 0x0000000A
-_SHB = 0x0A0D0D0A
+_IDB: Final = 0x00000001
+_OPB: Final = 0x00000002
+_SPB: Final = 0x00000003
+_EPB: Final = 0x00000006
+_DSB: Final = 0x0000000A
+_SHB: Final = 0x0A0D0D0A
 
 
-TICK = -1  # linktype of a data-less Frame a live source sends so time passes without packets
+TICK: Final = -1  # linktype of a data-less Frame a live source sends so time passes without packets
 
 
 class Frame(NamedTuple):

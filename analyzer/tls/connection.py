@@ -9,7 +9,7 @@ skipped by counting, never buffered or copied.
 from __future__ import annotations
 
 import zlib
-from typing import Any
+from typing import Any, Final
 
 from analyzer import registry
 from analyzer.errors import DecodeError
@@ -20,17 +20,25 @@ from analyzer.tls.keys import KeyState
 from analyzer.tls.messages import ClientHello, Context, ServerHello, decode_message, message_name
 from analyzer.tls.sslv2 import SSL2_NAMES, parse_sslv2_hello, parse_sslv2_server_hello, sslv2_record
 
-DETECT, RECORDS, RESYNC, OFF, SSLV2 = range(5)
-MAX_RECORD = (1 << 14) + 2048  # the largest TLSCiphertext fragment RFC 8446 allows
-MAX_HANDSHAKE = 1 << 20  # a handshake message larger than this is skipped, not buffered
-PREAMBLE_KEEP = 32  # bytes of a plaintext preamble kept to name its protocol
-DETECT_LIMIT = 64 << 10  # plaintext preamble scanned for TLS before a direction is given up
+DETECT: Final = 0
+RECORDS: Final = 1
+RESYNC: Final = 2
+OFF: Final = 3
+SSLV2: Final = 4
+MAX_RECORD: Final = (1 << 14) + 2048  # the largest TLSCiphertext fragment RFC 8446 allows
+MAX_HANDSHAKE: Final = 1 << 20  # a handshake message larger than this is skipped, not buffered
+PREAMBLE_KEEP: Final = 32  # bytes of a plaintext preamble kept to name its protocol
+DETECT_LIMIT: Final = 64 << 10  # plaintext preamble scanned for TLS before a direction is given up
 
-CT_CCS, CT_ALERT, CT_HANDSHAKE, CT_APPDATA, CT_HEARTBEAT = 20, 21, 22, 23, 24
-DEFLATE = 1
-MAX_PLAINTEXT = (1 << 14) + 1024  # RFC 5246 6.2.2: decompression may add at most 1024 bytes
-MAC_LENGTH = {"MD5": 16, "SHA": 20, "SHA1": 20, "SHA256": 32, "SHA384": 48, "NULL": 0}
-NAMES = {CT_CCS: "ChangeCipherSpec", CT_ALERT: "Alert", CT_APPDATA: "ApplicationData",
+CT_CCS: Final = 20
+CT_ALERT: Final = 21
+CT_HANDSHAKE: Final = 22
+CT_APPDATA: Final = 23
+CT_HEARTBEAT: Final = 24
+DEFLATE: Final = 1
+MAX_PLAINTEXT: Final = (1 << 14) + 1024  # RFC 5246 6.2.2: decompression may add at most 1024 bytes
+MAC_LENGTH: Final = {"MD5": 16, "SHA": 20, "SHA1": 20, "SHA256": 32, "SHA384": 48, "NULL": 0}
+NAMES: Final = {CT_CCS: "ChangeCipherSpec", CT_ALERT: "Alert", CT_APPDATA: "ApplicationData",
          CT_HEARTBEAT: "Heartbeat"}
 
 

@@ -8,13 +8,15 @@ for; after a gap or mid-stream start, two chained headers are required.
 
 from __future__ import annotations
 
+from typing import Final
+
 import re
 
-MAX_RECORD = (1 << 14) + 2048
-LOOKAHEAD = 16  # bytes kept back between scans so a header split across chunks is still found
+MAX_RECORD: Final = (1 << 14) + 2048
+LOOKAHEAD: Final = 16  # bytes kept back between scans so a header split across chunks is still found
 
-_HELLO = re.compile(rb"\x16\x03[\x00-\x04][\x00-\x48].[\x01\x02]", re.S)
-_HEADER = re.compile(rb"[\x14-\x1a]\x03[\x00-\x04]")
+_HELLO: Final = re.compile(rb"\x16\x03[\x00-\x04][\x00-\x48].[\x01\x02]", re.S)
+_HEADER: Final = re.compile(rb"[\x14-\x1a]\x03[\x00-\x04]")
 
 
 def plausible_header(buf: bytes | bytearray, p: int) -> bool:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
 from analyzer import registry
 from analyzer.errors import DecodeError
@@ -20,7 +20,7 @@ from analyzer.tls.reader import Cursor, text
 CH, SH, HRR, EE, CT, CR, NST = "client_hello", "server_hello", "hello_retry_request", \
     "encrypted_extensions", "certificate", "certificate_request", "new_session_ticket"
 
-RAW_KEEP = 256  # bytes of an unknown extension kept (hex) in the output
+RAW_KEEP: Final = 256  # bytes of an unknown extension kept (hex) in the output
 
 
 @dataclass(slots=True, eq=False, init=False)
@@ -230,7 +230,7 @@ def _session_ticket(c: Cursor, kind: str) -> dict:
     return {"ticket_length": len(c.rest())}
 
 
-DECODERS: dict[int, Callable[[Cursor, str], dict]] = {
+DECODERS: Final[dict[int, Callable[[Cursor, str], dict]]] = {
     0: _server_name,
     1: _u8_value("max_fragment_length"),
     4: _empty,  # truncated_hmac
@@ -309,6 +309,6 @@ def decode_extensions(c: Cursor, kind: str, out: list[Extension] | None = None) 
 # Clients repeat byte-identical extensions (groups, signature algorithms, ALPN, SNI) across
 # connections: each distinct one is decoded once and shared. Per-connection values (key shares,
 # PSK identities and binders, tickets, ECH payloads, cookies) would only churn the table.
-NOT_INTERNED = frozenset({35, 40, 41, 44, 51, 0xFE0D})
-INTERN_MAX = 4096
+NOT_INTERNED: Final = frozenset({35, 40, 41, 44, 51, 0xFE0D})
+INTERN_MAX: Final = 4096
 _INTERNED: dict[tuple[int, str, bytes], Extension] = {}

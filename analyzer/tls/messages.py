@@ -11,7 +11,7 @@ import functools
 import struct
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
 from analyzer import registry
 from analyzer.tls import extensions as X
@@ -19,10 +19,10 @@ from analyzer.tls.extensions import Extension, decode_extensions
 from analyzer.errors import DecodeError
 from analyzer.tls.reader import Cursor
 
-HRR_RANDOM = bytes.fromhex("cf21ad74e59a6111be1d8c021e65b891c2a211167abb8c5e079e09e2c8a8339c")
-DOWNGRADE_TLS12 = b"DOWNGRD\x01"
-DOWNGRADE_TLS11 = b"DOWNGRD\x00"
-TLS13 = 0x0304
+HRR_RANDOM: Final = bytes.fromhex("cf21ad74e59a6111be1d8c021e65b891c2a211167abb8c5e079e09e2c8a8339c")
+DOWNGRADE_TLS12: Final = b"DOWNGRD\x01"
+DOWNGRADE_TLS11: Final = b"DOWNGRD\x00"
+TLS13: Final = 0x0304
 
 
 @dataclass(slots=True, init=False)
@@ -419,7 +419,7 @@ DECODERS = {
     25: compressed_certificate,
 }
 
-RAW_KEEP = 64
+RAW_KEEP: Final = 64
 
 
 def decode_message(htype: int, body: bytes, ctx: Context) -> Any:

@@ -8,15 +8,20 @@ Only the plain form (no tls-auth/tls-crypt HMAC, which would need its key length
 
 from __future__ import annotations
 
+from typing import Final
+
 import struct
 
 from analyzer.errors import DecodeError
 
-CONTROL = {1, 2, 3, 4, 7, 8, 10, 11}  # hard resets v1/v2/v3, soft reset, control, WKc control
-CONTROL_V1, ACK_V1, DATA_V1, DATA_V2 = 4, 5, 6, 9
-HARD_RESETS = {7: "client", 8: "server", 10: "client"}
-MAX_PACKET = 1 << 16
-MAX_PENDING = 256  # control packets held out of order
+CONTROL: Final = {1, 2, 3, 4, 7, 8, 10, 11}  # hard resets v1/v2/v3, soft reset, control, WKc control
+CONTROL_V1: Final = 4
+ACK_V1: Final = 5
+DATA_V1: Final = 6
+DATA_V2: Final = 9
+HARD_RESETS: Final = {7: "client", 8: "server", 10: "client"}
+MAX_PACKET: Final = 1 << 16
+MAX_PENDING: Final = 256  # control packets held out of order
 
 
 def looks_like_openvpn(buf: bytes | bytearray) -> bool:

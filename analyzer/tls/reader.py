@@ -6,12 +6,14 @@ decoder read another message's bytes or allocate what the packet merely claims.
 
 from __future__ import annotations
 
+from typing import Final
+
 import struct
 
 from analyzer.errors import DecodeError
 
-_U16 = struct.Struct("!H").unpack_from
-_U32 = struct.Struct("!I").unpack_from
+_U16: Final = struct.Struct("!H").unpack_from
+_U32: Final = struct.Struct("!I").unpack_from
 
 
 class Cursor:

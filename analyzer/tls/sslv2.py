@@ -6,13 +6,15 @@ wire and are kept as such (0x00XXXX is the TLS suite XXXX).
 
 from __future__ import annotations
 
+from typing import Final
+
 from dataclasses import dataclass
 
 from analyzer.errors import DecodeError
 from analyzer.tls.messages import ClientHello
 from analyzer.tls.reader import Cursor
 
-SSL2_CLIENT_HELLO = 1
+SSL2_CLIENT_HELLO: Final = 1
 
 
 def parse_sslv2_hello(record: bytes) -> ClientHello:
