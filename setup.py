@@ -47,6 +47,8 @@ class BuildNative(build_ext):
     """Builds the extensions; on failure installs none of them (never half a compiled hot path)."""
 
     def run(self) -> None:
+        if self.inplace:
+            self._remove_strays()
         if not self.extensions:
             return
         try:
@@ -59,6 +61,15 @@ class BuildNative(build_ext):
         target.mkdir(parents=True, exist_ok=True)
         (target / native["MANIFEST"]).write_text(json.dumps(DIGESTS, indent=1, sort_keys=True) + "\n")
         say(f"compiled {len(native['MODULES'])} modules with mypyc")
+
+    def _remove_strays(self) -> None:
+        """In a source tree, compiled modules that are no longer listed would still be imported
+        (ahead of their .py, and unchecked): remove them before building."""
+        listed = {HERE / "analyzer" / p[:-3] for p in native["MODULES"]}
+        for path in (HERE / "analyzer").rglob("*.so"):  # name.so, name.abi3.so, name.cpython-311-....so
+            if path.parent / path.name.split(".", 1)[0] not in listed:
+                say(f"removing {path.relative_to(HERE)}: no longer compiled")
+                path.unlink()
 
     def _remove_outputs(self) -> None:
         for ext in self.extensions:
