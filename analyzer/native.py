@@ -88,16 +88,18 @@ def check(root: Path = PACKAGE_DIR, environ: Mapping[str, str] = os.environ) -> 
         return f"pure Python ({PURE_ENV} is set)"
     built = [p for p in MODULES if _extension_of(root / p) is not None]
     if not built:
-        return "pure Python (not compiled: see README, Installing)"
+        return "pure Python (not compiled: pip install compiles it where gcc and the Python headers are)"
     try:
         recorded = json.loads((root / MANIFEST).read_text())
     except (OSError, ValueError):
         return f"pure Python (compiled modules without {MANIFEST}: rebuild with pip install)"
     current = source_digests(root)
     changed = sorted(k for k in current if recorded.get(k) != current[k])
-    if changed or len(built) != len(MODULES):
-        what = changed[0] if changed else "a module"
-        return f"pure Python (compiled modules are stale: {what} changed since the build; rebuild with pip install)"
+    if changed:
+        return (f"pure Python (compiled modules are stale: {changed[0]} changed since the build; "
+                "rebuild with pip install)")
+    if len(built) != len(MODULES):
+        return f"pure Python (compiled modules are stale: {len(built)} of {len(MODULES)} built; rebuild with pip install)"
     return "compiled"
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from analyzer.analysis.enrich import enrich
 from analyzer.assemble import ConnectionBuilder
 from analyzer.model import Connection
-from analyzer.net.decode import PacketDecoder, Segment
+from analyzer.net.decode import IPPROTO_TCP, LINKTYPE_ETHERNET, PacketDecoder, Segment
 from analyzer.net.flows import FlowTable, Limits, TcpConnection
 from analyzer.sources.pcap import TICK, Frame
 
@@ -35,8 +35,8 @@ class Stats:
 def _other_shard(linktype: int, data: bytes, shard: int, shards: int) -> bool:
     """A plain Ethernet/IPv4/TCP frame of another shard, told from its header bytes before the
     decoder spends time on it (every worker reads the whole capture). Anything else: False."""
-    return (linktype == 1 and len(data) >= 38 and data[12] == 8 and data[13] == 0 and data[14] == 0x45
-            and data[23] == 6 and not (data[20] & 0x3F or data[21])
+    return (linktype == LINKTYPE_ETHERNET and len(data) >= 38 and data[12] == 8 and data[13] == 0
+            and data[14] == 0x45 and data[23] == IPPROTO_TCP and not (data[20] & 0x3F or data[21])
             and ((data[34] << 8 | data[35]) + (data[36] << 8 | data[37])) % shards != shard)
 
 
