@@ -54,7 +54,7 @@ class BuildNative(build_ext):
         try:
             super().run()
         except Exception as exc:  # noqa: BLE001  no compiler, no Python headers
-            say(f"compiling failed ({type(exc).__name__}: {exc}); installing pure Python")
+            say(f"compiling failed ({type(exc).__name__}: {str(exc)[:160]}); installing pure Python")
             self._remove_outputs()
             return
         target = HERE / "analyzer" if self.inplace else Path(self.build_lib) / "analyzer"
@@ -72,11 +72,13 @@ class BuildNative(build_ext):
                 path.unlink()
 
     def _remove_outputs(self) -> None:
+        """What this build made of a failed set (in the tree only when building in place: a
+        regular install must not touch an editable install's modules there)."""
+        base = HERE if self.inplace else Path(self.build_lib)
         for ext in self.extensions:
-            for base in (HERE, Path(self.build_lib)):
-                path = base / self.get_ext_filename(ext.name)
-                if path.exists():
-                    path.unlink()
+            path = base / self.get_ext_filename(ext.name)
+            if path.exists():
+                path.unlink()
 
 
 setup(ext_modules=extensions(), cmdclass={"build_ext": BuildNative})
