@@ -85,8 +85,18 @@ def _message(frame: int, h: dict) -> OracleMessage:
 
 
 def wireshark_messages(path: str, decode_as: dict[int, str]) -> list[OracleMessage]:
-    """Handshake messages as tshark decodes them; `decode_as` maps TCP ports to dissectors."""
+    """Handshake messages as tshark decodes them; `decode_as` maps TCP ports to dissectors.
+    A failure is tried once more before it is reported: on a loaded machine pyshark sometimes
+    reports a crash of a tshark it stopped itself (pyshark issues #395, #437), where a file
+    tshark cannot read fails the same way twice."""
     tshark_path()
+    try:
+        return _wireshark_messages(path, decode_as)
+    except InputError:
+        return _wireshark_messages(path, decode_as)
+
+
+def _wireshark_messages(path: str, decode_as: dict[int, str]) -> list[OracleMessage]:
     import pyshark  # imported here: it is slow to import and only this command needs it
 
     cap = pyshark.FileCapture(path, use_json=True, display_filter=TLS_FIELD, keep_packets=False,
