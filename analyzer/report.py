@@ -208,20 +208,6 @@ def run_analyze(captures: list[str], fmt: str, output: Path | None, depth: str,
                         count = _write_body(spool.write, ordered(path, depth, selection,
                                                                  lambda c: rjson.connection_bytes(reveal(c)), info, pipeline))
                         frames, warnings = pipeline.stats.frames, list(info.warnings) + pipeline.stats.warnings
-                    for w in warnings:
-                        print(f"warning: {path}: {w}", file=sys.stderr)
-                    head, tail = rjson.document_frame(Analysis(info, [], warnings, frames).capture_json(), warnings)
-                    if len(captures) > 1:
-                        out.write(b"[\n" if docs == 0 else b",\n")
-                    out.write(head)
-                    if spool is None:
-                        count = _write_body(out.write, items)
-                    else:
-                        spool.seek(0)
-                        shutil.copyfileobj(spool, out)
-                        spool.close()
-                    out.write(tail if len(captures) == 1 else tail.rstrip(b"\n"))
-                    docs += 1
                 elif fmt == "jsonl":
                     name = "-" if path == "-" else os.path.basename(path)
                     count = 0
@@ -247,9 +233,21 @@ def run_analyze(captures: list[str], fmt: str, output: Path | None, depth: str,
                 print(exc.one_line(), file=sys.stderr)
                 code = ExitCode.USAGE
                 continue
-            if fmt != "json":
-                for w in warnings:
-                    print(f"warning: {path}: {w}", file=sys.stderr)
+            for w in warnings:
+                print(f"warning: {path}: {w}", file=sys.stderr)
+            if fmt == "json":
+                head, tail = rjson.document_frame(Analysis(info, [], warnings, frames).capture_json(), warnings)
+                if len(captures) > 1:
+                    out.write(b"[\n" if docs == 0 else b",\n")
+                out.write(head)
+                if spool is None:
+                    count = _write_body(out.write, items)
+                else:
+                    spool.seek(0)
+                    shutil.copyfileobj(spool, out)
+                    spool.close()
+                out.write(tail if len(captures) == 1 else tail.rstrip(b"\n"))
+                docs += 1
             total_conns += count
             total_frames += frames
             total_warn += len(warnings)
