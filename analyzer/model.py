@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from analyzer.net.flows import Endpoint
@@ -61,12 +61,13 @@ class AlertInfo:
     description: int | None
 
 
-@dataclass(slots=True, kw_only=True)
+@dataclass(slots=True, init=False)
 class Connection:
-    """Everything observed on one TCP connection, oriented client -> server."""
+    """Everything observed on one TCP connection, oriented client -> server.
+    (A written __init__: see analyzer/native.py.)"""
 
     id: int
-    transport: str = "tcp"
+    transport: str
     client: Endpoint
     server: Endpoint
     role_source: str
@@ -74,54 +75,78 @@ class Connection:
     last_frame: int
     first_ts: float
     last_ts: float
-    packets: int = 0
-    bytes_client: int = 0
-    bytes_server: int = 0
-    end_reason: str = ""
-    gaps: list[GapInfo] = field(default_factory=list)
-    tls: bool = False
-    tls_offset: dict[str, int] = field(default_factory=dict)  # where TLS began (preamble length)
-    preamble: dict[str, bytes] = field(default_factory=dict)  # first bytes of a plaintext preamble
-    entries: list[Any] = field(default_factory=list)  # Entry | DataRun, in wire order
-    warnings: list[str] = field(default_factory=list)
+    packets: int
+    bytes_client: int
+    bytes_server: int
+    end_reason: str
+    gaps: list[GapInfo]
+    tls: bool
+    tls_offset: dict[str, int]  # where TLS began (preamble length)
+    preamble: dict[str, bytes]  # first bytes of a plaintext preamble
+    entries: list[Any]  # Entry | DataRun, in wire order
+    warnings: list[str]
     # facts
-    client_hellos: list[Any] = field(default_factory=list)  # Message
-    server_hellos: list[Any] = field(default_factory=list)  # Message (HRR included)
-    versions_offered: list[int] = field(default_factory=list)
-    version: int | None = None
-    cipher_suite: int | None = None
-    sni: str | None = None
-    alpn_offered: list[str] = field(default_factory=list)
-    alpn: str | None = None
-    groups_offered: list[int] = field(default_factory=list)
-    key_share_groups: list[int] = field(default_factory=list)
-    group: int | None = None
-    hello_retry_request: bool = False
-    hrr_group: int | None = None
-    resumption_offered: list[str] = field(default_factory=list)  # "session_id", "ticket", "psk"
-    resumed: str | None = None  # how the session was resumed, if it was
-    early_data_offered: bool = False
-    early_data_accepted: bool | None = None  # None: not visible without keys
-    certificates: list[bytes] = field(default_factory=list)  # server chain, leaf first
-    client_certificates: list[bytes] = field(default_factory=list)
-    alerts: list[AlertInfo] = field(default_factory=list)
-    downgrade_sentinel: str | None = None
-    fallback_scsv: bool = False
-    renegotiation: bool = False
-    complete: bool = False
-    history: str = ""
-    server_key_exchange: Any = None  # the ServerKeyExchange body (TLS <= 1.2)
-    sslv2_server_hello_frame: int | None = None  # SSLv2 proper: where its SERVER-HELLO was
+    client_hellos: list[Any]  # Message
+    server_hellos: list[Any]  # Message (HRR included)
+    versions_offered: list[int]
+    version: int | None
+    cipher_suite: int | None
+    sni: str | None
+    alpn_offered: list[str]
+    alpn: str | None
+    groups_offered: list[int]
+    key_share_groups: list[int]
+    group: int | None
+    hello_retry_request: bool
+    hrr_group: int | None
+    resumption_offered: list[str]  # "session_id", "ticket", "psk"
+    resumed: str | None  # how the session was resumed, if it was
+    early_data_offered: bool
+    early_data_accepted: bool | None  # None: not visible without keys
+    certificates: list[bytes]  # server chain, leaf first
+    client_certificates: list[bytes]
+    alerts: list[AlertInfo]
+    downgrade_sentinel: str | None
+    fallback_scsv: bool
+    renegotiation: bool
+    complete: bool
+    history: str
+    server_key_exchange: Any  # the ServerKeyExchange body (TLS <= 1.2)
+    sslv2_server_hello_frame: int | None  # SSLv2 proper: where its SERVER-HELLO was
     # analysis (analyzer/analysis/enrich.py)
-    fingerprints: dict[str, str] = field(default_factory=dict)  # of the first ClientHello and ServerHello
-    message_fingerprints: dict[int, dict[str, str]] = field(default_factory=dict)  # id(hello Message) -> ...
-    findings: list[Any] = field(default_factory=list)  # analyzer.analysis.weakness.Finding, worst first
-    extra: dict[str, Any] = field(default_factory=dict)  # JSON-ready analysis additions (findings, ...)
+    fingerprints: dict[str, str]  # of the first ClientHello and ServerHello
+    message_fingerprints: dict[int, dict[str, str]]  # id(hello Message) -> ...
+    findings: list[Any]  # analyzer.analysis.weakness.Finding, worst first
+    extra: dict[str, Any]  # JSON-ready analysis additions (findings, ...)
+
+    def __init__(self, *, id: int, client: Endpoint, server: Endpoint, role_source: str, first_frame: int,
+                 last_frame: int, first_ts: float, last_ts: float, packets: int = 0, bytes_client: int = 0,
+                 bytes_server: int = 0, end_reason: str = "", **facts: Any) -> None:
+        self.id, self.transport, self.client, self.server, self.role_source = id, "tcp", client, server, role_source
+        self.first_frame, self.last_frame, self.first_ts, self.last_ts = first_frame, last_frame, first_ts, last_ts
+        self.packets, self.bytes_client, self.bytes_server, self.end_reason = packets, bytes_client, bytes_server, end_reason
+        self.gaps, self.tls, self.tls_offset, self.preamble, self.entries, self.warnings = [], False, {}, {}, [], []
+        # facts: none until assemble finds them
+        self.client_hellos, self.server_hellos, self.versions_offered = [], [], []
+        self.version = self.cipher_suite = self.sni = self.alpn = self.group = self.hrr_group = None
+        self.alpn_offered, self.groups_offered, self.key_share_groups, self.resumption_offered = [], [], [], []
+        self.hello_retry_request = self.early_data_offered = self.fallback_scsv = False
+        self.renegotiation = self.complete = False
+        self.resumed = self.early_data_accepted = self.downgrade_sentinel = None
+        self.certificates, self.client_certificates, self.alerts = [], [], []
+        self.history, self.server_key_exchange, self.sslv2_server_hello_frame = "", None, None
+        # analysis
+        self.fingerprints, self.message_fingerprints, self.findings, self.extra = {}, {}, [], {}
+        for name, value in facts.items():  # (tests build connections with some facts set)
+            setattr(self, name, value)
 
     @property
     def server_hello(self) -> Any:
         """The ServerHello message that negotiated (the first that is not a HelloRetryRequest), or None."""
-        return next((m for m in self.server_hellos if not m.body.hello_retry_request), None)
+        for m in self.server_hellos:  # (a loop, not next(genexpr): rules ask this many times per connection)
+            if not m.body.hello_retry_request:
+                return m
+        return None
 
     @property
     def tls13(self) -> bool:

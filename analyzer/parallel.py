@@ -16,12 +16,12 @@ import dataclasses
 import heapq
 import multiprocessing
 import os
-import pickle
 import shutil
+import struct
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 from analyzer.pipeline import Pipeline
 from analyzer.render import json as rjson
@@ -37,7 +37,7 @@ class ShardResult:
     info: CaptureInfo
     warnings: list[str]
     first_frames: list[int]  # every connection this worker created
-    spool: str  # path of (first frame, JSON up to "id":N, JSON after it) records, in first-frame order
+    spool: str  # path of _RECORDs (first frame, JSON up to "id":N, JSON after it), in first-frame order
 
 
 def worth_it(path: str, jobs: int) -> bool:
@@ -74,20 +74,22 @@ def _work(args: tuple[str, int, int, str, Any, Any, str]) -> ShardResult:
     pipeline = Pipeline(depth=depth, shard=(k, n), keylog=keylog, policy=_POLICY[0])
     fd, spool = tempfile.mkstemp(prefix=f"shard-{k}-", dir=spool_dir)
     with os.fdopen(fd, "wb") as fh:
-        for record in ordered(path, depth, selection, lambda c: (c.first_frame, *_split(rjson.connection_json(c))),
-                              info, pipeline):
-            pickle.dump(record, fh, protocol=pickle.HIGHEST_PROTOCOL)
-    return ShardResult(pipeline.stats.frames, info, list(info.warnings) + pipeline.stats.warnings,
+        for first, before, after in ordered(path, depth, selection,
+                                            lambda c: (c.first_frame, *_split(rjson.connection_json(c))),
+                                            info, pipeline):
+            fh.write(_RECORD.pack(first, len(before), len(after)) + before + after)
+    return ShardResult(info.frames, info, list(info.warnings) + pipeline.stats.warnings,
                        list(pipeline.flows.first_frames), spool)
 
 
+_RECORD: Final = struct.Struct("<QII")  # a spool record: first frame, then the lengths of the two halves
+
+
 def _records(path: str) -> Iterator[tuple[int, bytes, bytes]]:
-    with open(path, "rb") as fh:
-        while True:
-            try:
-                yield pickle.load(fh)  # our own worker's file, never outside input
-            except EOFError:
-                return
+    with open(path, "rb") as fh:  # our own worker's file, never outside input
+        while head := fh.read(_RECORD.size):
+            first, n_before, n_after = _RECORD.unpack(head)
+            yield first, fh.read(n_before), fh.read(n_after)
 
 
 def analyze_json(path: str, jobs: int, depth: str, selection: Any,

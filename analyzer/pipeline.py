@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from analyzer.analysis.enrich import enrich
 from analyzer.assemble import ConnectionBuilder
 from analyzer.model import Connection
-from analyzer.net.decode import IPPROTO_TCP, LINKTYPE_ETHERNET, PacketDecoder, Segment
+from analyzer.net.decode import PacketDecoder, Segment
 from analyzer.net.flows import FlowTable, Limits, TcpConnection
 from analyzer.sources.pcap import TICK, Frame
 
@@ -30,14 +30,6 @@ class Stats:
     evicted: int = 0
     skipped: Counter = field(default_factory=Counter)
     warnings: list[str] = field(default_factory=list)
-
-
-def _other_shard(linktype: int, data: bytes, shard: int, shards: int) -> bool:
-    """A plain Ethernet/IPv4/TCP frame of another shard, told from its header bytes before the
-    decoder spends time on it (every worker reads the whole capture). Anything else: False."""
-    return (linktype == LINKTYPE_ETHERNET and len(data) >= 38 and data[12] == 8 and data[13] == 0
-            and data[14] == 0x45 and data[23] == IPPROTO_TCP and not (data[20] & 0x3F or data[21])
-            and ((data[34] << 8 | data[35]) + (data[36] << 8 | data[37])) % shards != shard)
 
 
 class Pipeline:
@@ -78,11 +70,10 @@ class Pipeline:
         out: list = []
         shard, shards = self.shard or (0, 1)
         early = self.early
+        next_sweep = SWEEP_EVERY
         for n, ts, linktype, data in frames:
             if linktype == TICK:  # a live source's clock: time passes without packets
                 yield from self._sweep(ts)
-                continue
-            if shards > 1 and _other_shard(linktype, data, shard, shards):
                 continue
             pkt = decoder.decode(linktype, data)
             if not isinstance(pkt, Segment):
@@ -108,7 +99,8 @@ class Pipeline:
                     app.reported = True
                     self.stats.connections += 1
                     yield enrich(app.finish(), self.policy)
-            if n % SWEEP_EVERY == 0:
+            if n >= next_sweep:  # (frame numbers skip those a sharded reader left out)
+                next_sweep = n + SWEEP_EVERY
                 yield from self._sweep(ts)
         stats.frames = n
         yield from self._report(self.flows.drain())
@@ -138,7 +130,7 @@ class Pipeline:
                 tcp.finish("capture end" if not tcp.end_reason else tcp.end_reason, out)
                 if tcp.app is not None and out:
                     tcp.app.feed(out)
-            tcp.finished = True
+            self.flows.retire(tcp)
             builder = tcp.app
             conn = builder.finish() if builder is not None and not builder.reported else None
             tcp.app = None  # the tombstone only swallows late packets: keep nothing else

@@ -96,7 +96,7 @@ def iter_connections(path: str, depth: str = "tls", info: CaptureInfo | None = N
     """Stream a capture's connections as they end (not in id order)."""
     info = info or CaptureInfo(path)
     pipeline = pipeline or Pipeline(depth=depth)
-    yield from pipeline.run(read_frames(path, info, _embedded_secrets(pipeline)))
+    yield from pipeline.run(read_frames(path, info, _embedded_secrets(pipeline), pipeline.shard))
 
 
 def ordered(path: str, depth: str, selection: Selection | None, render: Callable[[Connection], Any],

@@ -20,11 +20,31 @@ def _parallel_document(path: str, jobs: int, selection: Selection | None = None,
 
 
 @pytest.mark.parametrize("name", ["tls13-psk-resumption.pcap", "tls12-session-resumption.pcap",
-                                  "tls13-hostile-strings.pcap", "tls13-0rtt.pcap"])
+                                  "tls13-hostile-strings.pcap", "tls13-0rtt.pcap",
+                                  "tls12-nano.pcapng", "tls13-ipv6.pcap"])
 @pytest.mark.parametrize("jobs", [2, 3])
 def test_sharded_output_is_identical(name: str, jobs: int) -> None:
     path = str(CAPTURES / name)
     assert _parallel_document(path, jobs) == json_document(path)
+
+
+@pytest.mark.parametrize("name", ["tls12-session-resumption.pcap", "tls12-nano.pcapng", "tls13-ipv6.pcap"])
+def test_a_sharded_reader_leaves_out_only_other_shards_tcp(name: str) -> None:
+    from analyzer.net.decode import PacketDecoder, Segment
+    from analyzer.sources.pcap import CaptureInfo, read_frames
+
+    path = str(CAPTURES / name)
+    every = list(read_frames(path))
+    shares = [list(read_frames(path, CaptureInfo(path), shard=(k, 3))) for k in range(3)]
+    decoder = PacketDecoder()
+    for k, share in enumerate(shares):
+        for frame in set(every) - set(share):  # what shard k's reader left out ...
+            seg = decoder.decode(frame.linktype, frame.data)  # ... is TCP of another shard
+            assert isinstance(seg, Segment) and (seg.sport + seg.dport) % 3 != k
+    kept = [f.number for share in shares for f in share]
+    assert sorted(set(kept)) == [f.number for f in every]  # each frame reaches some shard, numbers kept
+    if name.endswith("resumption.pcap"):  # plain Ethernet/IPv4: each frame is read by its shard alone
+        assert len(kept) == len(every)
 
 
 def test_workers_judge_by_the_given_policy() -> None:

@@ -49,9 +49,26 @@ _u16 = struct.Struct("!H").unpack_from
 _ipv4 = struct.Struct("!BxHHHBB").unpack_from  # ver/ihl, total len, id, flags/frag, ttl, proto
 _tcp = struct.Struct("!HHIIBB").unpack_from  # sport, dport, seq, ack, data offset, flags
 _udp = struct.Struct("!HH").unpack_from
-# Ethernet + IPv4 without options + TCP in one call: ethertype, ver/ihl, total length, flags/frag,
-# protocol, src, dst, sport, dport, seq, ack, data offset, TCP flags
-_ETH_IPV4_TCP: Final = struct.Struct("!12xHBxH2xHxB2x4s4sHHIIBB").unpack_from
+
+
+def _plain_ipv4_tcp(buf: bytes, start: int, end: int = -1) -> bool:
+    """Whether the Ethernet frame at buf[start:end] (end -1: the buffer's end) carries IPv4 without
+    options, not a fragment, and TCP with both ports: the layout the fast paths read directly."""
+    return ((end if end >= 0 else len(buf)) - start >= 54 and buf[start + 12] == 8 and buf[start + 13] == 0
+            and buf[start + 14] == 0x45 and buf[start + 23] == IPPROTO_TCP
+            and not (buf[start + 20] & 0x3F or buf[start + 21]))
+
+
+def _be32(buf: bytes, at: int) -> int:
+    return buf[at] << 24 | buf[at + 1] << 16 | buf[at + 2] << 8 | buf[at + 3]
+
+
+def other_shard(linktype: int, buf: bytes, start: int, end: int, shard: int, shards: int) -> bool:
+    """Whether the frame at buf[start:end] is a plain Ethernet/IPv4/TCP segment of another shard
+    (its port sum modulo `shards` is not `shard`), told from header bytes alone, so a sharded
+    reader drops it before it is copied or decoded. Anything else: False (decoded and sorted later)."""
+    return (linktype == LINKTYPE_ETHERNET and _plain_ipv4_tcp(buf, start, end)
+            and ((buf[start + 34] << 8 | buf[start + 35]) + (buf[start + 36] << 8 | buf[start + 37])) % shards != shard)
 
 
 @dataclass(slots=True, init=False)
@@ -138,14 +155,15 @@ class PacketDecoder:
     def decode(self, linktype: int, data: bytes) -> Segment | Datagram | None:
         """Return the TCP segment or UDP datagram in a frame, or None (counted in `skipped`)."""
         if linktype == LINKTYPE_ETHERNET:
-            if len(data) >= 54:  # fast path for the common case; anything unusual takes the long way
-                etype, vihl, total, frag, proto, src, dst, sport, dport, seq, ack, doff, flags = \
-                    _ETH_IPV4_TCP(data, 0)
-                if etype == ETH_IPV4 and vihl == 0x45 and proto == IPPROTO_TCP and not frag & 0x3FFF \
-                        and doff >= 0x50 and total >= 20 + (doff >> 4) * 4:
+            # fast path for the common case, Ethernet + IPv4 without options or fragments + TCP, read
+            # byte by byte (compiled, that boxes nothing); anything unusual takes the long way
+            if _plain_ipv4_tcp(data, 0):
+                total, doff = data[16] << 8 | data[17], data[46] >> 4
+                if doff >= 5 and total >= 20 + doff * 4:
                     end = 14 + total
-                    return Segment(src, dst, sport, dport, seq, ack, flags,
-                                   data[34 + (doff >> 4) * 4:end if end < len(data) else len(data)])
+                    return Segment(data[26:30], data[30:34], data[34] << 8 | data[35], data[36] << 8 | data[37],
+                                   _be32(data, 38), _be32(data, 42), data[47],
+                                   data[34 + doff * 4:end if end < len(data) else len(data)])
             if len(data) < 14:
                 self.skipped["short ethernet"] += 1
                 return None

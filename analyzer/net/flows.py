@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 from array import array
+from collections import deque
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -122,6 +123,10 @@ class FlowTable:
         self.warnings: list[str] = []
         self.first_frames = array("Q")  # the frame that created each connection, in id order
         self.expired: list[TcpConnection] = []  # over, forgotten, not yet reported
+        # sweeps look only at these: connections not yet reported (by id, so in id order) and
+        # reported ones in the order they were retired, until their tombstones expire
+        self.live: dict[int, TcpConnection] = {}
+        self.tombstones: deque[TcpConnection] = deque()
         self.lowest_open = 0  # no connection with a lower id can be reported any more (see sweep)
 
     def lookup(self, seg: Segment, frame: int, ts: float) -> tuple[TcpConnection, int] | None:
@@ -157,7 +162,14 @@ class FlowTable:
         """Forget a connection's ports; if it was not reported yet, the next sweep reports it."""
         self._forget(conn)
         if not conn.finished:
+            self.live.pop(conn.id, None)
             self.expired.append(conn)
+
+    def retire(self, conn: TcpConnection) -> None:
+        """The connection was reported: from now on a tombstone (see `lookup`)."""
+        conn.finished = True
+        self.live.pop(conn.id, None)
+        self.tombstones.append(conn)
 
     def _create(self, key: tuple, seg: Segment, frame: int, ts: float) -> tuple[TcpConnection, int]:
         src, dst = Endpoint(ip_text(seg.src), seg.sport), Endpoint(ip_text(seg.dst), seg.dport)
@@ -177,6 +189,7 @@ class FlowTable:
         self.flows[key] = (conn, d)
         self.flows[rkey] = (conn, 1 - d)
         conn.keys = (key, rkey)
+        self.live[conn.id] = conn
         return conn, d
 
     def _forget(self, conn: TcpConnection) -> None:
@@ -190,17 +203,13 @@ class FlowTable:
         the cap. Reported connections stay as tombstones (buffers freed) to swallow late packets."""
         limits = self.limits
         done, self.expired = self.expired, []
-        seen: set[int] = set()
+        tombstones = self.tombstones  # retired about in last_ts order: the oldest first
+        while tombstones and now - tombstones[0].last_ts > limits.tombstone_timeout:
+            self._forget(tombstones.popleft())
         live: list[TcpConnection] = []
-        for conn, _d in list(self.flows.values()):
-            if conn.id in seen:
-                continue
-            seen.add(conn.id)
+        for conn in list(self.live.values()):
             quiet = now - conn.last_ts
-            if conn.finished:
-                if quiet > limits.tombstone_timeout:
-                    self._forget(conn)
-            elif conn.closed:
+            if conn.closed:
                 if quiet > limits.close_grace:
                     done.append(conn)
             elif quiet > limits.idle_timeout:
@@ -217,18 +226,17 @@ class FlowTable:
                 self.evicted += 1
         done.sort(key=lambda c: c.id)
         reported = {c.id for c in done}
-        self.lowest_open = min((c.id for c, _d in self.flows.values()
-                                if not c.finished and c.id not in reported), default=self.next_id)
+        self.lowest_open = next((cid for cid in self.live if cid not in reported), self.next_id)
         return done
 
     def drain(self) -> list[TcpConnection]:
         """Every connection not yet reported (end of capture)."""
         out: dict[int, TcpConnection] = {c.id: c for c in self.expired}
+        out.update(self.live)
         self.expired = []
-        for conn, _d in self.flows.values():
-            if not conn.finished:
-                out[conn.id] = conn
         self.flows.clear()
+        self.live.clear()
+        self.tombstones.clear()
         self.lowest_open = self.next_id
         return [out[k] for k in sorted(out)]
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import BinaryIO, Final, NamedTuple
 
 from analyzer.errors import InputError
+from analyzer.net.decode import other_shard
 
 CHUNK: Final = 1 << 20
 MAX_RECORD: Final = 1 << 18  # 256 KiB: Wireshark's limit for most link types
@@ -92,12 +93,15 @@ def open_capture(path: str) -> tuple[BinaryIO, bool]:
 
 
 def read_frames(path: str, info: CaptureInfo | None = None,
-                on_secrets: Callable[[DecryptionSecrets], None] | None = None) -> Iterator[Frame]:
+                on_secrets: Callable[[DecryptionSecrets], None] | None = None,
+                shard: tuple[int, int] | None = None) -> Iterator[Frame]:
     """Yield every frame of a pcap/pcapng capture; problems go to `info.warnings`.
 
     Decryption Secrets Blocks are kept in `info.secrets` and handed to `on_secrets` when read,
-    before the packets that follow them.
+    before the packets that follow them. With `shard=(k, n)` (a parallel worker's share), plain
+    TCP frames of other shards are left out unread (see `other_shard`); numbering is unchanged.
     """
+    k, n = shard or (0, 1)
     info = info if info is not None else CaptureInfo(path)
     info.on_secrets = on_secrets
     stream, info.compressed = open_capture(path)
@@ -110,10 +114,10 @@ def read_frames(path: str, info: CaptureInfo | None = None,
             raise InputError(f"{path} is empty", "give a capture written by tcpdump, dumpcap or Wireshark")
         if head in PCAP_MAGICS:
             info.format = "pcap"
-            yield from _read_pcap(stream, head, info)
+            yield from _read_pcap(stream, head, info, k, n)
         elif head == PCAPNG_SHB:
             info.format = "pcapng"
-            yield from _read_pcapng(stream, head, info)
+            yield from _read_pcapng(stream, head, info, k, n)
         else:
             raise InputError(f"{path} is not a pcap or pcapng file",
                              "write captures with tcpdump -w or dumpcap; text and other formats are not read")
@@ -172,29 +176,38 @@ class _Chunks:
         return self.base + self.pos
 
 
-def _read_pcap(stream: BinaryIO, magic: bytes, info: CaptureInfo) -> Iterator[Frame]:
-    order, scale = PCAP_MAGICS[magic]
+def _u32(buf: bytes, at: int, little: bool) -> int:
+    if little:
+        return buf[at] | buf[at + 1] << 8 | buf[at + 2] << 16 | buf[at + 3] << 24
+    return buf[at] << 24 | buf[at + 1] << 16 | buf[at + 2] << 8 | buf[at + 3]
+
+
+def _read_pcap(stream: BinaryIO, magic: bytes, info: CaptureInfo, shard: int, shards: int) -> Iterator[Frame]:
+    order, scale_ = PCAP_MAGICS[magic]
+    scale: float = scale_
+    little = order == "<"
     c = _Chunks(stream)
     if not c.need(20):
         raise InputError(f"{info.path}: pcap header is cut short", "the file is truncated")
     _vmaj, _vmin, _zone, _sig, snaplen, network = struct.unpack_from(order + "HHiIII", c.buf, 0)
     c.pos = 20
     linktype = network & 0x0FFFFFFF
-    limit = max(MAX_RECORD, snaplen)
-    rec = struct.Struct(order + "IIII")
-    unpack = rec.unpack_from
+    limit: int = max(MAX_RECORD, snaplen)
+    unpack = struct.Struct(order + "IIII").unpack_from
     index = 0
     new = tuple.__new__  # Frame(...) parses keyword arguments; this does not
     while True:
         # the records wholly inside the buffer, without a call per record ...
         buf, pos, n = c.buf, c.pos, len(c.buf)
         while pos + 16 <= n:
-            sec, frac, caplen, _orig = unpack(buf, pos)
+            caplen = _u32(buf, pos + 8, little)  # (by hand: struct would box four ints and a tuple)
             end = pos + 16 + caplen
             if caplen > limit or end > n:
                 break
             index += 1
-            yield new(Frame, (index, sec + frac * scale, linktype, buf[pos + 16:end]))
+            if shards == 1 or not other_shard(linktype, buf, pos + 16, end, shard, shards):
+                ts = _u32(buf, pos, little) + _u32(buf, pos + 4, little) * scale
+                yield new(Frame, (index, ts, linktype, buf[pos + 16:end]))
             pos = end
         c.pos = pos
         # ... then one record the careful way: across a refill, at the end, or damaged
@@ -212,7 +225,8 @@ def _read_pcap(stream: BinaryIO, magic: bytes, info: CaptureInfo) -> Iterator[Fr
         start = c.pos + 16
         c.pos = start + caplen
         index += 1
-        yield new(Frame, (index, sec + frac * scale, linktype, c.buf[start:c.pos]))
+        if shards == 1 or not other_shard(linktype, c.buf, start, c.pos, shard, shards):
+            yield new(Frame, (index, sec + frac * scale, linktype, c.buf[start:c.pos]))
     info.frames = index
 
 
@@ -234,7 +248,7 @@ def _tsresol(value: bytes) -> float:
     return 2.0 ** -(r & 0x7F) if r & 0x80 else 10.0 ** -r
 
 
-def _read_pcapng(stream: BinaryIO, head: bytes, info: CaptureInfo) -> Iterator[Frame]:
+def _read_pcapng(stream: BinaryIO, head: bytes, info: CaptureInfo, shard: int, shards: int) -> Iterator[Frame]:
     c = _Chunks(stream, head)
     order = "<"
     interfaces: list[tuple[int, float, int]] = []  # (linktype, seconds per tick, snaplen)
@@ -276,6 +290,8 @@ def _read_pcapng(stream: BinaryIO, head: bytes, info: CaptureInfo) -> Iterator[F
                 continue
             linktype, tick, _snap = interfaces[ifid]
             index += 1
+            if shards > 1 and other_shard(linktype, c.buf, data_at, data_at + caplen, shard, shards):
+                continue
             yield Frame(index, ((hi << 32) | lo) * tick, linktype, c.buf[data_at:data_at + caplen])
         elif btype == _SPB:
             if not interfaces:
