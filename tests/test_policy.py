@@ -183,7 +183,6 @@ def test_rules_command_shows_the_policy(tmp_path: Path, capsys) -> None:  # noqa
 def test_a_failing_rule_costs_a_warning_not_the_analysis(monkeypatch) -> None:  # noqa: ANN001
     def broken(conn, policy):  # noqa: ANN001, ANN202
         raise ValueError("boom")
-        yield
 
     rules = rulebook.all_rules() + (Rule("TEST-BROKEN", "high", "test", "always fails", broken),)
     monkeypatch.setattr(rulebook, "all_rules", lambda: rules)

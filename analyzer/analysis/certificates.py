@@ -2,7 +2,7 @@
 
 Judgement only, like `weakness.py`: every check reads `Connection` facts (the DER chains that
 `assemble` collected, the SNI, the Certificate message's frame and timestamp) plus a
-`CertPolicy` handed in as `ctx.cert`, and yields `(title, scope, frame, evidence)` tuples.
+`CertPolicy` handed in as `ctx.cert`, and returns its hits, `(title, scope, frame, evidence)` tuples.
 Certificates are parsed with `cryptography`, each DER once, in a bounded cache keyed by its
 SHA-256; a DER (or a part of one) that does not parse becomes a CERT-UNPARSABLE finding, never
 an exception.
@@ -41,8 +41,7 @@ capped (`STR_MAX` characters, `LIST_MAX` list entries).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, Final
 
@@ -77,16 +76,21 @@ DEFAULT_POLICY: Final = CertPolicy()
 
 # --- the chains of a connection -------------------------------------------------------------------------
 
-@dataclass(frozen=True)
+@dataclass(slots=True, init=False)
 class Chain:
-    """One side's certificate chain, where and when it was sent."""
+    """One side's certificate chain, where and when it was sent. Treat as immutable.
+    (A written __init__: see analyzer/native.py.)"""
 
     side: str  # "server" / "client"
     frame: int | None
     ts: float | None
     certs: tuple[CertInfo, ...]  # the first CHAIN_MAX, leaf first
     total: int
-    at: datetime | None = field(default=None)  # ts as an aware datetime
+    at: datetime | None  # ts as an aware datetime
+
+    def __init__(self, side: str, frame: int | None, ts: float | None, certs: tuple[CertInfo, ...], total: int,
+                 at: datetime | None = None) -> None:
+        self.side, self.frame, self.ts, self.certs, self.total, self.at = side, frame, ts, certs, total, at
 
     @property
     def scope(self) -> str:
@@ -142,7 +146,10 @@ def _chains(conn: Connection) -> list[Chain]:
 
 
 def _server_chain(conn: Connection) -> Chain | None:
-    return next((c for c in chains(conn) if c.side == "server"), None)
+    for chain in chains(conn):
+        if chain.side == "server":
+            return chain
+    return None
 
 
 def _policy(ctx: Any) -> CertPolicy:
@@ -157,59 +164,68 @@ def _roots(policy: CertPolicy) -> RootSet | None:
 
 # --- the rules ----------------------------------------------------------------------------------------
 
-Yield = Iterator[tuple[str, str, int | None, dict[str, Any]]]
+Hits = list[tuple[str, str, int | None, dict[str, Any]]]
 
 
-def _unparsable(conn: Connection, ctx: Any) -> Yield:
+def _unparsable(conn: Connection, ctx: Any) -> Hits:
+    hits: Hits = []
     for chain in chains(conn):
         for i, c in enumerate(chain.certs):
             if c.error is not None:
-                yield (f"{chain.side} certificate {i} does not parse", chain.scope, chain.frame,
-                       chain.evidence(i, length=c.length, reason=c.error))
+                hits.append((f"{chain.side} certificate {i} does not parse", chain.scope, chain.frame,
+                             chain.evidence(i, length=c.length, reason=c.error)))
             elif c.problems:
-                yield (f"parts of {chain.side} certificate {i} do not parse", chain.scope, chain.frame,
-                       chain.evidence(i, length=c.length, parts=list(c.problems[:LIST_MAX])))
+                hits.append((f"parts of {chain.side} certificate {i} do not parse", chain.scope, chain.frame,
+                             chain.evidence(i, length=c.length, parts=list(c.problems[:LIST_MAX]))))
+    return hits
 
 
-def _expired(conn: Connection, ctx: Any) -> Yield:
+def _expired(conn: Connection, ctx: Any) -> Hits:
+    hits: Hits = []
     for chain in chains(conn):
         for i, c in enumerate(chain.certs):
             if chain.at is not None and c.not_after is not None and chain.at > c.not_after:
-                yield (f"{chain.side} certificate {i} expired on {c.not_after:%Y-%m-%d}", chain.scope, chain.frame,
-                       chain.evidence(i, not_after=iso(c.not_after), checked_at=iso(chain.at)))
+                hits.append((f"{chain.side} certificate {i} expired on {c.not_after:%Y-%m-%d}", chain.scope,
+                             chain.frame, chain.evidence(i, not_after=iso(c.not_after), checked_at=iso(chain.at))))
+    return hits
 
 
-def _not_yet_valid(conn: Connection, ctx: Any) -> Yield:
+def _not_yet_valid(conn: Connection, ctx: Any) -> Hits:
+    hits: Hits = []
     for chain in chains(conn):
         for i, c in enumerate(chain.certs):
             if chain.at is not None and c.not_before is not None and chain.at < c.not_before:
-                yield (f"{chain.side} certificate {i} not valid before {c.not_before:%Y-%m-%d}", chain.scope,
-                       chain.frame, chain.evidence(i, not_before=iso(c.not_before), checked_at=iso(chain.at)))
+                hits.append((f"{chain.side} certificate {i} not valid before {c.not_before:%Y-%m-%d}", chain.scope,
+                             chain.frame, chain.evidence(i, not_before=iso(c.not_before), checked_at=iso(chain.at))))
+    return hits
 
 
-def _expiring_soon(conn: Connection, ctx: Any) -> Yield:
+def _expiring_soon(conn: Connection, ctx: Any) -> Hits:
+    hits: Hits = []
     days = _policy(ctx).expiring_soon_days
     for chain in chains(conn):
         for i, c in enumerate(chain.certs):
             if chain.at is None or c.not_after is None or chain.at > c.not_after:
                 continue
             left = c.not_after - chain.at
-            if left < timedelta(days=days):
-                yield (f"{chain.side} certificate {i} expires within {days} days", chain.scope, chain.frame,
-                       chain.evidence(i, not_after=iso(c.not_after), checked_at=iso(chain.at),
-                                      days_left=left.days))
+            if left.days < days:  # (a timedelta's days are floored: the same as left < timedelta(days=days))
+                hits.append((f"{chain.side} certificate {i} expires within {days} days", chain.scope, chain.frame,
+                             chain.evidence(i, not_after=iso(c.not_after), checked_at=iso(chain.at),
+                                            days_left=left.days)))
+    return hits
 
 
-def _self_signed(conn: Connection, ctx: Any) -> Yield:
+def _self_signed(conn: Connection, ctx: Any) -> Hits:
     chain = _server_chain(conn)
     if chain is None or not chain.certs[0].self_signed:
-        return
+        return []
     leaf = chain.certs[0]
-    yield ("server certificate is self-signed", chain.scope, chain.frame,
-           chain.evidence(0, key_type=leaf.key_type, key_bits=leaf.key_bits, chain_length=chain.total))
+    return [("server certificate is self-signed", chain.scope, chain.frame,
+             chain.evidence(0, key_type=leaf.key_type, key_bits=leaf.key_bits, chain_length=chain.total))]
 
 
-def _chain_order(conn: Connection, ctx: Any) -> Yield:
+def _chain_order(conn: Connection, ctx: Any) -> Hits:
+    hits: Hits = []
     for chain in chains(conn):
         certs = chain.certs
         bad = []
@@ -225,35 +241,37 @@ def _chain_order(conn: Connection, ctx: Any) -> Yield:
             first = bad[0]
             where = (f"at position {first['issuer_position']}" if first.get("issuer_position") is not None
                      else "not in the chain")
-            yield (f"{chain.side} certificate chain out of order: the issuer of certificate {first['position']} "
-                   f"is {where}", chain.scope, chain.frame,
-                   {"side": chain.side, "violations": bad[:LIST_MAX],
-                    "order": [c.subject_cn or c.sha256[:16] for c in certs[:LIST_MAX]]})
+            hits.append((f"{chain.side} certificate chain out of order: the issuer of certificate "
+                         f"{first['position']} is {where}", chain.scope, chain.frame,
+                         {"side": chain.side, "violations": bad[:LIST_MAX],
+                          "order": [c.subject_cn or c.sha256[:16] for c in certs[:LIST_MAX]]}))
+    return hits
 
 
-def _chain_incomplete(conn: Connection, ctx: Any) -> Yield:
+def _chain_incomplete(conn: Connection, ctx: Any) -> Hits:
     chain = _server_chain(conn)
     if chain is None or chain.certs[0].cert is None:
-        return
+        return []
     roots = _roots(_policy(ctx))
     path, reached = _issuer_path(chain, roots, strict=False)
     end_i = path[-1]
     end = chain.certs[end_i]
     if reached or end.self_signed:
-        return  # ends at a trusted root, or at a self-signed one (trusting it is CERT-UNTRUSTED's question)
+        return []  # ends at a trusted root, or at a self-signed one (trusting it is CERT-UNTRUSTED's question)
     if roots is not None:
         why = "no trusted root issues the last certificate of the issuer path"
     elif end.ca:
-        return  # an intermediate ends the path: its root is the client's to have
+        return []  # an intermediate ends the path: its root is the client's to have
     else:
         # no roots to ask: an end-entity certificate whose issuer was not sent. Roots do not issue
         # subscriber certificates directly (CA/B Forum BR 6.1.7), so an intermediate was left out.
         why = "the issuer of the end-entity certificate was not sent"
-    yield (f"server certificate chain incomplete: {why}", chain.scope, chain.frame,
-           chain.evidence(end_i, chain_length=chain.total, roots=None if roots is None else len(roots)))
+    return [(f"server certificate chain incomplete: {why}", chain.scope, chain.frame,
+             chain.evidence(end_i, chain_length=chain.total, roots=None if roots is None else len(roots)))]
 
 
-def _weak_key(conn: Connection, ctx: Any) -> Yield:
+def _weak_key(conn: Connection, ctx: Any) -> Hits:
+    hits: Hits = []
     policy = _policy(ctx)
     for chain in chains(conn):
         for i, c in enumerate(chain.certs):
@@ -266,49 +284,69 @@ def _weak_key(conn: Connection, ctx: Any) -> Yield:
                 what = f"DSA key of {bits} bits"
             else:
                 continue
-            yield (f"{chain.side} certificate {i} has a weak {what}", chain.scope, chain.frame,
-                   chain.evidence(i, key_type=c.key_type, key_bits=c.key_bits, curve=c.curve))
+            hits.append((f"{chain.side} certificate {i} has a weak {what}", chain.scope, chain.frame,
+                         chain.evidence(i, key_type=c.key_type, key_bits=c.key_bits, curve=c.curve)))
+    return hits
 
 
 def _signature_rule(hashes: tuple[str, ...]):  # noqa: ANN202
-    def check(conn: Connection, ctx: Any) -> Yield:
+    def check(conn: Connection, ctx: Any) -> Hits:
+        hits: Hits = []
         roots = _roots(_policy(ctx))
         for chain in chains(conn):
             for i, c in enumerate(chain.certs):
                 if c.sig_hash in hashes and not is_trust_anchor(c, roots):
-                    yield (f"{chain.side} certificate {i} signed with {c.sig_hash.upper()}", chain.scope, chain.frame,
-                           chain.evidence(i, signature_algorithm=c.sig_name, signature_hash=c.sig_hash))
+                    hits.append((f"{chain.side} certificate {i} signed with {c.sig_hash.upper()}", chain.scope,
+                                 chain.frame,
+                                 chain.evidence(i, signature_algorithm=c.sig_name, signature_hash=c.sig_hash)))
+        return hits
     return check
 
 
-def _long_lifetime(conn: Connection, ctx: Any) -> Yield:
+def _long_lifetime(conn: Connection, ctx: Any) -> Hits:
     chain = _server_chain(conn)
     if chain is None:
-        return
+        return []
     leaf = chain.certs[0]
     if leaf.ca or leaf.not_before is None or leaf.not_after is None:
-        return
+        return []
     period = leaf.not_after - leaf.not_before + timedelta(seconds=1)  # inclusive (RFC 5280 4.1.2.5)
     limit = _policy(ctx).max_lifetime_days
     if period > timedelta(days=limit):
-        yield (f"server certificate valid for {period.days} days (more than {limit})", chain.scope, chain.frame,
-               chain.evidence(0, not_before=iso(leaf.not_before), not_after=iso(leaf.not_after),
-                              lifetime_days=period.days))
+        return [(f"server certificate valid for {period.days} days (more than {limit})", chain.scope, chain.frame,
+                 chain.evidence(0, not_before=iso(leaf.not_before), not_after=iso(leaf.not_after),
+                                lifetime_days=period.days))]
+    return []
 
 
-def _name_mismatch(conn: Connection, ctx: Any) -> Yield:
+def _name_mismatch(conn: Connection, ctx: Any) -> Hits:
     chain = _server_chain(conn)
     if chain is None or not conn.sni:
-        return
+        return []
     leaf = chain.certs[0]
     if leaf.cert is None or any(p.startswith("extensions") for p in leaf.problems):
-        return  # CERT-UNPARSABLE says so; the names cannot be judged
-    if name_matches(conn.sni, leaf.san_dns if leaf.san_present else None, leaf.san_ip, leaf.subject_cn):
-        return
-    yield ("server certificate does not match the SNI", chain.scope, chain.frame,
-           chain.evidence(0, sni=capped(conn.sni), sni_is_ip=ip_address_of(conn.sni) is not None,
-                          san_dns=[capped(n) for n in leaf.san_dns[:LIST_MAX]], san_ip=list(leaf.san_ip[:LIST_MAX]),
-                          san_count=len(leaf.san_dns) + len(leaf.san_ip), san_present=leaf.san_present))
+        return []  # CERT-UNPARSABLE says so; the names cannot be judged
+    if _names(conn.sni, leaf):
+        return []
+    return [("server certificate does not match the SNI", chain.scope, chain.frame,
+             chain.evidence(0, sni=capped(conn.sni), sni_is_ip=ip_address_of(conn.sni) is not None,
+                            san_dns=[capped(n) for n in leaf.san_dns[:LIST_MAX]], san_ip=list(leaf.san_ip[:LIST_MAX]),
+                            san_count=len(leaf.san_dns) + len(leaf.san_ip), san_present=leaf.san_present))]
+
+
+_NAMED: Final[dict[tuple[str, str], bool]] = {}  # (SNI, leaf SHA-256) -> matches: both repeat in traffic
+
+
+def _names(sni: str, leaf: CertInfo) -> bool:
+    """Does the leaf name the SNI (RFC 6125)? Asked again for each connection to the same host."""
+    key = (sni, leaf.sha256)
+    found = _NAMED.get(key)
+    if found is None:
+        if len(_NAMED) >= 4096:
+            _NAMED.clear()
+        found = _NAMED[key] = name_matches(sni, leaf.san_dns if leaf.san_present else None, leaf.san_ip,
+                                           leaf.subject_cn)
+    return found
 
 
 def _verifier_subject(conn: Connection, leaf: CertInfo) -> Any:
@@ -382,23 +420,23 @@ def _issuer_path(chain: Chain, roots: RootSet | None, strict: bool) -> tuple[lis
     return path, roots is not None and roots.issues(current)
 
 
-def _untrusted(conn: Connection, ctx: Any) -> Yield:
+def _untrusted(conn: Connection, ctx: Any) -> Hits:
     roots = _roots(_policy(ctx))
     if roots is None:
-        return
+        return []
     chain = _server_chain(conn)
     if chain is None or chain.certs[0].cert is None:
-        return
+        return []
     reason = _strict_verify(conn, chain, roots)
     if reason is None:
-        return
+        return []
     path, reached = _issuer_path(chain, roots, strict=True)
     if reached:
-        return  # the verifier objected to dates, names, sizes or algorithms: other rules report those
-    yield ("server certificate chain does not lead to a trusted root", chain.scope, chain.frame,
-           chain.evidence(0, verifier=reason, path=[chain.certs[j].subject_cn or chain.certs[j].sha256[:16]
-                                                    for j in path][:LIST_MAX],
-                          roots=len(roots)))
+        return []  # the verifier objected to dates, names, sizes or algorithms: other rules report those
+    return [("server certificate chain does not lead to a trusted root", chain.scope, chain.frame,
+             chain.evidence(0, verifier=reason, path=[chain.certs[j].subject_cn or chain.certs[j].sha256[:16]
+                                                      for j in path][:LIST_MAX],
+                            roots=len(roots)))]
 
 
 CERT_RULES: Final[tuple[Rule, ...]] = (

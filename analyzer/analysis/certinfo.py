@@ -15,7 +15,7 @@ import warnings
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Final
 
@@ -438,8 +438,18 @@ def is_trust_anchor(c: CertInfo, roots: RootSet | None) -> bool:
 
 # --- JSON-ready summaries ---------------------------------------------------------------------------
 
+_ISO: Final[dict[datetime, str]] = {}  # certificate dates repeat with their certificates
+
+
 def iso(t: datetime) -> str:
-    return t.isoformat().replace("+00:00", "Z")
+    if t.tzinfo is not timezone.utc:  # (equal instants in other zones would share one text)
+        return t.isoformat().replace("+00:00", "Z")
+    text = _ISO.get(t)
+    if text is None:
+        if len(_ISO) >= 4096:
+            _ISO.clear()
+        text = _ISO[t] = t.isoformat().replace("+00:00", "Z")
+    return text
 
 
 def drop_none(d: dict[str, Any]) -> dict[str, Any]:

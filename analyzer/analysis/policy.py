@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from analyzer import registry
-from analyzer.analysis.findings import SEVERITIES, Rule
+from analyzer.analysis.findings import SEVERITIES, Hit, Rule
 from analyzer.errors import InputError
 from analyzer.policies import POLICY_DIR, PROFILES
 
@@ -41,6 +41,7 @@ TEXT_ALLOWS: Final = ("certificate_types", "certificate_curves", "certificate_si
 
 
 _CERT_POLICIES: Final[dict[tuple, Any]] = {}
+_LAST_CERT: Final[list[Any]] = [None, None]  # the (frozen) Policy last asked, its CertPolicy
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,8 @@ class Policy:
     def cert(self) -> Any:
         """The certificate rules' view of this policy, made once per set of thresholds (a compiled
         class has no __dict__ for functools.cached_property to keep it in)."""
+        if _LAST_CERT[0] is self:  # the rules ask in turn, for the same policy
+            return _LAST_CERT[1]
         key = (self.ca_roots, self.expiring_soon_days, self.max_certificate_lifetime_days, self.min_rsa_bits,
                self.min_ec_bits)
         found = _CERT_POLICIES.get(key)
@@ -75,6 +78,7 @@ class Policy:
             if len(_CERT_POLICIES) >= 16:
                 _CERT_POLICIES.clear()
             found = _CERT_POLICIES[key] = CertPolicy(*key)
+        _LAST_CERT[:] = [self, found]
         return found
 
     def severity(self, rule: Rule) -> str:
@@ -207,41 +211,44 @@ def _table(value: Any, what: str, fail: Any) -> dict[str, Any]:
 # --- rules the policy's lists make -----------------------------------------------------------------
 
 def _negotiated(conn: Any, allowed: frozenset[int] | None, value: int | None, name: Any, what: str,
-                key: str) -> Iterator[tuple]:
+                key: str) -> list[Hit]:
     if allowed is not None and value is not None and value not in allowed:
         sh = conn.server_hello
-        yield (f"{what} {name(value)} not allowed by the policy", "negotiated", sh.frame if sh else None,
-               {key: name(value)})
+        return [(f"{what} {name(value)} not allowed by the policy", "negotiated", sh.frame if sh else None,
+                 {key: name(value)})]
+    return []
 
 
-def _version(conn: Any, policy: Policy) -> Iterator[tuple]:
-    yield from _negotiated(conn, policy.versions, conn.version, registry.version_name, "version", "version")
+def _version(conn: Any, policy: Policy) -> list[Hit]:
+    return _negotiated(conn, policy.versions, conn.version, registry.version_name, "version", "version")
 
 
-def _suite(conn: Any, policy: Policy) -> Iterator[tuple]:
-    yield from _negotiated(conn, policy.cipher_suites, conn.cipher_suite, registry.cipher_suite_name,
-                           "cipher suite", "cipher_suite")
+def _suite(conn: Any, policy: Policy) -> list[Hit]:
+    return _negotiated(conn, policy.cipher_suites, conn.cipher_suite, registry.cipher_suite_name,
+                       "cipher suite", "cipher_suite")
 
 
-def _group(conn: Any, policy: Policy) -> Iterator[tuple]:
-    yield from _negotiated(conn, policy.groups, conn.group, registry.group_name, "group", "group")
+def _group(conn: Any, policy: Policy) -> list[Hit]:
+    return _negotiated(conn, policy.groups, conn.group, registry.group_name, "group", "group")
 
 
-def _certificate(conn: Any, policy: Policy) -> Iterator[tuple]:
+def _certificate(conn: Any, policy: Policy) -> list[Hit]:
     lists = (("key type", policy.certificate_types, "key_type"), ("curve", policy.certificate_curves, "curve"),
              ("signature", policy.certificate_signatures, "sig_name"))
     if not conn.certificates or all(allowed is None for _, allowed, _ in lists):
-        return
+        return []
     from analyzer.analysis.certificates import chains
 
     chain = next((c for c in chains(conn) if c.side == "server"), None)
     if chain is None or not chain.certs:
-        return
+        return []
+    hits: list[Hit] = []
     for what, allowed, attr in lists:
         value = getattr(chain.certs[0], attr, None)
         if allowed is not None and value not in (None, "", "unknown") and str(value).lower() not in allowed:
-            yield (f"leaf certificate {what} {value} not allowed by the policy", "negotiated", chain.frame,
-                   chain.evidence(0, **{what.replace(" ", "_"): value}))
+            hits.append((f"leaf certificate {what} {value} not allowed by the policy", "negotiated", chain.frame,
+                         chain.evidence(0, **{what.replace(" ", "_"): value})))
+    return hits
 
 
 POLICY_SOURCE: Final = "the active policy (--profile / --policy)"

@@ -44,7 +44,7 @@ def evaluate(conn: Connection, policy: Policy | None = None) -> list[Finding]:
     findings = []
     for rule, severity, source in _plan(policy):
         try:
-            for title, scope, frame, evidence in rule.check(conn, policy):
+            for title, scope, frame, evidence in rule.check(conn, policy):  # (usually an empty list)
                 findings.append(Finding(rule.id, _capped(severity, scope), title, scope, source, frame, evidence))
         except Exception as exc:  # noqa: BLE001 - one rule's bug must not hide the others' findings
             conn.warnings.append(f"rule {rule.id} failed: {type(exc).__name__}: {exc}"[:300])

@@ -7,11 +7,11 @@ may change (analyzer/analysis/policy.py). Certificate rules live in certificates
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any, Final
 
 from analyzer import registry
-from analyzer.analysis.findings import Rule
+from analyzer.analysis.findings import Hit, Rule
 from analyzer.model import Connection, Entry
 from analyzer.tls.events import Heartbeat, Message
 
@@ -64,179 +64,199 @@ def _offered_matching(conn: Connection, test: Callable[[registry.SuiteInfo], boo
 
 def _suite_rule(test: Callable[[registry.SuiteInfo], bool], what: str):  # noqa: ANN202
     """Negotiated suite matching `test` (its own finding), else offered ones (one finding)."""
-    def check(conn: Connection, ctx: Any) -> Iterator[tuple[str, str, int | None, dict]]:
+    def check(conn: Connection, ctx: Any) -> list[Hit]:
+        hits: list[Hit] = []
         chosen = registry.cipher_suite(conn.cipher_suite) if conn.cipher_suite is not None else None
         if chosen is not None and test(chosen):
-            yield (f"{what} negotiated", "negotiated", _hello_frame(conn, server=True),
-                   {"cipher_suite": chosen.name})
+            hits.append((f"{what} negotiated", "negotiated", _hello_frame(conn, server=True),
+                         {"cipher_suite": chosen.name}))
         names = _offered_matching(conn, test)
         if names:
-            yield f"{what} offered", "offered", _hello_frame(conn), {"cipher_suites": names}
+            hits.append((f"{what} offered", "offered", _hello_frame(conn), {"cipher_suites": names}))
+        return hits
     return check
 
 
-def _beast(conn: Connection, ctx: Any) -> Iterator[tuple]:
+def _beast(conn: Connection, ctx: Any) -> list[Hit]:
     info = registry.cipher_suite(conn.cipher_suite) if conn.cipher_suite is not None else None
     if info is not None and info.mode == "CBC" and conn.version in (0x0300, 0x0301):
-        yield (f"CBC suite on {registry.version_name(conn.version)}: IVs are chained, predictable (BEAST)",
-               "negotiated", _hello_frame(conn, True), {"cipher_suite": info.name,
-                                                        "version": registry.version_name(conn.version)})
+        return [(f"CBC suite on {registry.version_name(conn.version)}: IVs are chained, predictable (BEAST)",
+                 "negotiated", _hello_frame(conn, True), {"cipher_suite": info.name,
+                                                          "version": registry.version_name(conn.version)})]
+    return []
 
 
 def _version_rule(versions: set[int], what: str):  # noqa: ANN202
-    def check(conn: Connection, ctx: Any) -> Iterator[tuple[str, str, int | None, dict]]:
+    def check(conn: Connection, ctx: Any) -> list[Hit]:
         if conn.version in versions:
-            yield f"{what} negotiated", "negotiated", _hello_frame(conn, True), {"version": registry.version_name(conn.version)}
+            return [(f"{what} negotiated", "negotiated", _hello_frame(conn, True),
+                     {"version": registry.version_name(conn.version)})]
         offered = [v for v in conn.versions_offered if v in versions]
-        if offered and conn.version not in versions:
-            yield f"{what} offered", "offered", _hello_frame(conn), {"versions": [registry.version_name(v) for v in offered]}
+        if offered:
+            return [(f"{what} offered", "offered", _hello_frame(conn),
+                     {"versions": [registry.version_name(v) for v in offered]})]
+        return []
     return check
 
 
-def _no_tls13(conn: Connection, ctx: Any) -> Iterator[tuple]:
+def _no_tls13(conn: Connection, ctx: Any) -> list[Hit]:
     if conn.client_hellos and not any(v == 0x0304 or v >> 8 == 0x7F for v in conn.versions_offered):
-        yield "TLS 1.3 not offered", "offered", _hello_frame(conn), {"versions": [registry.version_name(v) for v in conn.versions_offered]}
-    elif conn.version is not None and not conn.tls13 and conn.server_hellos:
-        yield "TLS 1.3 not negotiated", "negotiated", _hello_frame(conn, True), {"version": registry.version_name(conn.version)}
+        return [("TLS 1.3 not offered", "offered", _hello_frame(conn),
+                 {"versions": [registry.version_name(v) for v in conn.versions_offered]})]
+    if conn.version is not None and not conn.tls13 and conn.server_hellos:
+        return [("TLS 1.3 not negotiated", "negotiated", _hello_frame(conn, True),
+                 {"version": registry.version_name(conn.version)})]
+    return []
 
 
-def _weak_dh(conn: Connection, ctx: Any) -> Iterator[tuple]:
+def _weak_dh(conn: Connection, ctx: Any) -> list[Hit]:
     ske = conn.server_key_exchange
     if ske is None or ske.dh_p is None:
-        return
+        return []
     bits = ske.dh_bits or 0
     known = registry.well_known_dh_prime(int.from_bytes(ske.dh_p, "big"))
     if bits < ctx.min_dh_bits:
-        yield f"DHE group of {bits} bits", "negotiated", None, {"dh_bits": bits, "well_known": known}
-    elif known and "rfc7919" not in known.lower():
-        yield "DHE prime is a widely shared one", "negotiated", None, {"dh_bits": bits, "well_known": known}
+        return [(f"DHE group of {bits} bits", "negotiated", None, {"dh_bits": bits, "well_known": known})]
+    if known and "rfc7919" not in known.lower():
+        return [("DHE prime is a widely shared one", "negotiated", None, {"dh_bits": bits, "well_known": known})]
+    return []
 
 
-def _small_curve(conn: Connection, ctx: Any) -> Iterator[tuple]:
+def _small_curve(conn: Connection, ctx: Any) -> list[Hit]:
     group = registry.group(conn.group) if conn.group is not None else None
     # sizes compared in whole bytes: x25519's 255-bit field counts as the 256-bit curve it is used as
     if group is not None and group.kind == "ec" and (group.bits + 7) // 8 * 8 < ctx.min_ec_bits:
-        yield (f"ECDHE over {group.name} ({group.bits} bits)", "negotiated", _hello_frame(conn, True),
-               {"group": group.name, "bits": group.bits})
+        return [(f"ECDHE over {group.name} ({group.bits} bits)", "negotiated", _hello_frame(conn, True),
+                 {"group": group.name, "bits": group.bits})]
+    return []
 
 
-def _explicit_curve(conn: Connection, ctx: Any) -> Iterator[tuple]:
+def _explicit_curve(conn: Connection, ctx: Any) -> list[Hit]:
     ske = conn.server_key_exchange
     if ske is not None and ske.curve_type in (1, 2):
-        yield "explicit elliptic-curve parameters", "negotiated", None, {"curve_type": ske.curve_type}
+        return [("explicit elliptic-curve parameters", "negotiated", None, {"curve_type": ske.curve_type})]
+    return []
 
 
-def _weak_signature(conn: Connection, ctx: Any) -> Iterator[tuple]:
+def _weak_signature(conn: Connection, ctx: Any) -> list[Hit]:
     ske = conn.server_key_exchange
     if ske is None or not ske.signature_length:
-        return
+        return []
     if ske.signature_scheme is None and conn.version is not None and conn.version < 0x0303:
         # before TLS 1.2 the hash is fixed: MD5+SHA-1 for RSA, SHA-1 for DSA and ECDSA (RFC 4346 7.4.3)
-        yield ("ServerKeyExchange signed over MD5+SHA-1 / SHA-1 (fixed before TLS 1.2)", "negotiated", None,
-               {"version": registry.version_name(conn.version)})
-        return
+        return [("ServerKeyExchange signed over MD5+SHA-1 / SHA-1 (fixed before TLS 1.2)", "negotiated", None,
+                 {"version": registry.version_name(conn.version)})]
     scheme = registry.signature_scheme(ske.signature_scheme) if ske.signature_scheme is not None else None
     if scheme is not None and (scheme.hash in ("MD5", "SHA1") or scheme.sig == "DSA"):
-        yield f"ServerKeyExchange signed with {scheme.name}", "negotiated", None, {"scheme": scheme.name}
+        return [(f"ServerKeyExchange signed with {scheme.name}", "negotiated", None, {"scheme": scheme.name})]
+    return []
 
 
-def _no_pq(conn: Connection, ctx: Any) -> Iterator[tuple]:
+def _no_pq(conn: Connection, ctx: Any) -> list[Hit]:
     if conn.client_hellos and conn.tls13 and not any((g := registry.group(x)) is not None and g.pq
                                                      for x in conn.groups_offered + conn.key_share_groups):
-        yield "no post-quantum hybrid group offered", "offered", _hello_frame(conn), {}
+        return [("no post-quantum hybrid group offered", "offered", _hello_frame(conn), {})]
+    return []
 
 
-def _compression(conn: Connection, ctx: Any) -> Iterator[tuple]:
+def _compression(conn: Connection, ctx: Any) -> list[Hit]:
     sh = conn.server_hello
     if sh is not None and sh.body.compression_method != 0:
-        yield "TLS compression negotiated (CRIME)", "negotiated", sh.frame, {"method": sh.body.compression_method}
+        return [("TLS compression negotiated (CRIME)", "negotiated", sh.frame, {"method": sh.body.compression_method})]
+    return []
 
 
-def _heartbeat(conn: Connection, ctx: Any) -> Iterator[tuple]:
+def _heartbeat(conn: Connection, ctx: Any) -> list[Hit]:
     for e in conn.entries:
         if not isinstance(e, Entry):
             continue
         m: Message = e.msg
         if m.content_type == 24 and isinstance(m.body, Heartbeat) and m.body.overclaimed:
-            yield ("heartbeat claims more payload than its record holds (Heartbleed)", "behaviour", m.frame,
-                   {"claimed": m.body.payload_length, "record": m.body.record_length, "from": e.side})
-            return
+            return [("heartbeat claims more payload than its record holds (Heartbleed)", "behaviour", m.frame,
+                     {"claimed": m.body.payload_length, "record": m.body.record_length, "from": e.side})]
     sh = conn.server_hello
     if sh is not None and sh.body.ext(15) is not None:
-        yield "heartbeat extension negotiated", "negotiated", sh.frame, {}
-    elif conn.client_hellos and conn.client_hellos[0].body.ext(15) is not None:
-        yield "heartbeat extension offered", "offered", _hello_frame(conn), {}
+        return [("heartbeat extension negotiated", "negotiated", sh.frame, {})]
+    if conn.client_hellos and conn.client_hellos[0].body.ext(15) is not None:
+        return [("heartbeat extension offered", "offered", _hello_frame(conn), {})]
+    return []
 
 
-def _secure_renegotiation(conn: Connection, ctx: Any) -> Iterator[tuple]:
+def _secure_renegotiation(conn: Connection, ctx: Any) -> list[Hit]:
     if not conn.client_hellos or conn.tls13 or conn.client_hellos[0].body.sslv2:
-        return
+        return []
     ch = conn.client_hellos[0].body
     if ch.ext(0xFF01) is None and 0x00FF not in ch.cipher_suites:
         # RFC 5746 3.6: a server must not answer a client that did not signal, so it says nothing of the server
-        yield "client does not signal secure renegotiation", "offered", _hello_frame(conn), {}
-        return
+        return [("client does not signal secure renegotiation", "offered", _hello_frame(conn), {})]
     sh = conn.server_hello
     if sh is not None and sh.body.ext(0xFF01) is None:
-        yield "server does not support secure renegotiation", "negotiated", sh.frame, {}
+        return [("server does not support secure renegotiation", "negotiated", sh.frame, {})]
+    return []
 
 
-def _ems(conn: Connection, ctx: Any) -> Iterator[tuple]:
+def _ems(conn: Connection, ctx: Any) -> list[Hit]:
     sh = conn.server_hello
     if conn.version in (0x0301, 0x0302, 0x0303) and sh is not None and sh.body.ext(23) is None:  # RFC 7627: TLS 1.0-1.2
-        yield (f"extended_master_secret not negotiated on {registry.version_name(conn.version)}", "negotiated",
-               sh.frame, {"version": registry.version_name(conn.version)})
+        return [(f"extended_master_secret not negotiated on {registry.version_name(conn.version)}", "negotiated",
+                 sh.frame, {"version": registry.version_name(conn.version)})]
+    return []
 
 
-def _truncated_hmac(conn: Connection, ctx: Any) -> Iterator[tuple]:
+def _truncated_hmac(conn: Connection, ctx: Any) -> list[Hit]:
     sh = conn.server_hello
     if sh is not None and sh.body.ext(4) is not None:
-        yield "truncated_hmac negotiated", "negotiated", sh.frame, {}
+        return [("truncated_hmac negotiated", "negotiated", sh.frame, {})]
+    return []
 
 
-def _downgrade(conn: Connection, ctx: Any) -> Iterator[tuple]:
+def _downgrade(conn: Connection, ctx: Any) -> list[Hit]:
     # A TLS 1.3-capable server marks every older handshake; it is a downgrade only when the
     # client offered TLS 1.3 (so something between them removed it, or the server lied).
     if conn.downgrade_sentinel and any(v == 0x0304 for v in conn.versions_offered):
-        yield (f"TLS 1.3 downgrade sentinel ({conn.downgrade_sentinel}) in ServerHello.random", "behaviour",
-               _hello_frame(conn, True), {"sentinel": conn.downgrade_sentinel})
+        return [(f"TLS 1.3 downgrade sentinel ({conn.downgrade_sentinel}) in ServerHello.random", "behaviour",
+                 _hello_frame(conn, True), {"sentinel": conn.downgrade_sentinel})]
+    return []
 
 
-def _fallback(conn: Connection, ctx: Any) -> Iterator[tuple]:
+def _fallback(conn: Connection, ctx: Any) -> list[Hit]:
     if conn.fallback_scsv:
         refused = any(a.description == 86 for a in conn.alerts)
-        yield ("TLS_FALLBACK_SCSV: client retried with a lower version"
-               + (", server refused (inappropriate_fallback)" if refused else ""), "behaviour", _hello_frame(conn),
-               {"inappropriate_fallback": refused})
+        return [("TLS_FALLBACK_SCSV: client retried with a lower version"
+                 + (", server refused (inappropriate_fallback)" if refused else ""), "behaviour", _hello_frame(conn),
+                 {"inappropriate_fallback": refused})]
+    return []
 
 
-def _fatal_alerts(conn: Connection, ctx: Any) -> Iterator[tuple]:
-    for a in conn.alerts:
-        if a.level == 2 and a.description is not None:
-            yield (f"fatal alert {registry.alert_description_name(a.description)} from {a.side}", "behaviour", a.frame,
-                   {"description": registry.alert_description_name(a.description), "from": a.side})
+def _fatal_alerts(conn: Connection, ctx: Any) -> list[Hit]:
+    return [(f"fatal alert {registry.alert_description_name(a.description)} from {a.side}", "behaviour", a.frame,
+             {"description": registry.alert_description_name(a.description), "from": a.side})
+            for a in conn.alerts if a.level == 2 and a.description is not None]
 
 
-def _psk_ke(conn: Connection, ctx: Any) -> Iterator[tuple]:
+def _psk_ke(conn: Connection, ctx: Any) -> list[Hit]:
     sh = conn.server_hello
     if conn.tls13 and sh is not None and sh.body.ext(41) is not None and sh.body.ext(51) is None:
-        yield ("PSK resumption without (EC)DHE negotiated: no forward secrecy", "negotiated", sh.frame,
-               {"key_share": False})
-        return
+        return [("PSK resumption without (EC)DHE negotiated: no forward secrecy", "negotiated", sh.frame,
+                 {"key_share": False})]
     ext = conn.client_hellos[0].body.ext(45) if conn.client_hellos else None
     modes = ext.fields.get("modes", []) if ext is not None else []
     if modes and 1 not in modes:
-        yield "PSK resumption without (EC)DHE (psk_ke only): no forward secrecy", "offered", _hello_frame(conn), {"modes": modes}
+        return [("PSK resumption without (EC)DHE (psk_ke only): no forward secrecy", "offered", _hello_frame(conn),
+                 {"modes": modes})]
+    return []
 
 
-def _zero_rtt(conn: Connection, ctx: Any) -> Iterator[tuple]:
+def _zero_rtt(conn: Connection, ctx: Any) -> list[Hit]:
     if conn.early_data_accepted:
-        yield "0-RTT data accepted: replayable", "negotiated", None, {}
+        return [("0-RTT data accepted: replayable", "negotiated", None, {})]
+    return []
 
 
-def _renegotiation(conn: Connection, ctx: Any) -> Iterator[tuple]:
+def _renegotiation(conn: Connection, ctx: Any) -> list[Hit]:
     if conn.renegotiation:
-        yield "renegotiation inside the connection", "behaviour", None, {}
+        return [("renegotiation inside the connection", "behaviour", None, {})]
+    return []
 
 
 RULES: Final[tuple[Rule, ...]] = (
