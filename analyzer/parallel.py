@@ -67,6 +67,8 @@ def _split(conn_json: dict[str, Any]) -> tuple[bytes, bytes]:
 
 _POLICY: list[Any] = [None]
 
+_RECORD: Final = struct.Struct("<QII")  # a spool record: first frame, then the lengths of the two halves
+
 
 def _work(args: tuple[str, int, int, str, Any, Any, str]) -> ShardResult:
     path, k, n, depth, selection, keylog, spool_dir = args
@@ -80,9 +82,6 @@ def _work(args: tuple[str, int, int, str, Any, Any, str]) -> ShardResult:
             fh.write(_RECORD.pack(first, len(before), len(after)) + before + after)
     return ShardResult(info.frames, info, list(info.warnings) + pipeline.stats.warnings,
                        list(pipeline.flows.first_frames), spool)
-
-
-_RECORD: Final = struct.Struct("<QII")  # a spool record: first frame, then the lengths of the two halves
 
 
 def _records(path: str) -> Iterator[tuple[int, bytes, bytes]]:
