@@ -26,3 +26,20 @@ def tshark() -> str:
     if path is None:
         pytest.skip("tshark is not installed (.ci/run installs it)")
     return path
+
+
+def handshake_messages(buf: bytes) -> list[tuple[int, bytes]]:
+    """Whole handshake messages (type, header + body) in buf; the caller keeps any tail."""
+    out, pos = [], 0
+    while pos + 4 <= len(buf):
+        length = int.from_bytes(buf[pos + 1:pos + 4], "big")
+        if pos + 4 + length > len(buf):
+            break
+        out.append((buf[pos], bytes(buf[pos:pos + 4 + length])))
+        pos += 4 + length
+    return out
+
+
+def assert_no_secret(text: str, secret: bytes) -> None:
+    """Key material must not show in `text`, neither as hex nor as a bytes repr."""
+    assert secret.hex() not in text.lower() and repr(secret) not in text
