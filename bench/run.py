@@ -35,6 +35,7 @@ DEFAULT_SEEDS = [os.path.join(ROOT, "captures", "tls13.pcap"),
 
 sys.path.insert(0, HERE)
 import make_big_capture as mbc  # noqa: E402
+import pcap_files  # noqa: E402
 
 
 def log(msg: str = "") -> None:
@@ -223,16 +224,16 @@ def main(argv=None) -> int:
             if not a.no_memcheck:
                 half = os.path.join(OUT, "half.pcap")
                 mbc.generate(seeds, half, a.packets // 2, a.seed, quiet=True)
-        info = mbc.scan_capture(big)
+        info = pcap_files.scan_capture(big)
         size = os.path.getsize(big)
         log(f"big capture: {info['packets']} packets, {info['connections']} TCP connections "
             f"({info['syns']} SYNs), {size / 2**20:.1f} MiB, server ports "
             f"{info['server_ports'][:20]}")
         if half is None and not a.no_memcheck:
             half = os.path.join(OUT, "half.pcap")
-            mbc.truncate_capture(big, half, info["packets"] // 2)
+            pcap_files.truncate_capture(big, half, info["packets"] // 2)
         if half:
-            hinfo = mbc.scan_capture(half)
+            hinfo = pcap_files.scan_capture(half)
             log(f"half capture: {half}: {hinfo['packets']} packets, "
                 f"{hinfo['connections']} TCP connections, "
                 f"{os.path.getsize(half) / 2**20:.1f} MiB")
