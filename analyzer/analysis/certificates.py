@@ -145,7 +145,8 @@ def _chains(conn: Connection) -> list[Chain]:
     return out
 
 
-def _server_chain(conn: Connection) -> Chain | None:
+def server_chain(conn: Connection) -> Chain | None:
+    """The server's chain of the connection, if one was seen (the certificate and POLICY-CERT rules)."""
     for chain in chains(conn):
         if chain.side == "server":
             return chain
@@ -216,7 +217,7 @@ def _expiring_soon(conn: Connection, ctx: Any) -> Hits:
 
 
 def _self_signed(conn: Connection, ctx: Any) -> Hits:
-    chain = _server_chain(conn)
+    chain = server_chain(conn)
     if chain is None or not chain.certs[0].self_signed:
         return []
     leaf = chain.certs[0]
@@ -249,7 +250,7 @@ def _chain_order(conn: Connection, ctx: Any) -> Hits:
 
 
 def _chain_incomplete(conn: Connection, ctx: Any) -> Hits:
-    chain = _server_chain(conn)
+    chain = server_chain(conn)
     if chain is None or chain.certs[0].cert is None:
         return []
     roots = _roots(_policy(ctx))
@@ -304,7 +305,7 @@ def _signature_rule(hashes: tuple[str, ...]):  # noqa: ANN202
 
 
 def _long_lifetime(conn: Connection, ctx: Any) -> Hits:
-    chain = _server_chain(conn)
+    chain = server_chain(conn)
     if chain is None:
         return []
     leaf = chain.certs[0]
@@ -320,7 +321,7 @@ def _long_lifetime(conn: Connection, ctx: Any) -> Hits:
 
 
 def _name_mismatch(conn: Connection, ctx: Any) -> Hits:
-    chain = _server_chain(conn)
+    chain = server_chain(conn)
     if chain is None or not conn.sni:
         return []
     leaf = chain.certs[0]
@@ -424,7 +425,7 @@ def _untrusted(conn: Connection, ctx: Any) -> Hits:
     roots = _roots(_policy(ctx))
     if roots is None:
         return []
-    chain = _server_chain(conn)
+    chain = server_chain(conn)
     if chain is None or chain.certs[0].cert is None:
         return []
     reason = _strict_verify(conn, chain, roots)

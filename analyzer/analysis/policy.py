@@ -237,9 +237,9 @@ def _certificate(conn: Any, policy: Policy) -> list[Hit]:
              ("signature", policy.certificate_signatures, "sig_name"))
     if not conn.certificates or all(allowed is None for _, allowed, _ in lists):
         return []
-    from analyzer.analysis.certificates import chains
+    from analyzer.analysis.certificates import server_chain
 
-    chain = next((c for c in chains(conn) if c.side == "server"), None)
+    chain = server_chain(conn)
     if chain is None or not chain.certs:
         return []
     hits: list[Hit] = []
