@@ -1,4 +1,4 @@
-"""Certificate rules: on real handshakes (captures/make_cert_captures.py), on chains built here
+"""Certificate rules: on real handshakes (captures/scripts/make_cert_captures.py), on chains built here
 with `cryptography`, on hostile DER; the RFC 6125 matcher; the parse cache; CA bundles."""
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Each record of each keyed fixture capture, cut out of the reassembled TCP streams here (not by the
 record layer under test), must decrypt with the secrets its own peers logged, to the Finished
-messages and to the bytes captures/make_captures.py and make_keyed_captures.py had the peers send.
+messages and to the bytes captures/scripts/make_captures.py and make_keyed_captures.py had the peers send.
 Wrong keys and damaged records give DecryptError, never a plaintext. The primitives on published
 vectors: test_decrypt_vectors.py.
 """

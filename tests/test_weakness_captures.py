@@ -1,6 +1,6 @@
 """Every weakness rule on a real capture of our own (issue #6).
 
-The weak-*.pcap captures come from captures/make_weak_captures.py: real stacks on 127.0.0.1
+The weak-*.pcap captures come from captures/scripts/make_weak_captures.py: real stacks on 127.0.0.1
 (openssl s_server/s_client, gnutls-serv/gnutls-cli, tlslite-ng, scapy's TLS automata), never
 hand-typed bytes. A few rules are proven on older fixtures of ours (tls13.pcap, keyed-*.pcap).
 Each case says which connection of which capture must carry which rule in which scope; where the

@@ -2,7 +2,7 @@
 """Captures with key logs, one per cipher family the decryptor handles, from real openssl peers
 on 127.0.0.1 (run as root; the helpers of capture_kit.py, the conventions of make_captures.py):
 
-    python3 captures/make_keyed_captures.py [--only NAME ...]
+    python3 captures/scripts/make_keyed_captures.py [--only NAME ...]
 
 Each writes captures/<name>.pcap and captures/keys/<name>.keys. 3DES comes from GnuTLS peers
 (gnutls-serv/gnutls-cli: this OpenSSL 3 build has no 3DES suites); a TLS 1.3 KeyUpdate and a TLS 1.2
@@ -16,7 +16,6 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 import capture_kit as kit  # noqa: E402
 
 

@@ -3,7 +3,7 @@
 that carry expired, not-yet-valid, self-signed, weak, misnamed and misordered certificates
 (run as root; the helpers of capture_kit.py, the conventions of make_captures.py):
 
-    python3 captures/make_cert_captures.py [--only NAME ...] [--keep-tmp]
+    python3 captures/scripts/make_cert_captures.py [--only NAME ...] [--keep-tmp]
 
 Each writes captures/<name>.pcap (and captures/keys/<name>.keys for the TLS 1.3 ones).
 
@@ -36,7 +36,6 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 import capture_kit as kit  # noqa: E402
 
 UTC = timezone.utc

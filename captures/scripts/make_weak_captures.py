@@ -2,9 +2,9 @@
 """Captures of weak TLS, one or two connections each, made by real stacks on 127.0.0.1, so that every
 weakness rule (analyzer/analysis/weakness.py) has a real capture of its own (issue #6):
 
-    python3 captures/make_weak_captures.py                  # all of them (root: tcpdump)
-    python3 captures/make_weak_captures.py weak-sslv2 weak-rc4
-    python3 captures/make_weak_captures.py --keep-tmp weak-heartbeat
+    python3 captures/scripts/make_weak_captures.py                  # all of them (root: tcpdump)
+    python3 captures/scripts/make_weak_captures.py weak-sslv2 weak-rc4
+    python3 captures/scripts/make_weak_captures.py --keep-tmp weak-heartbeat
 
 Writes captures/<name>.pcap and, where a peer can write one, captures/keys/<name>.keys.
 Same helpers (capture_kit.py) and conventions as make_captures.py (throwaway PKI, tcpdump on lo, every external
@@ -49,15 +49,14 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
 import capture_kit as kit  # noqa: E402
 from weak_peers import DEFLATE, LINE, SERVER_NAME  # noqa: E402
 
-ROOT = HERE.parent
+ROOT = HERE.parent.parent
 
 
 # --------------------------------------------------------------------------------------------------
-# Peers that are Python libraries (captures/weak_peers.py) run as children, wrapped in `timeout`
+# Peers that are Python libraries (captures/scripts/weak_peers.py) run as children, wrapped in `timeout`
 # like every other process, so they die on their own even if this script does not.
 # --------------------------------------------------------------------------------------------------
 def peer(kind: str, **cfg) -> list:
@@ -69,7 +68,6 @@ def peer(kind: str, **cfg) -> list:
 # --------------------------------------------------------------------------------------------------
 def facts(s: kit.Session, n: int, *, keys: bool = False) -> list:
     """The capture's connections (n of them, each closed by both sides) as the analyzer reads them."""
-    sys.path.insert(0, str(ROOT))
     from analyzer.report import analyze_capture
     from analyzer.tls.keylog import KeyLog
 

@@ -2,7 +2,7 @@
 """Derive captures with lost segments from real fixture captures (a capture point that missed
 packets): `tls12-gap.pcap` drops the server segment carrying the middle of its Certificate
 flight from `tls12-ecdhe.pcap`; `tls13-gap-appdata.pcap` drops a server application-data segment
-from `tls13.pcap`. Run after make_captures.py:  python captures/make_lossy_captures.py
+from `tls13.pcap`. Run after make_captures.py:  python captures/scripts/make_lossy_captures.py
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import struct
 import sys
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
+HERE = Path(__file__).resolve().parent.parent  # captures/
 
 
 def records(raw: bytes) -> tuple[bytes, list[bytes]]:

@@ -31,7 +31,7 @@ STDIN_HOLD = 0.5  # keep a client's stdin open this long before EOF
 CAPTURE_TAIL = 0.3  # pause after the client finished, so FIN/ACKs are in
 POLL = 0.05  # polling interval
 
-CAPDIR = Path(__file__).resolve().parent
+CAPDIR = Path(__file__).resolve().parent.parent  # captures/ (this script is in captures/scripts/)
 KEYDIR = CAPDIR / "keys"
 
 HTTP_GET = b"GET / HTTP/1.0\r\n\r\n"

@@ -3,8 +3,8 @@
 
 Run as root (tcpdump, dumpcap, ip netns):
 
-    python captures/make_captures.py                 # all captures
-    python captures/make_captures.py --only tls13 tls13-hrr
+    python captures/scripts/make_captures.py                 # all captures
+    python captures/scripts/make_captures.py --only tls13 tls13-hrr
 
 Every run creates a throwaway CA, keys and certificates in a temporary
 directory, starts real TLS peers (openssl s_server/s_client, gnutls-cli,
@@ -32,7 +32,6 @@ import sys
 import threading
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 from capture_kit import (CAPDIR, CERT, CH, CKE, CR, CV, EE, EOED, FIN, HTTP_GET, NST, READY_TIMEOUT,  # noqa: E402
                          SH, SHD, SKE, SOCK_TIMEOUT, STDIN_HOLD, Session, analyze, capture, check, check_conns,
                          check_hs, client, main, port_free, run, server)

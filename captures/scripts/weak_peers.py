@@ -3,7 +3,7 @@
 explicit-curve server), each run as a child process so it is wrapped in `timeout` like every other
 peer and dies on its own even if the capture script does not:
 
-    python3 captures/weak_peers.py KIND JSON     # KIND: one of PEERS; JSON: its settings
+    python3 captures/scripts/weak_peers.py KIND JSON     # KIND: one of PEERS; JSON: its settings
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ import socket
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 import capture_kit as kit  # noqa: E402
 
 LINE = b"one line of application data\n"
