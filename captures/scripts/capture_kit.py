@@ -101,28 +101,33 @@ def run(cmd, **kw):
     return res.stdout
 
 
-def wait_listening(port, netns=None):
+def _ss_flags(proto):
+    """`ss` options listing listening TCP sockets, or bound UDP sockets (UDP has no listen state)."""
+    return "-Htln" if proto == "tcp" else "-Hulan"
+
+
+def wait_listening(port, netns=None, proto="tcp"):
     deadline = time.monotonic() + READY_TIMEOUT
     while time.monotonic() < deadline:
-        if run(["ss", "-Htln", f"sport = :{port}"], netns=netns).strip():
+        if run(["ss", _ss_flags(proto), f"sport = :{port}"], netns=netns).strip():
             return
         time.sleep(POLL)
     raise CaptureError(f"nothing listens on port {port} after {READY_TIMEOUT}s")
 
 
-def port_free(port, netns=None):
-    check(not run(["ss", "-Htln", f"sport = :{port}"], netns=netns).strip(), f"port {port} already in use")
+def port_free(port, netns=None, proto="tcp"):
+    check(not run(["ss", _ss_flags(proto), f"sport = :{port}"], netns=netns).strip(), f"port {port} already in use")
 
 
 @contextlib.contextmanager
-def capture(out, port, *, iface="lo", netns=None, tool="tcpdump"):
-    """Capture `tcp port N` on iface into out while the body runs."""
+def capture(out, port, *, iface="lo", netns=None, tool="tcpdump", proto="tcp"):
+    """Capture `PROTO port N` (tcp or udp) on iface into out while the body runs."""
     if tool == "tcpdump":
         cmd = ["tcpdump", "-i", iface, "-U", "--immediate-mode", "-Z", "root", "-n", "-s", "0",
-               "-w", out, f"tcp port {port}"]
+               "-w", out, f"{proto} port {port}"]
         ready = "listening on"
     else:
-        cmd = ["dumpcap", "-i", iface, "-n", "-f", f"tcp port {port}", "-w", out]  # -n: pcapng
+        cmd = ["dumpcap", "-i", iface, "-n", "-f", f"{proto} port {port}", "-w", out]  # -n: pcapng
         ready = "Capturing on"
     proc = spawn(cmd, netns=netns, stdin=subprocess.DEVNULL, stderr=subprocess.PIPE)
     lines, seen = [], threading.Event()
@@ -147,12 +152,12 @@ def capture(out, port, *, iface="lo", netns=None, tool="tcpdump"):
 
 
 @contextlib.contextmanager
-def server(cmd, port, log, *, netns=None):
-    """Start a server (stdin held open, never written) and wait until it listens."""
-    port_free(port, netns)
+def server(cmd, port, log, *, netns=None, proto="tcp"):
+    """Start a server (stdin held open, never written) and wait until it listens (TCP) or is bound (UDP)."""
+    port_free(port, netns, proto)
     proc = spawn(cmd, netns=netns, log=log)
     try:
-        wait_listening(port, netns)
+        wait_listening(port, netns, proto)
         yield proc
     finally:
         stop(proc)
