@@ -282,7 +282,7 @@
   window.addEventListener("resize", () => renderList());
   window.addEventListener("beforeprint", () => {
     printing = true;
-    for (const s of opened.values()) s.querySelectorAll("details").forEach((d) => { d.open = true; });
+    document.querySelectorAll("details").forEach((d) => { d.open = true; });
     renderList();
   });
   window.addEventListener("afterprint", () => {
@@ -463,8 +463,8 @@
     g.append(sv("text", { x: L.timeX, y: y + 4, "text-anchor": "end", class: "time" }, r.t));
     g.append(sv("text", { x: L.frameX, y: y + 4, "text-anchor": "end", class: "frame" }, r.frame));
     if (r.kind === "gap") {
-      const x1 = L.clientX - 30;
-      const x2 = L.serverX + 30;
+      const x1 = L.clientX - 10;
+      const x2 = L.serverX + 10;
       let path = `M ${x1} ${y}`;
       for (let x = x1 + 10, up = true; x <= x2; x += 10, up = !up) path += ` L ${x} ${y + (up ? -4 : 4)}`;
       g.append(sv("path", { d: path, class: "gapline" }),
@@ -582,13 +582,24 @@
           el("td", {}, fmt(countOf(v))),
           el("td", { class: "wire" }, fmt(Object.fromEntries(Object.entries(v).filter(([k]) => !["severity", "connections", "count"].includes(k)))))))))));
   }
+  const SUMMARY_ORDER = ["captures", "connections", "pq", "versions", "cipher_suites", "groups", "findings", "servers", "clients"];
+  const SUMMARY_TOTALS = ["captures", "connections"]; // said in a line, never drawn as bars
   function summaryPanel(summary) {
     const scalars = [];
     const blocks = [];
     const wide = [];
-    for (const [key, value] of Object.entries(summary)) {
+    const keys = Object.keys(summary).sort((a, b) => {
+      const [x, y] = [SUMMARY_ORDER.indexOf(a), SUMMARY_ORDER.indexOf(b)].map((i) => (i < 0 ? SUMMARY_ORDER.length : i));
+      return x - y || (a < b ? -1 : 1);
+    });
+    for (const key of keys) {
+      const value = summary[key];
       if (key === "schema") continue;
       let block = null;
+      if (SUMMARY_TOTALS.includes(key)) {
+        scalars.push([key, fmt(value)]);
+        continue;
+      }
       if (value !== null && typeof value === "object" && !Array.isArray(value)) {
         if (key === "pq") block = pqBlock(value);
         else if (key === "findings") block = findingsSummary(value);
@@ -622,18 +633,27 @@
       byState.map(([s, n]) => el("span", { class: "state-" + s.replace(/\W/g, "") }, `${n} ${s}`)),
       sev.length ? el("span", {}, "worst finding: ", sev.map(([rank, n]) => [sevBadge(rank, "×" + n), " "])) : null);
   }
+  function captureList(caps) {
+    const list = el("ul", { class: "captures" }, caps.map((c) => el("li", {},
+      el("span", { class: "wire" }, c.file === undefined ? fmt(c) : String(c.file)),
+      c.frames !== undefined ? ` · ${c.frames} frames` : "",
+      c.format ? ` · ${c.format}` : "", c.compressed ? " (compressed)" : "",
+      c.truncated ? el("span", { class: "bad" }, " · cut off") : "",
+      (c.warnings || []).length ? el("span", { class: "bad wire" }, " · " + c.warnings.join("; ")) : "")));
+    if (caps.length <= 3) return list;
+    const frames = caps.reduce((n, c) => n + (typeof c.frames === "number" ? c.frames : 0), 0);
+    const warned = caps.filter((c) => c.truncated || (c.warnings || []).length).length;
+    return el("details", { class: "captures" },
+      el("summary", {}, `${caps.length} captures, ${frames} frames`, warned ? el("span", { class: "bad" }, ` · ${warned} with warnings`) : ""),
+      list);
+  }
   function header() {
     const caps = meta.captures || [];
     return el("header", {},
       el("div", { class: "topbar" },
         el("h1", { class: "wire" }, meta.title),
         el("button", { type: "button", class: "no-print", onclick: () => window.print() }, "print")),
-      el("ul", { class: "captures" }, caps.map((c) => el("li", {},
-        el("span", { class: "wire" }, c.file === undefined ? fmt(c) : String(c.file)),
-        c.frames !== undefined ? ` · ${c.frames} frames` : "",
-        c.format ? ` · ${c.format}` : "", c.compressed ? " (compressed)" : "",
-        c.truncated ? el("span", { class: "bad" }, " · cut off") : "",
-        (c.warnings || []).length ? el("span", { class: "bad wire" }, " · " + c.warnings.join("; ")) : ""))),
+      captureList(caps),
       el("p", { class: "muted" }, meta.generator + " · open a row to see its handshake"));
   }
   async function start() {
