@@ -434,7 +434,8 @@
   function ladderSvg(d) {
     const L = LADDER;
     const rowsOf = d.ladder;
-    const longest = rowsOf.reduce((m, r) => Math.max(m, (r.note || "").length + (r.marks ? 24 : 0)), 20);
+    const marksLength = (r) => (r.marks ? r.marks.map(([id]) => id).join(",").length * 1.15 + 5 : 0); // bold
+    const longest = rowsOf.reduce((m, r) => Math.max(m, (r.note || "").length + marksLength(r)), 20);
     const width = Math.round(Math.max(900, L.noteX + longest * L.charW + 20));
     const height = L.top + rowsOf.length * L.row + 16;
     const svgEl = sv("svg", { class: "ladder", width, height, viewBox: `0 0 ${width} ${height}`, role: "img",
