@@ -196,7 +196,7 @@ def run_analyze(captures: list[str], fmt: str, output: Path | None, depth: str,
     code = ExitCode.OK
     started = time.monotonic()
     total_conns = total_frames = total_warn = docs = 0
-    report: Any = None  # the HTML report, one document for all captures
+    report = html.ReportWriter(out, html.title_for(captures)) if fmt == "html" else None  # one for all captures
     html_captures: list[dict[str, Any]] = []
     try:
         for path in captures:
@@ -221,8 +221,7 @@ def run_analyze(captures: list[str], fmt: str, output: Path | None, depth: str,
                         out.write(line)
                         count += 1
                     frames, warnings = pipeline.stats.frames, list(info.warnings) + pipeline.stats.warnings
-                elif fmt == "html":
-                    report = report or html.ReportWriter(out, html.title_for(captures))
+                elif report is not None:
                     name = "-" if path == "-" else os.path.basename(path)
                     count = 0
                     for conn in ordered(path, depth, selection, lambda c: rjson.connection_json(reveal(c)), info, pipeline):
@@ -265,8 +264,8 @@ def run_analyze(captures: list[str], fmt: str, output: Path | None, depth: str,
             total_warn += len(warnings)
         if fmt == "json" and len(captures) > 1 and docs:
             out.write(b"\n]\n")
-        if fmt == "html":
-            (report or html.ReportWriter(out, html.title_for(captures))).finish(html_captures)
+        if report is not None:
+            report.finish(html_captures)
     finally:
         out.close()
     elapsed = time.monotonic() - started

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import shutil
+import sys
 import tempfile
 from collections.abc import Iterator
 from typing import Any
@@ -26,10 +27,26 @@ def missing() -> str | None:
     return None
 
 
+def _usable_child_watcher() -> None:
+    """pyshark (crosscheck tests, same process) leaves asyncio a child watcher bound to its own
+    closed loop; playwright starts its driver through asyncio and would fail on it. Python 3.11
+    only: later versions do without child watchers."""
+    import asyncio
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        get = getattr(asyncio, "get_child_watcher", None)
+        if get is not None and sys.platform != "win32" and not get().is_active():
+            asyncio.set_child_watcher(asyncio.ThreadedChildWatcher())
+
+
 @contextlib.contextmanager
 def chromium() -> Iterator[Any]:
     """A browser context with a fresh, throwaway user-data directory."""
     from playwright.sync_api import sync_playwright
+
+    _usable_child_watcher()
 
     profile = tempfile.mkdtemp(prefix="tls-report-chromium-")
     try:

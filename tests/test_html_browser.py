@@ -162,6 +162,19 @@ def test_sorting_orders_rows(browser, tmp_path) -> None:
     page.clean()
 
 
+def test_rows_open_from_the_keyboard(browser, tmp_path) -> None:
+    page = Page(browser, analyze_html(tmp_path, "tls13-hrr.pcap", "tls12-gap.pcap", "cert-expired.pcap"))
+    page.page.focus('.row[data-pos="0"]')
+    page.page.keyboard.press("ArrowDown")
+    page.page.keyboard.press("ArrowDown")
+    page.page.keyboard.press("Enter")
+    page.page.wait_for_selector("section.conn:not([aria-busy]) svg.ladder")
+    assert page.page.inner_text("section.conn h2").startswith("#0 ") and "expired.test" in page.page.inner_text("section.conn .head")
+    page.page.click("section.conn header button")  # close
+    assert page.page.locator("section.conn").count() == 0
+    page.clean()
+
+
 def test_hostile_capture_runs_nothing_and_breaks_no_layout(browser, tmp_path) -> None:
     conns = json.loads(json_document(str(CAPTURES / "tls-hostile-html.pcap")))["connections"]
     hostile_summary = {"schema": "tls-analyzer-summary/1", "captures": 1, "connections": 3,

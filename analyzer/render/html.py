@@ -22,6 +22,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import html
+import os
 import zlib
 from collections.abc import Iterable, Sequence
 from importlib import resources
@@ -174,7 +175,7 @@ class ReportWriter:
 
 def title_for(captures: Sequence[str]) -> str:
     """The report's title from the capture paths it covers."""
-    names = ["stdin" if c == "-" else c.rsplit("/", 1)[-1] for c in captures]
+    names = ["stdin" if c == "-" else os.path.basename(c) for c in captures]
     shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
     return f"TLS handshakes: {shown}" if shown else DEFAULT_TITLE
 
