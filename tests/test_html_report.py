@@ -69,7 +69,7 @@ def report(connections: list[dict], summary: dict | None = None, **kw) -> str:
 
 
 def decode(blocks: Blocks) -> tuple[list, list]:
-    """Rows and details the way report.js reads them."""
+    """Rows and details the way the page's script (html_assets/dom.js) reads them."""
     rows_blocks = [t for a, t in blocks.scripts if a.get("class") == "tls-rows"]
     detail_blocks = [t for a, t in blocks.scripts if a.get("class") == "tls-details"]
     raw = b"".join(base64.b64decode(t) for t in rows_blocks)

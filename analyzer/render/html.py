@@ -40,11 +40,19 @@ CHUNK: Final = 128  # connections per details block: what opening one connection
 DEFAULT_TITLE: Final = "TLS handshakes"
 
 
+SCRIPTS: Final = ("dom.js", "list.js", "section.js", "summary.js", "page.js")  # html_assets/, joined in this order
+
+
 def _asset(name: str) -> str:
     s = resources.files("analyzer.render").joinpath("html_assets").joinpath(name).read_text("utf-8")
     if "</script" in s.lower() or "</style" in s.lower():
         raise ValueError(f"{name} must not contain a closing script or style tag")
     return s
+
+
+def page_script() -> str:
+    """The report's script: its files as one strict function, so they share names and leak none."""
+    return '"use strict";\n(() => {\n' + "\n".join(_asset(name) for name in SCRIPTS) + "})();\n"
 
 
 def _csp_hash(s: str) -> str:
@@ -107,7 +115,7 @@ class ReportWriter:
         self.rows_zip = zlib.compressobj(9)
         self.rows_b64 = _Base64Stream()
         self.started = False
-        self.css, self.js = _asset("report.css"), _asset("report.js")
+        self.css, self.js = _asset("report.css"), page_script()
 
     def _head(self) -> None:
         csp = (f"default-src 'none'; script-src {_csp_hash(self.js)}; style-src {_csp_hash(self.css)}; "

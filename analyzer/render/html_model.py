@@ -17,13 +17,15 @@ import math
 from datetime import datetime, timezone
 from typing import Any, Final
 
+from analyzer import registry
 from analyzer.render.sanitize import text
 
 SEVERITIES: Final = ("info", "low", "medium", "high", "critical")  # rank = index + 1; 0: no finding
+HEARTBEAT_REQUEST: Final = 1  # HeartbeatMessageType heartbeat_request (RFC 6520)
 NOTE_LIMIT: Final = 160  # characters of a ladder note; the full value is in the row's tooltip
 EVIDENCE_ITEMS: Final = 64  # items of one evidence list shown; the rest are counted
 
-# Row columns, in the order the page reads them (report.js has the same list)
+# Row columns, in order; the page finds each by name (the meta block carries this list)
 ROW_COLUMNS: Final = ("capture", "id", "transport", "client", "server", "sni", "version", "suite", "group", "alpn",
                       "severity", "findings", "ja4", "state", "tags")
 
@@ -61,7 +63,7 @@ def state(conn: dict[str, Any]) -> str:
         return "not TLS"
     if conn.get("complete"):
         return "complete"
-    if any(isinstance(a, dict) and a.get("level") == 2 for a in conn.get("alerts") or ()):
+    if any(isinstance(a, dict) and a.get("level_name") == "fatal" for a in conn.get("alerts") or ()):
         return "failed"
     return "incomplete"
 
@@ -186,15 +188,22 @@ def message_notes(m: dict[str, Any]) -> list[str]:
             out.append(_s(m["signature_scheme_name"]))
     elif name == "NewSessionTicket" and m.get("lifetime") is not None:
         out.append(f"lifetime {m['lifetime']}s, ticket {m.get('ticket_length')} bytes")
-    elif m.get("content_type") == 21 and m.get("level_name"):
+    elif _is_alert(m) and m.get("level_name"):
         out.append(f"{_s(m['level_name'])} {_s(m.get('description_name'))}")
     elif m.get("heartbeat_type") is not None:
-        out.append(f"{'request' if m['heartbeat_type'] == 1 else 'response'}, claims {m.get('payload_length')} bytes")
+        kind = "request" if m["heartbeat_type"] == HEARTBEAT_REQUEST else "response"
+        out.append(f"{kind}, claims {m.get('payload_length')} bytes")
         if m.get("overclaimed"):
             out.append("HEARTBLEED-SHAPED")
     elif m.get("encrypted") and m.get("type") is None:
         out.append(f"{m.get('length')} bytes")
     return out
+
+
+def _is_alert(m: dict[str, Any]) -> bool:
+    ct = m.get("content_type")
+    return m.get("name") in ("Alert", "EncryptedAlert") or (
+        isinstance(ct, int) and registry.content_type_name(ct) == "alert")
 
 
 def _retransmissions(m: dict[str, Any]) -> int:
@@ -218,9 +227,9 @@ def _classes(m: dict[str, Any]) -> list[str]:
         cls.append("enc")
     if name == "HelloRetryRequest" or m.get("hello_retry_request"):
         cls.append("hrr")
-    if m.get("content_type") == 21 or name in ("Alert", "EncryptedAlert"):
+    if _is_alert(m):
         cls.append("alert")
-        if m.get("level") == 2:
+        if m.get("level_name") == "fatal":
             cls.append("fatal")
     if m.get("malformed") or m.get("downgrade_sentinel"):
         cls.append("warn")
@@ -284,7 +293,7 @@ def ladder(conn: dict[str, Any], t0: float | None = None) -> list[dict[str, Any]
             row_["retrans"] = retrans
             notes.append("retransmitted" + (f" ×{retrans}" if retrans > 1 else ""))
         frame = m.get("frame")
-        cert_row = m.get("type") == 11 or name == "Certificate"
+        cert_row = name == "Certificate"
         here = [(fid, sev) for fid, sev in marks.get(frame, ()) if _about_certificates(fid) == cert_row
                 and (frame, fid) not in placed]
         placed.update((frame, fid) for fid, _ in here)
