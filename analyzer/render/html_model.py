@@ -18,9 +18,9 @@ from datetime import datetime, timezone
 from typing import Any, Final
 
 from analyzer import registry
+from analyzer.analysis.findings import SEVERITIES  # a row's severity rank is index + 1; 0: no finding
 from analyzer.render.sanitize import text
 
-SEVERITIES: Final = ("info", "low", "medium", "high", "critical")  # rank = index + 1; 0: no finding
 HEARTBEAT_REQUEST: Final = 1  # HeartbeatMessageType heartbeat_request (RFC 6520)
 NOTE_LIMIT: Final = 160  # characters of a ladder note; the full value is in the row's tooltip
 EVIDENCE_ITEMS: Final = 64  # items of one evidence list shown; the rest are counted
@@ -459,13 +459,14 @@ def certificates_note(conn: dict[str, Any]) -> str:
 def detail(conn: dict[str, Any], capture: str = "") -> dict[str, Any]:
     """Everything the connection's section shows."""
     t0 = start_time(conn)
+    client, server = endpoint(conn.get("client")), endpoint(conn.get("server"))
     head = [x for x in (_s(conn.get("sni")) and f"SNI {_s(conn.get('sni'))}", _s(conn.get("version_name")),
                         _s(conn.get("cipher_suite_name")), "HRR" if conn.get("hello_retry_request") else "",
                         _s(conn.get("resumed")) and f"resumed ({_s(conn.get('resumed'))})",
                         f"history {_s(conn.get('history')) or '-'}") if x]
     return {
-        "capture": _s(capture), "id": conn.get("id"),
-        "title": f"#{_s(conn.get('id'))}  {endpoint(conn.get('client'))} ⇄ {endpoint(conn.get('server'))}",
+        "capture": _s(capture), "id": conn.get("id"), "client": client, "server": server,
+        "title": f"#{_s(conn.get('id'))}  {client} ⇄ {server}",
         "head": head, "start": utc(t0), "ladder": ladder(conn, t0), "notes": footer_notes(conn),
         "facts": facts(conn), "findings": [finding(f) for f in _findings(conn)],
         "certificates": certificates(conn, t0), "certificates_note": certificates_note(conn),

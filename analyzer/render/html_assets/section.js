@@ -89,14 +89,13 @@ function ladderSvg(d) {
   const svgEl = sv("svg", { class: "ladder", width, height, viewBox: `0 0 ${width} ${height}`, role: "img",
     "aria-label": `message ladder of connection ${d.title}` });
   svgEl.append(sv("title", {}, `handshake ladder: ${rowsOf.length} rows`));
-  const [client, server] = d.title.replace(/^#\S+\s+/, "").split(" ⇄ ");
   svgEl.append(
     sv("text", { x: L.timeX, y: 44, "text-anchor": "end", class: "col" }, "time (s)"),
     sv("text", { x: L.frameX, y: 44, "text-anchor": "end", class: "col" }, "frame"),
     sv("text", { x: L.clientX, y: 20, "text-anchor": "middle", class: "who" }, "client"),
-    sv("text", { x: L.clientX, y: 36, "text-anchor": "middle", class: "col" }, client || ""),
+    sv("text", { x: L.clientX, y: 36, "text-anchor": "middle", class: "col" }, d.client),
     sv("text", { x: L.serverX, y: 20, "text-anchor": "middle", class: "who" }, "server"),
-    sv("text", { x: L.serverX, y: 36, "text-anchor": "middle", class: "col" }, server || ""),
+    sv("text", { x: L.serverX, y: 36, "text-anchor": "middle", class: "col" }, d.server),
     sv("line", { x1: L.clientX, y1: L.top - 14, x2: L.clientX, y2: height - 6, class: "life" }),
     sv("line", { x1: L.serverX, y1: L.top - 14, x2: L.serverX, y2: height - 6, class: "life" }));
   rowsOf.forEach((r, i) => svgEl.append(ladderRow(r, L.top + i * L.row + L.row / 2, width)));
