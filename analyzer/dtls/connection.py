@@ -19,7 +19,7 @@ from analyzer.dtls.keys import DtlsKeys
 from analyzer.dtls.messages import OpaqueRecord, ack, hello_verify_request
 from analyzer.dtls.records import (CT_ACK, CT_ALERT, CT_APPDATA, CT_CCS, CT_HANDSHAKE, CT_HEARTBEAT,
                                    CT_TLS12_CID, DtlsRecord, frame_records)
-from analyzer.dtls.versions import DTLS13, tls_equivalent
+from analyzer.dtls.versions import tls_equivalent
 from analyzer.errors import DecodeError
 from analyzer.tls.events import Alert, Heartbeat, Malformed, Message, TlsStart
 from analyzer.tls.messages import ClientHello, Context, ServerHello, decode_message, message_name
@@ -171,7 +171,7 @@ class DtlsConnection:
         elif ct == CT_APPDATA:
             name = "ApplicationData"
         else:
-            name = message_name_of_record(ct)
+            name = f"unknown_record({ct})"
         out.append(Message(side=side, frame=frame, ts=ts, content_type=ct, record_version=version, type=None,
                            name=name, encrypted=False, length=len(body), body=parsed, decrypted=decrypted))
 
@@ -243,10 +243,6 @@ class DtlsConnection:
             if htype == 16 and self.kx is not None and "RSA" in self.kx:
                 keys.client_key_exchange(body)
 
-    @property
-    def dtls13(self) -> bool:
-        return self.version == DTLS13
-
 
 def _cid_length(extensions: Any) -> int:
     """The length of the connection ID a hello asks its peer to send (0: none)."""
@@ -260,8 +256,3 @@ def _cid_length(extensions: Any) -> int:
 def _name(htype: int) -> str:
     return message_name(htype, None)
 
-
-def message_name_of_record(ct: int) -> str:
-    """A content type we do not decode, by the registry's name."""
-    return f"unknown_record({ct})" if registry.content_type_name(ct).startswith("unknown") \
-        else registry.content_type_name(ct)

@@ -92,9 +92,11 @@ class DtlsKeys:
         return 0 if side == self.client_side else 1
 
     def can_open(self, side: int, rec: DtlsRecord) -> bool:
+        """Do we hold a key this record may be under? (Without one it stays opaque, silently, as
+        over TCP when the key log lacks a connection.)"""
         role = self.role(side)
         if rec.unified:
-            return any(r == role for r, _ in self.secrets13)
+            return any(self._cipher13(role, e) is not None for e in self._epochs(role, rec.epoch))
         return (role, rec.epoch) in self.ciphers
 
     def open12(self, side: int, rec: DtlsRecord) -> tuple[int, bytes] | str:
@@ -146,12 +148,10 @@ class DtlsKeys:
         if cipher is not None or self.suite is None:
             return cipher
         secret = self.secrets13.get((role, epoch))
-        if secret is None and epoch > 3:  # each KeyUpdate: the next secret from the one before
-            previous = self.secrets13.get((role, epoch - 1))
-            if previous is None and self._cipher13(role, epoch - 1) is not None:
-                previous = self.secrets13.get((role, epoch - 1))
-            if previous is not None:
-                secret = self.secrets13[(role, epoch)] = decrypt.tls13_next_secret(self.suite, previous, dtls=True)
+        if secret is None and epoch > 3 and self._cipher13(role, epoch - 1) is not None:
+            # each KeyUpdate: the next secret from the one before (which that call derived)
+            secret = self.secrets13[(role, epoch)] = decrypt.tls13_next_secret(
+                self.suite, self.secrets13[(role, epoch - 1)], dtls=True)
         if secret is None:
             return None
         try:

@@ -44,17 +44,7 @@ class DtlsSession(kit.Session):
     def __init__(self, name: str, port: int, tmp: Path, pki: kit.Pki) -> None:
         super().__init__(name, port, tmp, pki)
         self.out_pcap = OUT / (name + ".pcap")
-
-    def publish(self, keylog: bool = True) -> None:
-        OUT.mkdir(exist_ok=True)
-        shutil.copyfile(self.pcap, self.out_pcap)
-        dst = KEYS / f"{self.name}.keys"
-        if keylog and self.keylog.exists() and any(
-                line and not line.startswith("#") for line in self.keylog.read_text().splitlines()):
-            KEYS.mkdir(exist_ok=True)
-            shutil.copyfile(self.keylog, dst)
-        elif dst.exists():
-            dst.unlink()
+        self.keydir = KEYS
 
     def openssl(self, server_args: list, client_args: list, *, ok: tuple = (0,)) -> str:
         """One s_server (one connection; it prints what it receives) and one s_client sending DATA,
