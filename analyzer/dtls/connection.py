@@ -19,7 +19,7 @@ from analyzer.dtls.keys import DtlsKeys
 from analyzer.dtls.messages import OpaqueRecord, ack, hello_verify_request
 from analyzer.dtls.records import (CT_ACK, CT_ALERT, CT_APPDATA, CT_CCS, CT_HANDSHAKE, CT_HEARTBEAT,
                                    CT_TLS12_CID, DtlsRecord, frame_records)
-from analyzer.dtls.versions import tls_equivalent
+from analyzer.dtls.versions import DTLS13, tls_equivalent
 from analyzer.errors import DecodeError
 from analyzer.tls.events import Alert, Heartbeat, Malformed, Message, TlsStart
 from analyzer.tls.messages import ClientHello, Context, ServerHello, decode_message, message_name
@@ -72,7 +72,9 @@ class DtlsConnection:
             self.other_datagrams += 1
             return out
         self.datagrams += 1
-        records, fault = frame_records(payload, d.cid_length, self.hello_seen)
+        # unified headers: after a DTLS ClientHello, unless DTLS 1.0/1.2 was negotiated
+        unified = self.hello_seen and (self.version is None or self.version == DTLS13)
+        records, fault = frame_records(payload, d.cid_length, unified)
         if records and not d.started:
             d.started = True
             out.append(TlsStart(side, frame, 0))

@@ -35,6 +35,7 @@ class DtlsKeys:
         self.suite: int | None = None
         self.client_side = 0
         self.ciphers: dict[tuple[int, int], decrypt.RecordCipher] = {}  # (role 0 client/1 server, epoch)
+        self.ciphers13: dict[tuple[int, int], decrypt.RecordCipher] = {}  # the same, DTLS 1.3 (unified headers)
         self.pair: tuple[Any, Any] | None = None  # the TLS 1.2 pair already given an epoch
         self.next_epoch = 1
         self.secrets13: dict[tuple[int, int], bytes] = {}  # (role, epoch) -> traffic secret
@@ -96,7 +97,8 @@ class DtlsKeys:
         over TCP when the key log lacks a connection.)"""
         role = self.role(side)
         if rec.unified:
-            return any(self._cipher13(role, e) is not None for e in self._epochs(role, rec.epoch))
+            return self.version == DTLS13 and any(self._cipher13(role, e) is not None
+                                                  for e in self._epochs(role, rec.epoch))
         return (role, rec.epoch) in self.ciphers
 
     def open12(self, side: int, rec: DtlsRecord) -> tuple[int, bytes] | str:
@@ -144,7 +146,7 @@ class DtlsKeys:
         return sorted(known, key=lambda e: (abs(e - self.latest[role]), -e))[:EPOCH_CANDIDATES]
 
     def _cipher13(self, role: int, epoch: int) -> decrypt.RecordCipher | None:
-        cipher = self.ciphers.get((role, epoch))
+        cipher = self.ciphers13.get((role, epoch))
         if cipher is not None or self.suite is None:
             return cipher
         secret = self.secrets13.get((role, epoch))
@@ -158,7 +160,7 @@ class DtlsKeys:
             cipher = decrypt.tls13_cipher(self.suite, secret, dtls=True)
         except decrypt.DecryptError:
             return None
-        self.ciphers[(role, epoch)] = cipher
+        self.ciphers13[(role, epoch)] = cipher
         return cipher
 
 
