@@ -14,7 +14,9 @@ The contract (the pipeline's side)
 - Feed it: `connection.datagram(side, payload, frame, ts) -> list[Event]` for every later datagram
   of the 5-tuple in capture order, `side` 0/1 by direction (as the TCP layer numbers them).
   Datagrams that are not DTLS by their first byte (STUN, RTP, ZRTP, TURN on a WebRTC 5-tuple,
-  RFC 7983) are counted in `other_datagrams` and produce nothing. At the end: `connection.end()`.
+  RFC 7983) are counted in `other_datagrams` and produce nothing; a CAPWAP DTLS header (RFC 5415)
+  is taken off first. DTLS 1.3 unified headers are read only after a DTLS ClientHello on the
+  5-tuple and unless DTLS 1.0/1.2 was negotiated. At the end: `connection.end()`.
 - Events, in wire order within a datagram:
   * `analyzer.tls.events.TlsStart(side, frame, 0)`: the first DTLS datagram of that side.
   * `analyzer.tls.events.Message`, as over TCP: `content_type`, `record_version` (the DTLS record
