@@ -46,7 +46,8 @@ SUPPLEMENT: dict[str, dict[int, str]] = {
                    58: "ticket_request",  # RFC 9149
                    59: "dnssec_chain"},  # RFC 9102
     "VERSIONS": {0xFEFF: "DTLSv1.0", 0xFEFD: "DTLSv1.2",  # RFC 4347, RFC 6347
-                 0xFEFC: "DTLSv1.3"},  # RFC 9147
+                 0xFEFC: "DTLSv1.3",  # RFC 9147
+                 0x0100: "DTLSv1.0-OpenSSL-pre"},  # OpenSSL < 0.9.8f DTLS1_BAD_VER (Cisco AnyConnect)
 }
 # RFC 8734 TLS 1.3 brainpool groups: code -> (IANA name, cryptodatahub ECParamWellKnown member).
 SUPPLEMENT_GROUPS = {31: ("brainpoolP256r1tls13", "BRAINPOOLP256R1"),

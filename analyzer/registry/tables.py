@@ -925,6 +925,7 @@ EXTENSIONS = {
 # code: name
 VERSIONS = {
     0x0002: 'SSLv2',
+    0x0100: 'DTLSv1.0-OpenSSL-pre',
     0x0300: 'SSLv3',
     0x0301: 'TLSv1.0',
     0x0302: 'TLSv1.1',

@@ -230,6 +230,11 @@ def _session_ticket(c: Cursor, kind: str) -> dict:
     return {"ticket_length": len(c.rest())}
 
 
+def _connection_id(c: Cursor, kind: str) -> dict:
+    """RFC 9146 (DTLS): the connection ID the sender wants its peer to put in records."""
+    return {"cid": c.opaque(1, "cid").hex()}
+
+
 DECODERS: Final[dict[int, Callable[[Cursor, str], dict]]] = {
     0: _server_name,
     1: _u8_value("max_fragment_length"),
@@ -258,6 +263,8 @@ DECODERS: Final[dict[int, Callable[[Cursor, str], dict]]] = {
     49: _empty,  # post_handshake_auth
     50: _u16_list("schemes"),
     51: _key_share,
+    53: _connection_id,  # connection_id, draft code point
+    54: _connection_id,
     17513: _protocols,  # application_settings (ALPS), old code point
     17613: _protocols,  # application_settings (ALPS)
     0xFE0D: _ech,
@@ -309,6 +316,6 @@ def decode_extensions(c: Cursor, kind: str, out: list[Extension] | None = None) 
 # Clients repeat byte-identical extensions (groups, signature algorithms, ALPN, SNI) across
 # connections: each distinct one is decoded once and shared. Per-connection values (key shares,
 # PSK identities and binders, tickets, ECH payloads, cookies) would only churn the table.
-NOT_INTERNED: Final = frozenset({35, 40, 41, 44, 51, 0xFE0D})
+NOT_INTERNED: Final = frozenset({35, 40, 41, 44, 51, 53, 54, 0xFE0D})
 INTERN_MAX: Final = 4096
 _INTERNED: dict[tuple[int, str, bytes], Extension] = {}
