@@ -44,7 +44,8 @@ SUPPLEMENT: dict[str, dict[int, str]] = {
                            121: "ech_required"},  # draft-ietf-tls-esni (ECH)
     "EXTENSIONS": {54: "connection_id",  # RFC 9146 (53 is the deprecated draft value)
                    58: "ticket_request",  # RFC 9149
-                   59: "dnssec_chain"},  # RFC 9102
+                   59: "dnssec_chain",  # RFC 9102
+                   0xFFA5: "quic_transport_parameters_draft"},  # draft-ietf-quic-tls-13..32
     "VERSIONS": {0xFEFF: "DTLSv1.0", 0xFEFD: "DTLSv1.2",  # RFC 4347, RFC 6347
                  0xFEFC: "DTLSv1.3"},  # RFC 9147
 }
