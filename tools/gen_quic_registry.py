@@ -45,6 +45,7 @@ SUPPLEMENT: dict[str, dict[int, str]] = {
     "FRAME_TYPES": {
         0xAF: "ack_frequency",  # draft-ietf-quic-ack-frequency
         0x1F: "immediate_ack",  # draft-ietf-quic-ack-frequency
+        0x2F5: "time_stamp",  # draft-huitema-quic-ts-02 (picoquic)
     },
     "TRANSPORT_ERRORS": {},
 }

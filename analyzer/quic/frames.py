@@ -33,10 +33,11 @@ IMMEDIATE_ACK: Final = 0x1F
 DATAGRAM: Final = 0x30
 DATAGRAM_WITH_LENGTH: Final = 0x31
 ACK_FREQUENCY: Final = 0xAF
+TIME_STAMP: Final = 0x2F5
 # frame types followed by this many variable-length integers and nothing else
 VARINT_FIELDS: Final[dict[int, int]] = {
     RESET_STREAM: 3, STOP_SENDING: 2, 0x10: 1, 0x11: 2, 0x12: 1, 0x13: 1, 0x14: 1, 0x15: 2, 0x16: 1, 0x17: 1,
-    0x19: 1, ACK_FREQUENCY: 4}
+    0x19: 1, ACK_FREQUENCY: 4, TIME_STAMP: 1}
 MAX_ACK_RANGES: Final = 1024  # an ACK frame claiming more ranges than this is read as malformed
 
 

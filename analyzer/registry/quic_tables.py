@@ -106,4 +106,5 @@ FRAME_TYPES = {
     0x30: 'datagram',
     0x31: 'datagram_with_length',
     0xAF: 'ack_frequency',
+    0x2F5: 'time_stamp',
 }
