@@ -59,6 +59,7 @@ class QuicConnection:
         self.original_dcid: bytes | None = None
         self.initial_dcid: bytes | None = None  # what the Initial keys derive from (after a Retry: its SCID)
         self.retried = False  # a Retry was acted on (a client processes at most one per attempt)
+        self._after_retry = False  # the client's next CRYPTO data may be a new ClientHello
         self.suite: int | None = None
         self.secrets: dict[str, bytes] = {}
         self.sides = (_Side(0), _Side(1))
@@ -160,6 +161,7 @@ class QuicConnection:
         if accepted:  # the client's next Initials go to its SCID, and their keys derive from it
             self.initial_dcid = hdr.scid
             self.retried = True
+            self._after_retry = True
         self._cid(side, hdr.scid, frame, out)
 
     def _initial(self, side: int, buf: bytes, hdr: LongHeader, frame: int, ts: float, out: list[Any]) -> None:
@@ -288,6 +290,9 @@ class QuicConnection:
                     continue
                 msgs: list[Any] = []
                 ctx = Context(TLS13 if self._tls13 else None)
+                if level == 0 and self._after_retry and side == self.client_side:
+                    self._after_retry = False
+                    self._restart_if_new(side, f)
                 self.sides[side].readers[level].crypto(f.offset, f.data, frame, ts, ctx, msgs)
                 for m in msgs:
                     out.append(m)
@@ -314,10 +319,21 @@ class QuicConnection:
             out.append(Malformed(side, frame, at + error.offset,
                                  f"{packet.packet_type} packet {packet.packet_number}: {error.reason}"))
 
+    def _restart_if_new(self, side: int, f: Crypto) -> None:
+        """After a Retry the client may resend its ClientHello (the same bytes: a retransmission)
+        or start a new one (the server kept no state; aioquic does): then its Initial CRYPTO
+        stream starts again, and the new hello is read as one."""
+        stream = self.sides[side].readers[0].stream
+        start = stream.delivered - len(stream.history)
+        lo, hi = max(f.offset, start), min(f.offset + len(f.data), stream.delivered)
+        if lo < hi and stream.history[lo - start:hi - start] != f.data[lo - f.offset:hi - f.offset]:
+            s = self.sides[side]
+            s.readers = (HandshakeReader(side, 0), s.readers[1], s.readers[2])
+
     def _message(self, side: int, m: Message) -> None:
         """What later decoding depends on: the client random (key log) and the ServerHello (suite)."""
-        if m.type == 1 and isinstance(m.body, ClientHello) and self.keylog is not None and not self.secrets:
-            self.secrets = self.keylog.secrets_for(m.body.random)
+        if m.type == 1 and isinstance(m.body, ClientHello) and self.keylog is not None:
+            self.secrets = self.keylog.secrets_for(m.body.random) or self.secrets  # a new attempt: its own
         elif m.type == 2 and isinstance(m.body, ServerHello) and not m.body.hello_retry_request:
             self._tls13 = True
             self.suite = m.body.cipher_suite
