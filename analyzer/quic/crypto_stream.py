@@ -45,7 +45,8 @@ class CryptoStream:
             data = data[self.delivered - offset:]
             offset = self.delivered
         for o, piece in self._uncovered(offset, data):
-            if self.pending_bytes + len(piece) > MAX_PENDING or len(self.pending) >= MAX_PIECES:
+            if o != self.delivered and (self.pending_bytes + len(piece) > MAX_PENDING or
+                                        len(self.pending) >= MAX_PIECES):  # contiguous data always goes on
                 self.problems.append(f"out-of-order CRYPTO data past the limit of {MAX_PENDING} bytes / "
                                      f"{MAX_PIECES} pieces held; {len(piece)} bytes at offset {o} dropped")
                 continue
