@@ -177,3 +177,41 @@ def compare(rows: list[dict], ours: dict[tuple[int, int], list[Message]], rel: s
             result.excused_seen.add((rel, h["frame"], h["handshake_type"]))
         else:
             result.problems.append(f"{rel} frame {h['frame']} type {h['handshake_type']}: tshark {want} ours {got}")
+
+
+TSHARK_FIELDS = ["frame.number", "tls.handshake.type", "tls.handshake.ciphersuite", "tls.handshake.extension.type",
+                 "tls.handshake.extensions_server_name", "tls.handshake.extensions_alpn_str",
+                 "tls.handshake.extensions.supported_version", "tls.handshake.extensions_key_share_group"]
+
+
+def tshark_handshakes(tshark: str, capture: Path, keylog: Path | None = None, hello_fields: bool = True) -> list[dict]:
+    """tshark run live: one row per handshake message, in the corpus oracles' shape. tshark's fields
+    aggregate a frame's messages, so hello fields are only right for a hello alone in its frame's
+    plaintext (the fixtures' hellos are, without a key log); hello_fields=False: frame and type only."""
+    import subprocess
+
+    cmd = [tshark, "-n", "-r", str(capture), "-Y", "tls.handshake.type", "-T", "fields", "-E", "separator=/t",
+           "-E", "occurrence=a", "-E", "aggregator=,"]
+    if keylog is not None:
+        cmd += ["-o", f"tls.keylog_file:{keylog}"]
+    for f in TSHARK_FIELDS:
+        cmd += ["-e", f]
+    rows = []
+    for line in subprocess.run(cmd, capture_output=True, text=True, timeout=60, check=True).stdout.splitlines():
+        cells = (line.split("\t") + [""] * len(TSHARK_FIELDS))[: len(TSHARK_FIELDS)]
+        split = [[x for x in c.split(",") if x] for c in cells]
+        hello_done = False
+        for t in (int(x) for x in split[1]):
+            row: dict = {"frame": int(cells[0]), "handshake_type": t}
+            if t in (1, 2) and hello_fields and not hello_done:
+                hello_done = True
+                row["extension_types"] = [int(x) for x in split[3]]
+                row["alpn"] = split[5] or None
+                if t == 1:
+                    row.update(cipher_suites=split[2], sni=split[4] or None, supported_versions=split[6] or None,
+                               key_share_groups=split[7] or None)
+                else:
+                    row.update(selected_cipher_suite=split[2][0] if split[2] else None,
+                               selected_version=split[6][0] if split[6] else None)
+            rows.append(row)
+    return rows
