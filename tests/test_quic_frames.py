@@ -145,3 +145,60 @@ def test_limits_bound_memory_and_are_named() -> None:
     assert big.pending_bytes == CS.MAX_PENDING and "262144 bytes" in big.problems[0]
     big.add(0, b"\x00")
     assert big.delivered == CS.MAX_PENDING + 1 and len(big.history) == CS.MAX_HISTORY
+
+
+# -- quic_transport_parameters (0x39, and 0xffa5 of the drafts) -------------------------------------
+
+def _params(ext_type: int, body: bytes) -> dict:
+    from analyzer.tls.extensions import CH, decode_extensions
+    from analyzer.tls.reader import Cursor
+
+    block = ext_type.to_bytes(2, "big") + len(body).to_bytes(2, "big") + body
+    (ext,) = decode_extensions(Cursor(block), CH)
+    assert ext.malformed is None
+    return ext.fields
+
+
+def test_transport_parameters_with_names_values_and_grease() -> None:
+    body = (vi(0x01) + vi(2) + vi(30000)
+            + vi(0x0F) + vi(4) + b"\xde\xad\xbe\xef"
+            + vi(27 + 31 * 3) + vi(3) + b"abc"
+            + vi(0x11) + vi(8) + (1).to_bytes(4, "big") + (0x6B3343CF).to_bytes(4, "big")
+            + vi(0x0C) + vi(0))
+    fields = _params(0x39, body)
+    assert [(p["id"], p["name"]) for p in fields["parameters"]] == [
+        (1, "max_idle_timeout"), (15, "initial_source_connection_id"), (120, "GREASE(0x78)"),
+        (0x11, "version_information"), (0x0C, "disable_active_migration")]
+    p = fields["parameters"]
+    assert p[0]["value"] == 30000 and p[1]["hex"] == "deadbeef" and p[2]["length"] == 3
+    assert (p[3]["chosen_version"], p[3]["available_versions"]) == (1, [0x6B3343CF])
+
+
+def test_draft_transport_parameters_in_the_old_encoding() -> None:
+    """Drafts before 27: a 2-byte list length, then 2-byte ids and lengths (0xffa5)."""
+    params = b"\x00\x04\x00\x04\x80\x01\x00\x00" + b"\x00\x03\x00\x02\x45\xac"
+    fields = _params(0xFFA5, len(params).to_bytes(2, "big") + params)
+    assert fields["encoding"] == "draft"
+    assert [(p["name"], p["value"]) for p in fields["parameters"]] == \
+        [("initial_max_data", 0x10000), ("max_udp_payload_size", 0x5AC)]
+
+
+def test_a_lying_parameter_length_is_malformed_not_fatal() -> None:
+    from analyzer.tls.extensions import CH, decode_extensions
+    from analyzer.tls.reader import Cursor
+
+    body = vi(0x01) + vi(40) + b"\x01"
+    (ext,) = decode_extensions(Cursor(b"\x00\x39" + len(body).to_bytes(2, "big") + body), CH)
+    assert ext.malformed is not None and "length 40" in ext.malformed
+
+
+def test_generated_quic_registry_is_fresh() -> None:
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    pytest.importorskip("aioquic")
+    root = Path(__file__).resolve().parent.parent
+    done = subprocess.run([sys.executable, "tools/gen_quic_registry.py", "--check"], cwd=root,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr

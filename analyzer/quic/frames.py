@@ -41,10 +41,15 @@ VARINT_FIELDS: Final[dict[int, int]] = {
 MAX_ACK_RANGES: Final = 1024  # an ACK frame claiming more ranges than this is read as malformed
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)
 class Crypto:
+    """(A written __init__: one per CRYPTO frame; see analyzer/native.py.)"""
+
     offset: int
     data: bytes
+
+    def __init__(self, offset: int, data: bytes) -> None:
+        self.offset, self.data = offset, data
 
 
 @dataclass(slots=True)
@@ -87,13 +92,16 @@ class NewConnectionId:
     cid: bytes
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)
 class Other:
     """A frame read only to be skipped (STREAM, MAX_DATA, ...), a run of PADDING (`count` bytes),
-    or PING / HANDSHAKE_DONE / IMMEDIATE_ACK (no body)."""
+    or PING / HANDSHAKE_DONE / IMMEDIATE_ACK (no body). (A written __init__: see analyzer/native.py.)"""
 
     type: int
-    count: int = 1
+    count: int
+
+    def __init__(self, type: int, count: int = 1) -> None:  # noqa: A002
+        self.type, self.count = type, count
 
     @property
     def name(self) -> str:
