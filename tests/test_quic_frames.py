@@ -160,7 +160,7 @@ def _params(ext_type: int, body: bytes) -> dict:
 
 
 def test_transport_parameters_with_names_values_and_grease() -> None:
-    body = (vi(0x01) + vi(2) + vi(30000)
+    body = (vi(0x01) + vi(4) + vi(30000)
             + vi(0x0F) + vi(4) + b"\xde\xad\xbe\xef"
             + vi(27 + 31 * 3) + vi(3) + b"abc"
             + vi(0x11) + vi(8) + (1).to_bytes(4, "big") + (0x6B3343CF).to_bytes(4, "big")
