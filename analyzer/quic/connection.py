@@ -24,6 +24,7 @@ from analyzer.tls.reader import text
 MAX_UNCONFIRMED: Final = 16  # datagrams tried before a flow that never decrypts is given up
 MAX_HELD: Final = 8  # datagrams kept before confirmation, read again once the connection is confirmed
 MAX_CIDS: Final = 64  # connection ids remembered per connection
+MAX_INITIAL_KEYS: Final = 4  # Initial key sets kept (original DCID, a Retry's, another version's)
 TLS13: Final = 0x0304
 CLIENT_EARLY: Final = "CLIENT_EARLY_TRAFFIC_SECRET"
 HANDSHAKE_SECRETS: Final = ("CLIENT_HANDSHAKE_TRAFFIC_SECRET", "SERVER_HANDSHAKE_TRAFFIC_SECRET")
@@ -68,6 +69,7 @@ class QuicConnection:
         self._held: list[tuple[int, bytes, int, float]] = []
         self._run: list[Any] | None = None  # [side, type, first frame, last frame, ts, packets, bytes, decrypted]
         self._early_tried = False
+        self._initial_keys: dict[tuple[int, bytes], tuple[PacketKeys, PacketKeys]] = {}
         self._tls13 = False
 
     @property
@@ -176,7 +178,7 @@ class QuicConnection:
         u: Unmasked | None = None
         pn = 0
         for dcid in self._initial_candidates(hdr, from_client):
-            client_keys, server_keys = initial_keys(version, dcid)
+            client_keys, server_keys = self._initial_pair(version, dcid)
             keys = client_keys if from_client else server_keys
             try:
                 u = unmask(buf, hdr.start, hdr.pn_offset, hdr.end, keys)
@@ -205,6 +207,16 @@ class QuicConnection:
                         hdr.token_length)
         out.append(packet)
         self._frames(side, V.INITIAL, plain, packet, hdr.pn_offset + u.pn_length, frame, ts, out)
+
+    def _initial_pair(self, version: V.Version, dcid: bytes) -> tuple[PacketKeys, PacketKeys]:
+        """Initial keys by (version, DCID), derived once (every Initial of a connection uses them)."""
+        key = (version.code, dcid)
+        pair = self._initial_keys.get(key)
+        if pair is None:
+            if len(self._initial_keys) >= MAX_INITIAL_KEYS:
+                self._initial_keys.clear()
+            pair = self._initial_keys[key] = initial_keys(version, dcid)
+        return pair
 
     def _initial_candidates(self, hdr: LongHeader, from_client: bool) -> list[bytes]:
         """DCIDs the Initial keys may derive from: the current one, then (client) the packet's own."""

@@ -14,6 +14,7 @@ from typing import Any, Final
 
 from analyzer import registry
 from analyzer.errors import DecodeError
+from analyzer.quic.wire import varint
 from analyzer.registry import quic as quic_registry
 from analyzer.tls.reader import Cursor, text
 
@@ -239,10 +240,7 @@ QUIC_VERSION_INFORMATION: Final = frozenset({0x11, 0xFF73DB})
 
 
 def _quic_varint(c: Cursor, what: str) -> int:
-    first = c.u8(what)
-    value = first & 0x3F
-    for _ in range((1 << (first >> 6)) - 1):
-        value = (value << 8) | c.u8(what)
+    value, c.pos = varint(c.buf, c.pos, c.end, what)
     return value
 
 
