@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Build a large QUIC-heavy classic pcap by replicating the UDP flows of real seed captures (the
-QUIC fixtures made by aioquic peers), for the benchmark once the pipeline reads QUIC.
+QUIC fixtures of captures/quic/, made by aioquic peers), for the benchmark once the pipeline reads QUIC.
 
     make_quic_capture.py [SEED.pcap ...] -o QUIC.pcap [--packets 200000] [--seed 1]
                          [--concurrent 50]
@@ -37,7 +37,7 @@ from analyzer.errors import DecodeError  # noqa: E402
 from analyzer.quic import versions as V  # noqa: E402
 from analyzer.quic.keys import OpenError, initial_keys, retry_tag  # noqa: E402
 from analyzer.quic.packet import LONG, decode_packet_number, open_packet, parse_long, unmask  # noqa: E402
-SEEDS = [ROOT / "captures" / f"quic-{n}.pcap" for n in ("v1", "large-client-hello", "chacha20", "v2", "retry")]
+SEEDS = [ROOT / "captures" / "quic" / f"quic-{n}.pcap" for n in ("v1", "large-client-hello", "chacha20", "v2", "retry")]
 IPPROTO_UDP = 17
 
 

@@ -12,11 +12,11 @@ Usage: python tools/gen_quic_registry.py [--check]
 """
 from __future__ import annotations
 
-import argparse
-import difflib
 import importlib.metadata
 import sys
 from pathlib import Path
+
+from gen_registry import write_or_check  # the same command line and --check (tools/ is on sys.path when run)
 
 OUT = Path(__file__).resolve().parent.parent / "analyzer" / "registry" / "quic_tables.py"
 
@@ -86,20 +86,7 @@ def generate() -> str:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--check", action="store_true", help="exit 1 if the table on disk is stale")
-    args = parser.parse_args()
-    text = generate()
-    if args.check:
-        current = OUT.read_text() if OUT.exists() else ""
-        if current == text:
-            return 0
-        diff = difflib.unified_diff(current.splitlines(), text.splitlines(), "on disk", "generated", lineterm="", n=0)
-        sys.stderr.write(f"{OUT} is stale; run python tools/gen_quic_registry.py\n" + "\n".join(list(diff)[:40]) + "\n")
-        return 1
-    OUT.write_text(text)
-    print(f"wrote {OUT}")
-    return 0
+    return write_or_check(OUT, generate(), "tools/gen_quic_registry.py")
 
 
 if __name__ == "__main__":

@@ -154,15 +154,8 @@ def parse_frames(buf: bytes) -> tuple[list[Frame], DecodeError | None]:
                 _, q = varint(buf, q, n, "stream id")
                 if ftype & 0x04:
                     _, q = varint(buf, q, n, "stream offset")
-                if ftype & 0x02:
-                    length, q = varint(buf, q, n, "stream length")
-                    if q + length > n:
-                        raise DecodeError(f"STREAM frame claims {length} bytes, {n - q} left", p)
-                    q += length
-                else:
-                    q = n
+                p = _skip_data(buf, q, n, bool(ftype & 0x02), "STREAM", p)
                 out.append(Other(ftype))
-                p = q
             elif ftype in (CONNECTION_CLOSE, APPLICATION_CLOSE):
                 code, q = varint(buf, q, n, "error code")
                 trigger = None
@@ -196,15 +189,8 @@ def parse_frames(buf: bytes) -> tuple[list[Frame], DecodeError | None]:
                 out.append(Other(ftype))
                 p = q
             elif ftype in (DATAGRAM, DATAGRAM_WITH_LENGTH):
-                if ftype == DATAGRAM_WITH_LENGTH:
-                    length, q = varint(buf, q, n, "datagram length")
-                    if q + length > n:
-                        raise DecodeError(f"DATAGRAM claims {length} bytes, {n - q} left", p)
-                    q += length
-                else:
-                    q = n
+                p = _skip_data(buf, q, n, ftype == DATAGRAM_WITH_LENGTH, "DATAGRAM", p)
                 out.append(Other(ftype))
-                p = q
             elif ftype in VARINT_FIELDS:
                 for _ in range(VARINT_FIELDS[ftype]):
                     _, q = varint(buf, q, n, R.frame_type_name(ftype))
@@ -215,3 +201,13 @@ def parse_frames(buf: bytes) -> tuple[list[Frame], DecodeError | None]:
     except DecodeError as exc:
         return out, exc
     return out, None
+
+
+def _skip_data(buf: bytes, q: int, n: int, has_length: bool, what: str, start: int) -> int:
+    """Pass over a STREAM or DATAGRAM payload (never copied): to its Length, or to the packet's end."""
+    if not has_length:
+        return n
+    length, q = varint(buf, q, n, f"{what} length")
+    if q + length > n:
+        raise DecodeError(f"{what} frame claims {length} bytes, {n - q} left", start)
+    return q + length

@@ -8,11 +8,9 @@ from __future__ import annotations
 
 from typing import Final
 
-from analyzer import registry
-from analyzer.errors import DecodeError
 from analyzer.quic.crypto_stream import MAX_OFFSET, CryptoStream
 from analyzer.tls.events import Malformed, Message
-from analyzer.tls.messages import Context, decode_message, message_name
+from analyzer.tls.messages import Context, decode_reporting, message_name
 
 CT_HANDSHAKE: Final = 22
 NO_RECORD: Final = 0  # Message.record_version for QUIC: there is no TLS record layer
@@ -62,15 +60,7 @@ class HandshakeReader:
 
     def _message(self, htype: int, hlen: int, body: bytes, frame: int, ts: float, ctx: Context,
                  out: list) -> Message:
-        malformed = None
-        decoded = None
-        try:
-            decoded = decode_message(htype, body, ctx)
-        except DecodeError as exc:
-            malformed = f"{registry.handshake_type_name(htype)}: {exc.reason} at {exc.offset}"
-        partial = getattr(decoded, "malformed", None)
-        if partial and malformed is None:
-            malformed = f"{registry.handshake_type_name(htype)}: {partial}"
+        decoded, malformed = decode_reporting(htype, body, ctx)
         if malformed is not None:
             out.append(Malformed(self.side, frame, self.stream.delivered, malformed))
         return Message(side=self.side, frame=frame, ts=ts, content_type=CT_HANDSHAKE, record_version=NO_RECORD,

@@ -4,8 +4,10 @@ client's key log (run as root; the helpers of capture_kit.py):
 
     python3 captures/scripts/make_quic_captures.py [--only NAME ...]
 
-Each writes captures/<name>.pcap and captures/keys/<name>.keys, after tshark (which decodes QUIC
-by itself) has confirmed, plain and with `-o tls.keylog_file:`, what the capture must show.
+Each writes captures/quic/<name>.pcap and captures/keys/<name>.keys, after tshark (which decodes
+QUIC by itself) has confirmed, plain and with `-o tls.keylog_file:`, what the capture must show.
+They sit in captures/quic/ until the pipeline reads QUIC: `check captures` and the tests over every
+capture of captures/ look at that folder's own files only, and these have no goldens yet.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from pathlib import Path
 import capture_kit as kit
 
 PEERS = Path(__file__).resolve().parent / "quic_peers.py"
+QUIC_DIR = kit.CAPDIR / "quic"
 FIELDS = ["frame.number", "udp.srcport", "quic.long.packet_type", "quic.long.packet_type_v2", "quic.version",
           "tls.handshake.type", "tls.handshake.length", "quic.frame_type", "quic.cc.error_code",
           "quic.retry_integrity_tag", "tls.handshake.ciphersuite"]
@@ -67,10 +70,12 @@ def peer(s: kit.Session, role: str, *args: str, host: str = "127.0.0.1") -> list
 
 def handshake(s: kit.Session, server_args: tuple = (), client_args: tuple = (), host: str = "127.0.0.1",
               refused: bool = False, keyed: bool = True) -> tuple[list[Row], list[Row]]:
-    """One server, one client, captured; returns tshark's rows plain and with the key log.
+    """One server, one client, captured into captures/quic/; returns tshark's rows plain and with the key log.
     keyed=False: tshark cannot use the key log (after a Retry or a Version Negotiation aioquic
     sends a new ClientHello, and tshark 4.0 keeps the first one's random); the tests check those
     captures' decryption through our core instead."""
+    s.out_pcap = QUIC_DIR / s.pcap.name
+    QUIC_DIR.mkdir(exist_ok=True)
     with kit.capture(s.pcap, s.port, proto="udp"), \
             kit.server(peer(s, "server", *server_args, host=host), s.port, s.log("server"), proto="udp"):
         out = kit.client(peer(s, "client", *client_args, host=host), s.log("client"), ok=(3,) if refused else (0,))
