@@ -74,3 +74,24 @@ def test_fixture_agrees_with_live_tshark(tshark: str, name: str, keyed: bool) ->
     leftover = {k: v for k, v in ours.items() if v}
     assert not leftover, f"messages tshark does not show: {sorted(leftover)}"
     assert result.total == len(rows) > 0
+
+
+def test_bench_capture_replicas_are_distinct_connections(tmp_path: Path) -> None:
+    """bench/make_quic_capture.py: every replica a connection of its own (fresh connection ids,
+    Initials re-protected with their keys), its hellos read as in the seed."""
+    import subprocess
+    import sys
+
+    out = tmp_path / "quic.pcap"
+    bench = Path(__file__).resolve().parent.parent / "bench" / "make_quic_capture.py"
+    done = subprocess.run([sys.executable, str(bench), "-o", str(out), "--packets", "400", "--concurrent", "5"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    flows = run_core(out, QuicConnection, looks_like_quic)
+    assert len(flows) >= 20 and all(f.core.confirmed for f in flows)
+    cids = [cid for f in flows for cid in f.core.connection_ids]
+    assert len(cids) == len(set(cids)), "replicas share connection ids"
+    for f in flows:
+        names = [m.name for ms in messages_by_key([f]).values() for m in ms]
+        assert names.count("ServerHello") == 1 and "ClientHello" in names
+        assert not [e for e in f.events if isinstance(e, Malformed)]

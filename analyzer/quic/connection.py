@@ -149,14 +149,12 @@ class QuicConnection:
 
     def _retry(self, side: int, buf: bytes, hdr: LongHeader, frame: int, ts: float, out: list[Any]) -> None:
         version = V.lookup(hdr.version)
-        tag = None
-        if version is not None and self.original_dcid is not None:
-            tag = retry_tag(version, self.original_dcid, bytes(buf[hdr.start:hdr.end - 16]))
-        if tag is None:
-            integrity = "unchecked (no integrity tag in this version)" if version is not None and \
-                version.retry is None else "unchecked (the client's first Initial was not seen)"
-        else:
-            integrity = "ok" if tag == buf[hdr.end - 16:hdr.end] else "failed"
+        if version is None or version.retry is None:
+            integrity = "unchecked (no integrity tag in this version)"
+        else:  # the tag covers the DCID of the Initial it answers: the first one, or (after a VN) the latest
+            body, tag = bytes(buf[hdr.start:hdr.end - 16]), buf[hdr.end - 16:hdr.end]
+            answered = [d for d in (self.original_dcid, self.initial_dcid) if d is not None]
+            integrity = "ok" if any(retry_tag(version, d, body) == tag for d in answered) else "failed"
         accepted = integrity != "failed" and not self.retried
         self._flush(out)
         out.append(Retry(side, frame, ts, hdr.version, hdr.dcid, hdr.scid, hdr.token_length, integrity, accepted))
