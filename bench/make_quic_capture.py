@@ -36,7 +36,7 @@ sys.path.insert(0, str(ROOT))  # the analyzer's QUIC key schedule re-protects th
 from analyzer.errors import DecodeError  # noqa: E402
 from analyzer.quic import versions as V  # noqa: E402
 from analyzer.quic.keys import OpenError, initial_keys, retry_tag  # noqa: E402
-from analyzer.quic.packet import LONG, decode_packet_number, open_packet, parse_long, unmask  # noqa: E402
+from analyzer.quic.packet import LONG, decode_packet_number, open_packet, parse_long, protect, unmask  # noqa: E402
 SEEDS = [ROOT / "captures" / "quic" / f"quic-{n}.pcap" for n in ("v1", "large-client-hello", "chacha20", "v2", "retry")]
 IPPROTO_UDP = 17
 
@@ -161,20 +161,9 @@ class QuicTemplate:
                     ck, sk = initial_keys(V.VERSIONS[version], keys_dcid)
                     header = bytes((first,)) + version.to_bytes(4, "big") + bytes((len(dcid),)) + new.get(dcid, dcid) + \
                         bytes((len(scid),)) + new.get(scid, scid) + middle + (pn & ((1 << (8 * pn_length)) - 1)).to_bytes(pn_length, "big")
-                    payload += seal(ck if from_client else sk, header, len(header) - pn_length, pn_length, pn, plain)
+                    payload += protect(ck if from_client else sk, header, len(header) - pn_length, pn_length, pn, plain)
             out.append(payload)
         return out
-
-
-def seal(keys, header: bytes, pn_offset: int, pn_length: int, pn: int, plain: bytes) -> bytes:  # noqa: ANN001
-    """RFC 9001 5: AEAD with the header as associated data, then header protection."""
-    nonce = (int.from_bytes(keys.iv, "big") ^ pn).to_bytes(12, "big")
-    packet = bytearray(header + bytes(keys.aead.encrypt(nonce, plain, header)))
-    mask = keys.mask(bytes(packet[pn_offset + 4:pn_offset + 20]))
-    packet[0] ^= mask[0] & 0x0F
-    for i in range(pn_length):
-        packet[pn_offset + i] ^= mask[1 + i]
-    return bytes(packet)
 
 
 def udp_payload(linktype: int, frame: bytes) -> bytes:

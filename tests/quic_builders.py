@@ -1,10 +1,10 @@
-"""Small factories for QUIC test inputs: frames, and protected packets built with the core's own
-key schedule plus a sealing step (the core only opens; tests need to seal)."""
+"""Small factories for QUIC test inputs: frames, and protected packets (analyzer.quic.packet.protect)."""
 
 from __future__ import annotations
 
 from analyzer.quic import versions as V
-from analyzer.quic.keys import PacketKeys, initial_keys
+from analyzer.quic.keys import initial_keys
+from analyzer.quic.packet import protect
 from analyzer.quic.wire import encode_varint as vi
 
 DCID = bytes.fromhex("8394c8f03e515708")
@@ -25,19 +25,6 @@ def client_hello_message(extra: int = 0) -> bytes:
     return b"\x01" + len(body).to_bytes(3, "big") + body
 
 
-def seal(keys: PacketKeys, header: bytes, pn_offset: int, pn_length: int, pn: int, payload: bytes) -> bytes:
-    """Protect a packet: AEAD with the header as associated data, then header protection."""
-    nonce = (int.from_bytes(keys.iv, "big") ^ pn).to_bytes(12, "big")
-    sealed = bytes(keys.aead.encrypt(nonce, payload, header))
-    packet = bytearray(header + sealed)
-    sample = bytes(packet[pn_offset + 4:pn_offset + 20])
-    mask = keys.mask(sample)
-    packet[0] ^= mask[0] & (0x0F if packet[0] & 0x80 else 0x1F)
-    for i in range(pn_length):
-        packet[pn_offset + i] ^= mask[1 + i]
-    return bytes(packet)
-
-
 def initial(payload: bytes, pn: int = 0, client: bool = True, dcid: bytes = DCID, scid: bytes = SCID,
             keys_dcid: bytes | None = None, version: int = V.V1, pad_to: int = 0) -> bytes:
     """A protected Initial packet with a 2-byte packet number, padded with PADDING to `pad_to`."""
@@ -52,4 +39,4 @@ def initial(payload: bytes, pn: int = 0, client: bool = True, dcid: bytes = DCID
         payload += bytes(max(0, pad_to - (len(head) + 2 + 2 + len(payload) + 16)))
     length = 2 + len(payload) + 16
     header = head + (0x4000 | length).to_bytes(2, "big") + pn.to_bytes(2, "big")
-    return seal(keys, header, len(header) - 2, 2, pn, payload)
+    return protect(keys, header, len(header) - 2, 2, pn, payload)

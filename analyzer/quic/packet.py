@@ -160,3 +160,15 @@ def open_packet(buf: bytes, u: Unmasked, pn: int, pn_offset: int, end: int, keys
     if len(body) < TAG:
         raise OpenError("payload shorter than the AEAD tag")
     return keys.open(pn, u.header, body)
+
+
+def protect(keys: PacketKeys, header: bytes, pn_offset: int, pn_length: int, pn: int, payload: bytes) -> bytes:
+    """The inverse of unmask + open_packet (RFC 9001 5.3, 5.4): AEAD with the header as associated
+    data, then header protection. The core only reads; tests and bench/make_quic_capture.py build with it."""
+    nonce = (int.from_bytes(keys.iv, "big") ^ pn).to_bytes(12, "big")
+    packet = bytearray(header + bytes(keys.aead.encrypt(nonce, payload, header)))
+    mask = keys.mask(bytes(packet[pn_offset + 4:pn_offset + 4 + SAMPLE]))
+    packet[0] ^= mask[0] & (0x0F if packet[0] & LONG else 0x1F)
+    for i in range(pn_length):
+        packet[pn_offset + i] ^= mask[1 + i]
+    return bytes(packet)
