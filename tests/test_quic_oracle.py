@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from analyzer.quic.connection import QuicConnection
-from analyzer.quic.events import Malformed
+from analyzer.quic.events import EncryptedRun, Malformed
 from analyzer.quic.packet import looks_like_quic
 
 from conftest import CAPTURES
@@ -29,6 +29,7 @@ FIXTURES = sorted(p.name for p in QUIC_CAPTURES.glob("quic-*.pcap"))
 # the first hello of the connection (it reports the new one as a "reused stream offset") and so
 # finds no key-log secrets for the second. We read the new hello, and the handshake with its keys.
 NEW_HELLO = {"quic-retry.pcap": 3, "quic-version-negotiation.pcap": 3}
+CONNECTIONS = {"quic-0rtt.pcap": 2}  # a full handshake, then a resumption with 0-RTT
 
 
 def _corpus(corpus: Path, decrypted: bool) -> Agreement:
@@ -57,11 +58,16 @@ def test_fixture_agrees_with_live_tshark(tshark: str, name: str, keyed: bool) ->
     keylog = CAPTURES / "keys" / (Path(name).stem + ".keys")
     use = keyed and keylog.exists()
     flows = run_core(capture, QuicConnection, looks_like_quic, keylog, use_keys=use)
-    assert len(flows) == 1 and flows[0].core.confirmed
-    assert not [e for e in flows[0].events if isinstance(e, Malformed)]
+    assert len(flows) == CONNECTIONS.get(name, 1) and all(f.core.confirmed for f in flows)
+    assert not [e for f in flows for e in f.events if isinstance(e, Malformed)]
     ours = messages_by_key(flows)
     if use:
         assert {t for (_, t) in ours} >= {1, 2, 8, 11, 15, 20}, "the whole handshake decrypts with the key log"
+    if name == "quic-0rtt.pcap":
+        runs = [e for e in flows[1].events if isinstance(e, EncryptedRun) and e.packet_type == "0-RTT"]
+        assert runs and all(r.decrypted == (r.packets if use else 0) for r in runs)
+        if use:
+            assert [m.frame for (_, t), ms in ours.items() if t == 4 for m in ms], "NewSessionTicket in 1-RTT"
     if name in NEW_HELLO:
         second = NEW_HELLO[name]
         assert [m.name for m in ours.pop((second, 1))] == ["ClientHello"]

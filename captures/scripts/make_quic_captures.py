@@ -23,7 +23,7 @@ QUIC_DIR = kit.CAPDIR / "quic"
 FIELDS = ["frame.number", "udp.srcport", "quic.long.packet_type", "quic.long.packet_type_v2", "quic.version",
           "tls.handshake.type", "tls.handshake.length", "quic.frame_type", "quic.cc.error_code",
           "quic.retry_integrity_tag", "tls.handshake.ciphersuite"]
-INITIAL, RETRY = 0, 3  # tshark's long packet type values (v1 numbering; v2 has its own field)
+INITIAL, ZERO_RTT, RETRY = 0, 1, 3  # tshark's long packet type values (v1 numbering; v2 has its own field)
 
 
 @dataclass
@@ -135,6 +135,15 @@ def version_negotiation(s: kit.Session) -> str:
     return "client offers v2, the server only v1: Version Negotiation, then a v1 handshake"
 
 
+def zero_rtt(s: kit.Session) -> str:
+    plain, decrypted = handshake(s, ("--tickets",), ("--resume",))
+    kit.check(len([r for r in plain if kit.CH in r.handshake]) == 2, "expected two connections")
+    early = [r for r in plain if r.from_client and ZERO_RTT in r.packet_types]
+    kit.check(len(early) >= 1, "no 0-RTT packet from the client")
+    kit.check(kit.NST in types(decrypted, False), "key log: no NewSessionTicket in the server's 1-RTT CRYPTO")
+    return "two connections: the second resumes with the first's ticket and sends 0-RTT stream data"
+
+
 def alpn_refused(s: kit.Session) -> str:
     plain, _ = handshake(s, ("--alpn", "h3"), refused=True)
     codes = [c for r in plain if not r.from_client for c in r.close_codes]
@@ -150,6 +159,7 @@ QUIC = {
     "quic-v2": (14005, v2),
     "quic-version-negotiation": (14006, version_negotiation),
     "quic-alpn-refused": (14007, alpn_refused),
+    "quic-0rtt": (14008, zero_rtt),
 }
 
 if __name__ == "__main__":
