@@ -160,3 +160,41 @@ def test_connection_never_raises_on_damaged_real_packets(which: int, at: int, xo
     for evs in (conn.datagram(0, bytes(damaged), 2, 0.1), conn.datagram(1, bytes(damaged[:cut]), 3, 0.2)):
         assert all(not isinstance(e, Malformed) or e.frame in (2, 3) for e in evs)
     conn.end()
+
+
+def test_one_rtt_with_a_key_log_follows_a_key_update() -> None:
+    """1-RTT packets open with CLIENT_TRAFFIC_SECRET_0; after the key phase bit flips, with the
+    next generation ("quic ku"); a packet under neither key is reported once, not per packet."""
+    from analyzer.quic.events import EncryptedRun
+    from analyzer.quic.keys import PacketKeys
+    from analyzer.quic.packet import protect
+    from analyzer.tls.keylog import KeyLog
+
+    secret = bytes(range(100, 132))
+    keylog = KeyLog()
+    keylog.add_text(f"CLIENT_TRAFFIC_SECRET_0 {bytes(range(32)).hex()} {secret.hex()}\n")
+    sh = b"\x03\x03" + bytes(32) + b"\x00\x13\x01\x00\x00\x06\x00\x2b\x00\x02\x03\x04"
+    sh = b"\x02" + len(sh).to_bytes(3, "big") + sh
+    server_cid = b"\x11\x22"
+    conn = QuicConnection(keylog)
+    conn.datagram(0, initial(crypto(0, client_hello_message()), pad_to=1200), 1, 0.0)
+    conn.datagram(1, initial(crypto(0, sh), client=False, dcid=b"\xc0\xff\xee\x00", scid=server_cid,
+                             keys_dcid=DCID), 2, 0.1)
+    keys = PacketKeys(0x1301, secret, "quic ")
+
+    def short(k: PacketKeys, phase: int, pn: int) -> bytes:
+        header = bytes((0x41 | phase << 2,)) + server_cid + pn.to_bytes(2, "big")
+        return protect(k, header, 1 + len(server_cid), 2, pn, b"\x01" + bytes(20))  # PING + PADDING
+
+    wrong = PacketKeys(0x1301, bytes(32), "quic ")
+    datagrams = [short(keys, 0, 0), short(keys, 0, 1), short(keys.next_phase(), 1, 2),
+                 short(keys.next_phase(), 1, 3), short(wrong, 1, 4), short(wrong, 1, 5)]
+    evs = []
+    for i, d in enumerate(datagrams):
+        evs += conn.datagram(0, d, 3 + i, 1.0 + i)
+    evs += conn.end()
+    (run,) = [e for e in evs if isinstance(e, EncryptedRun) and e.packet_type == "1-RTT"]
+    assert (run.packets, run.decrypted, run.first_frame, run.last_frame) == (6, 4, 3, 8)
+    assert conn.sides[0].phase == 1
+    bad = [e for e in evs if isinstance(e, Malformed)]
+    assert len(bad) == 1 and "cannot decrypt 1-RTT packets" in bad[0].reason and bad[0].frame == 7

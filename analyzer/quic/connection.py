@@ -269,9 +269,8 @@ class QuicConnection:
                 out.append(packet)
             self._frames(side, ptype, plain, packet, pn_offset + u.pn_length, frame, ts, out)
             return
-        if reason and ptype not in s.failed:
+        if reason and ptype not in s.failed:  # (the run goes on: its summary follows)
             s.failed.add(ptype)
-            self._flush(out)
             out.append(Malformed(side, frame, start, f"cannot decrypt {V.PACKET_TYPE_NAMES[ptype]} packets "
                                  f"with the key log's secrets ({reason}); they stay opaque"))
         self._count(side, ptype, frame, ts, end - start, False, out)
