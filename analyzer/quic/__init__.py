@@ -40,7 +40,8 @@ Events, in wire order (all carry `side` and `frame`; most `ts`):
 - `VersionNegotiation` (offered versions), `Retry` (token length, integrity "ok"/"failed"/
   "unchecked (...)", whether it was acted on), `ConnectionClose` (transport or application code,
   its name, the triggering frame type, reason phrase, and the TLS alert of a 0x0100+alert crypto
-  error), `HandshakeDone`, `NewToken` (length), `ConnectionId` (first sight of an id and who chose it).
+  error), `HandshakeDone`, `NewToken` (length), `ConnectionId` (first sight of an id, and the side
+  packets carrying it are addressed to).
 - `CryptoGap` (at `end()`): CRYPTO bytes of a level that never arrived, like TCP's Gap: nothing
   after the hole was decoded and nothing was invented.
 - `Malformed(side, frame, offset, reason)`: a long header that does not fit (lying Length, cut

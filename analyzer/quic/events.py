@@ -124,7 +124,7 @@ class ConnectionId:
     """A connection id seen for the first time (long-header ids, NEW_CONNECTION_ID when decrypted):
     the integrator's flow table keys QUIC connections by these as well as by the 5-tuple."""
 
-    side: int  # who chose it (the side that will receive packets addressed to it)
+    side: int  # the side packets carrying it are addressed to (its owner; the client's first DCID: the server)
     frame: int
     cid: bytes
 
