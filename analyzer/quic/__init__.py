@@ -58,6 +58,8 @@ STREAM and DATAGRAM payloads (HTTP/3, DNS over QUIC, ...) are skipped, never kep
 Bounds per connection: CRYPTO data beyond 1 MiB of a level is dropped (crypto_stream.MAX_OFFSET),
 at most 256 KiB / 512 pieces held out of order and 16 KiB of history per level and side, one
 partial handshake message per level and side (below 1 MiB), MAX_HELD datagrams before
-confirmation, MAX_CIDS connection ids; three levels and two sides: under 8 MiB in the worst case,
-a few KiB for a normal handshake. Reaching a limit is a Malformed event naming it.
+confirmation (UDP payloads, under 64 KiB each), MAX_CIDS connection ids, MAX_INITIAL_KEYS key
+sets; three levels and two sides: under 9 MiB in the worst case, a few KiB for a normal handshake.
+Reaching a limit is a Malformed event naming it. Time is linear in the bytes fed: every packet is
+opened at most once per candidate key (two or three at most).
 """
