@@ -919,6 +919,7 @@ EXTENSIONS = {
     0xFE0D: 'encrypted_client_hello',
     0xFF01: 'renegotiation_info',
     0xFF03: 'short_record_header',
+    0xFFA5: 'quic_transport_parameters_draft',
     0xFFCE: 'encrypted_server_name',
 }
 

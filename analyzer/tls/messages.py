@@ -435,6 +435,17 @@ def decode_message(htype: int, body: bytes, ctx: Context) -> Any:
     return decoder(Cursor(body), ctx)
 
 
+def decode_reporting(htype: int, body: bytes, ctx: Context) -> tuple[Any, str | None]:
+    """(decoded body or None, why it is malformed or None): a failure, or a decode that stopped
+    early, as one reason that starts with the message's name."""
+    try:
+        decoded = decode_message(htype, body, ctx)
+    except DecodeError as exc:
+        return None, f"{registry.handshake_type_name(htype)}: {exc.reason} at {exc.offset}"
+    partial = getattr(decoded, "malformed", None)
+    return decoded, (f"{registry.handshake_type_name(htype)}: {partial}" if partial else None)
+
+
 def message_name(htype: int, body: Any) -> str:
     """The RFC's name for a message ("ClientHello", "HelloRetryRequest"); unknown types as unknown(0x..)."""
     if htype == 2 and isinstance(body, ServerHello) and body.hello_retry_request:
