@@ -19,6 +19,7 @@ from analyzer.render.json import message_json
 from analyzer.report import analyze_capture
 
 from conftest import CAPTURES
+from udp_oracle import oracle_view as _oracle_view
 
 # (capture path relative to the corpus, frame) -> why we differ from tshark, and who is right
 KNOWN = {
@@ -30,33 +31,6 @@ KNOWN = {
        "every message at the flight's last frame; we report the frame carrying each record's last byte"
        for f in (67, 115, 137)},
 }
-
-
-def _hex(xs):  # noqa: ANN001, ANN202
-    return [int(x, 16) if isinstance(x, str) else int(x) for x in (xs or [])]
-
-
-def _oracle_view(h: dict) -> dict:
-    t, v = h["handshake_type"], {}
-    if h.get("cipher_suites") and t == 1:
-        v["cipher_suites"] = _hex(h["cipher_suites"])
-    if h.get("selected_cipher_suite") and t == 2:
-        v["cipher_suite"] = int(h["selected_cipher_suite"], 16)
-    if h.get("extension_types") is not None and t in (1, 2):
-        v["extension_types"] = list(h["extension_types"])
-    if h.get("sni") and t == 1:
-        v["sni"] = h["sni"][0]
-    if h.get("alpn") and t in (1, 2):
-        v["alpn"] = list(h["alpn"])
-    if h.get("supported_versions") and t == 1:
-        v["supported_versions"] = _hex(h["supported_versions"])
-    if h.get("selected_version") and t == 2:
-        v["selected_version"] = int(h["selected_version"], 16)
-    if h.get("key_share_groups") and t == 1:
-        v["key_share_groups"] = [int(g) for g in h["key_share_groups"]]
-    if h.get("is_hello_retry_request") and h.get("key_share_selected_group") is not None:
-        v["hrr_group"] = int(h["key_share_selected_group"])
-    return v
 
 
 def _ext(m: dict, *types: int) -> dict | None:

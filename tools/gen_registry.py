@@ -44,9 +44,11 @@ SUPPLEMENT: dict[str, dict[int, str]] = {
                            121: "ech_required"},  # draft-ietf-tls-esni (ECH)
     "EXTENSIONS": {54: "connection_id",  # RFC 9146 (53 is the deprecated draft value)
                    58: "ticket_request",  # RFC 9149
-                   59: "dnssec_chain"},  # RFC 9102
+                   59: "dnssec_chain",  # RFC 9102
+                   0xFFA5: "quic_transport_parameters_draft"},  # draft-ietf-quic-tls-13..32
     "VERSIONS": {0xFEFF: "DTLSv1.0", 0xFEFD: "DTLSv1.2",  # RFC 4347, RFC 6347
-                 0xFEFC: "DTLSv1.3"},  # RFC 9147
+                 0xFEFC: "DTLSv1.3",  # RFC 9147
+                 0x0100: "DTLSv1.0-OpenSSL-pre"},  # OpenSSL < 0.9.8f DTLS1_BAD_VER (Cisco AnyConnect)
 }
 # RFC 8734 TLS 1.3 brainpool groups: code -> (IANA name, cryptodatahub ECParamWellKnown member).
 SUPPLEMENT_GROUPS = {31: ("brainpoolP256r1tls13", "BRAINPOOLP256R1"),
@@ -402,23 +404,27 @@ def generate() -> str:
     return "\n".join(out)
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def write_or_check(out: Path, text: str, script: str, argv: list[str] | None = None) -> int:
+    """The generators' command line: write `text` to `out`, or with --check exit 1 when it differs."""
+    parser = argparse.ArgumentParser(description=f"generate {out.name}")
     parser.add_argument("--check", action="store_true", help="exit 1 if the table on disk is stale")
-    args = parser.parse_args()
-    text = generate()
+    args = parser.parse_args(argv)
     if args.check:
-        current = OUT.read_text() if OUT.exists() else ""
+        current = out.read_text() if out.exists() else ""
         if current == text:
             return 0
         diff = difflib.unified_diff(current.splitlines(), text.splitlines(), "on disk", "generated", lineterm="", n=0)
-        sys.stderr.write(f"{OUT} is stale; run python tools/gen_registry.py\n")
+        sys.stderr.write(f"{out} is stale; run python {script}\n")
         sys.stderr.write("\n".join(list(diff)[:40]) + "\n")
         return 1
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    OUT.write_text(text)
-    print(f"wrote {OUT}")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text)
+    print(f"wrote {out}")
     return 0
+
+
+def main() -> int:
+    return write_or_check(OUT, generate(), "tools/gen_registry.py")
 
 
 if __name__ == "__main__":

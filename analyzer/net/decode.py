@@ -21,6 +21,10 @@ LINKTYPE_RAW: Final = 101
 LINKTYPE_LOOP: Final = 108
 LINKTYPE_SLL: Final = 113
 LINKTYPE_SLL2: Final = 276
+LINKTYPE_PPP: Final = 9
+LINKTYPE_PPP_HDLC: Final = 50
+PPP_IPV4: Final = 0x0021
+PPP_IPV6: Final = 0x0057
 LINKTYPE_IPV4: Final = 228
 LINKTYPE_IPV6: Final = 229
 RAW_ALIASES: Final = (12, 14)  # DLT_RAW as some systems write it
@@ -176,6 +180,13 @@ class PacketDecoder:
             if len(data) < 20:
                 return None
             etype, off = _u16(data, 0)[0], 20
+        elif linktype == LINKTYPE_PPP or linktype == LINKTYPE_PPP_HDLC:
+            off = 2 if data[:2] == b"\xff\x03" else 0  # HDLC address and control, when present
+            if len(data) < off + 2:
+                return None
+            proto = data[off] if data[off] & 1 else _u16(data, off)[0]  # RFC 1661: odd first byte = 1-byte field
+            off += 1 if data[off] & 1 else 2
+            etype = ETH_IPV4 if proto == PPP_IPV4 else ETH_IPV6 if proto == PPP_IPV6 else 0
         elif linktype in (LINKTYPE_RAW, LINKTYPE_IPV4, LINKTYPE_IPV6) or linktype in RAW_ALIASES:
             if not data:
                 return None

@@ -919,12 +919,14 @@ EXTENSIONS = {
     0xFE0D: 'encrypted_client_hello',
     0xFF01: 'renegotiation_info',
     0xFF03: 'short_record_header',
+    0xFFA5: 'quic_transport_parameters_draft',
     0xFFCE: 'encrypted_server_name',
 }
 
 # code: name
 VERSIONS = {
     0x0002: 'SSLv2',
+    0x0100: 'DTLSv1.0-OpenSSL-pre',
     0x0300: 'SSLv3',
     0x0301: 'TLSv1.0',
     0x0302: 'TLSv1.1',

@@ -17,7 +17,7 @@ from analyzer.tls import detect
 from analyzer.tls.events import Alert, Event, Heartbeat, Malformed, Message, Resync, TlsStart
 from analyzer.tls.openvpn import OpenVpnUnwrapper, looks_like_openvpn
 from analyzer.tls.keys import KeyState
-from analyzer.tls.messages import ClientHello, Context, ServerHello, decode_message, message_name
+from analyzer.tls.messages import ClientHello, Context, ServerHello, decode_reporting, message_name
 from analyzer.tls.sslv2 import SSL2_NAMES, parse_sslv2_hello, parse_sslv2_server_hello, sslv2_record
 
 DETECT: Final = 0
@@ -459,16 +459,8 @@ class TlsConnection:
 
     def _message(self, d: _Direction, version: int, htype: int, hlen: int, body: bytes, frame: int,
                  ts: float, out: list[Event]) -> None:
-        ctx = Context(self.version, self.kx)
-        malformed = None
-        try:
-            decoded = decode_message(htype, body, ctx)
-        except DecodeError as exc:
-            decoded, malformed = None, f"{registry.handshake_type_name(htype)}: {exc.reason} at {exc.offset}"
-            out.append(Malformed(d.side, frame, d.pos, malformed))
-        partial = getattr(decoded, "malformed", None)
-        if partial and malformed is None:
-            malformed = f"{registry.handshake_type_name(htype)}: {partial}"
+        decoded, malformed = decode_reporting(htype, body, Context(self.version, self.kx))
+        if malformed is not None:
             out.append(Malformed(d.side, frame, d.pos, malformed))
         msg = Message(side=d.side, frame=frame, ts=ts, content_type=CT_HANDSHAKE, record_version=version,
                       type=htype, name=message_name(htype, decoded), encrypted=False, length=hlen,

@@ -32,8 +32,13 @@ class DecryptError(Exception):
         self.reason = reason
 
 
-def hkdf_expand_label(secret: bytes, label: str, context: bytes, length: int, hash_name: str) -> bytes:
-    full = b"tls13 " + label.encode()
+TLS13_LABEL = b"tls13 "
+DTLS13_LABEL = b"dtls13"  # RFC 9147 5.9: DTLS 1.3 labels start with "dtls13" instead of "tls13 "
+
+
+def hkdf_expand_label(secret: bytes, label: str, context: bytes, length: int, hash_name: str,
+                      prefix: bytes = TLS13_LABEL) -> bytes:
+    full = prefix + label.encode()
     info = struct.pack("!HB", length, len(full)) + full + bytes([len(context)]) + context
     return HKDFExpand(HASHES[hash_name](), length, info).derive(secret)
 
@@ -53,6 +58,7 @@ class RecordCipher:
     encrypt_then_mac: bool = False
     tag: int = 16
     seq: int = 0
+    sn_key: bytes = field(default=b"", repr=False)  # DTLS 1.3 record number key (RFC 9147 4.2.3)
 
     def decrypt(self, content_type: int, record_version: int, body: bytes) -> tuple[int, bytes]:
         result = getattr(self, "_" + self.kind)(content_type, record_version, body)
@@ -63,7 +69,22 @@ class RecordCipher:
         return bytes(a ^ b for a, b in zip(self.iv, b"\0" * (len(self.iv) - 8) + struct.pack("!Q", self.seq)))
 
     def _tls13(self, ct: int, version: int, body: bytes) -> tuple[int, bytes]:
-        aad = struct.pack("!BHH", ct, version, len(body))
+        return self._open13(struct.pack("!BHH", ct, version, len(body)), body)
+
+    def open13(self, aad: bytes, body: bytes, seq: int) -> tuple[int, bytes]:
+        """DTLS 1.3 (RFC 9147 4): the AAD is the record's own header with the sequence number in
+        the clear, the nonce takes the record's sequence number within its epoch."""
+        self.seq = seq
+        return self._open13(aad, body)
+
+    def record_number_mask(self, sample: bytes) -> bytes:
+        """RFC 9147 4.2.3: AES-ECB of the first 16 ciphertext bytes, or the ChaCha20 block they
+        select (4-byte little-endian counter, 12-byte nonce: cryptography's 16-byte nonce)."""
+        if isinstance(self.aead, ChaCha20Poly1305):
+            return Cipher(algorithms.ChaCha20(self.sn_key, sample), mode=None).encryptor().update(b"\0" * 16)
+        return Cipher(algorithms.AES(self.sn_key), modes.ECB()).encryptor().update(sample)  # noqa: S305
+
+    def _open13(self, aad: bytes, body: bytes) -> tuple[int, bytes]:
         try:
             plain = self.aead.decrypt(self._nonce(), body, aad)  # type: ignore[attr-defined]
         except (InvalidTag, ValueError):
@@ -155,22 +176,27 @@ class RecordCipher:
                         DIGEST[self.mac_name]).digest()
 
 
-def tls13_cipher(suite: int, traffic_secret: bytes) -> RecordCipher:
+def tls13_cipher(suite: int, traffic_secret: bytes, dtls: bool = False) -> RecordCipher:
+    """TLS 1.3 record protection from a traffic secret; DTLS 1.3 labels and the record number key
+    with `dtls`."""
     if suite not in TLS13:
         raise DecryptError(f"TLS 1.3 suite {registry.cipher_suite_name(suite)} is not supported")
     cls, key_len, hash_name = TLS13[suite]
-    key = hkdf_expand_label(traffic_secret, "key", b"", key_len, hash_name)
-    iv = hkdf_expand_label(traffic_secret, "iv", b"", 12, hash_name)
+    prefix = DTLS13_LABEL if dtls else TLS13_LABEL
+    key = hkdf_expand_label(traffic_secret, "key", b"", key_len, hash_name, prefix)
+    iv = hkdf_expand_label(traffic_secret, "iv", b"", 12, hash_name, prefix)
     aead = AESCCM(key, tag_length=8 if suite == 0x1305 else 16) if cls is AESCCM else cls(key)
-    return RecordCipher("tls13", aead=aead, iv=iv)
+    sn_key = hkdf_expand_label(traffic_secret, "sn", b"", key_len, hash_name, prefix) if dtls else b""
+    return RecordCipher("tls13", aead=aead, iv=iv, sn_key=sn_key)
 
 
-def tls13_next_secret(suite: int, traffic_secret: bytes) -> bytes:
+def tls13_next_secret(suite: int, traffic_secret: bytes, dtls: bool = False) -> bytes:
     """KeyUpdate (RFC 8446 7.2): the next application traffic secret of the side that sent it."""
     if suite not in TLS13:
         raise DecryptError(f"TLS 1.3 suite {registry.cipher_suite_name(suite)} is not supported")
     hash_name = TLS13[suite][2]
-    return hkdf_expand_label(traffic_secret, "traffic upd", b"", HASHES[hash_name].digest_size, hash_name)
+    return hkdf_expand_label(traffic_secret, "traffic upd", b"", HASHES[hash_name].digest_size, hash_name,
+                             DTLS13_LABEL if dtls else TLS13_LABEL)
 
 
 def _p_hash(name: str, secret: bytes, seed: bytes, length: int) -> bytes:

@@ -14,6 +14,8 @@ from typing import Any, Final
 
 from analyzer import registry
 from analyzer.errors import DecodeError
+from analyzer.quic.wire import varint
+from analyzer.registry import quic as quic_registry
 from analyzer.tls.reader import Cursor, text
 
 # message kinds an extension can appear in
@@ -230,6 +232,63 @@ def _session_ticket(c: Cursor, kind: str) -> dict:
     return {"ticket_length": len(c.rest())}
 
 
+def _connection_id(c: Cursor, kind: str) -> dict:
+    """RFC 9146 (DTLS): the connection ID the sender wants its peer to put in records."""
+    return {"cid": c.opaque(1, "cid").hex()}
+
+
+# QUIC transport parameters (RFC 9000 18.2) whose value is one variable-length integer
+QUIC_VARINT_PARAMETERS: Final = frozenset({0x01, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08, 0x09, 0x0A, 0x0B, 0x0E,
+                                           0x20, 0x3127, 0xFF04DE1B, 0xFF04DE1A, 0xFF03DE1A, 0xDE1A})
+QUIC_CID_PARAMETERS: Final = frozenset({0x00, 0x0F, 0x10})  # connection ids: shown as hex (not secrets)
+QUIC_VERSION_INFORMATION: Final = frozenset({0x11, 0xFF73DB})
+
+
+def _quic_varint(c: Cursor, what: str) -> int:
+    value, c.pos = varint(c.buf, c.pos, c.end, what)
+    return value
+
+
+def _quic_parameter(pid: int, value: Cursor) -> dict:
+    """One parameter: id, name, length, and its value where the registry says what it is."""
+    out: dict[str, Any] = {"id": pid, "name": quic_registry.transport_parameter_name(pid), "length": value.remaining}
+    try:
+        if pid in QUIC_VARINT_PARAMETERS and value.remaining:
+            out["value"] = _quic_varint(value, out["name"])
+        elif pid in QUIC_CID_PARAMETERS:
+            out["hex"] = value.rest().hex()
+        elif pid in QUIC_VERSION_INFORMATION and value.remaining >= 4 and value.remaining % 4 == 0:
+            out["chosen_version"] = value.u32("chosen_version")
+            out["available_versions"] = [value.u32("available_version") for _ in range(value.remaining // 4)]
+        else:
+            value.rest()  # opaque (tokens, addresses, GREASE): the length says enough
+        if value.remaining:
+            out["malformed"] = f"{value.remaining} trailing bytes"
+    except DecodeError as exc:
+        out["malformed"] = exc.reason
+    return out
+
+
+def _quic_transport_parameters(c: Cursor, kind: str) -> dict:
+    """quic_transport_parameters (0x39; 0xffa5 in the drafts): ids and lengths as varints; drafts
+    before 27 wrote a 2-byte list length, then 2-byte ids and lengths (told by that list length)."""
+    params = []
+    if c.remaining >= 2 and ((c.buf[c.pos] << 8) | c.buf[c.pos + 1]) == c.remaining - 2:
+        lst = c.block(2, "transport_parameters")
+        while lst.remaining:
+            pid = lst.u16("parameter id")
+            params.append(_quic_parameter(pid, lst.block(2, "parameter value")))
+        return {"parameters": params, "encoding": "draft"}
+    while c.remaining:
+        pid = _quic_varint(c, "parameter id")
+        n = _quic_varint(c, "parameter length")
+        if n > c.remaining:
+            raise DecodeError(f"transport parameter 0x{pid:x}: length {n}, {c.remaining} bytes left", c.pos)
+        params.append(_quic_parameter(pid, Cursor(c.buf, c.pos, c.pos + n)))
+        c.pos += n
+    return {"parameters": params}
+
+
 DECODERS: Final[dict[int, Callable[[Cursor, str], dict]]] = {
     0: _server_name,
     1: _u8_value("max_fragment_length"),
@@ -258,11 +317,15 @@ DECODERS: Final[dict[int, Callable[[Cursor, str], dict]]] = {
     49: _empty,  # post_handshake_auth
     50: _u16_list("schemes"),
     51: _key_share,
+    53: _connection_id,  # connection_id, draft code point
+    54: _connection_id,
+    0x39: _quic_transport_parameters,
     17513: _protocols,  # application_settings (ALPS), old code point
     17613: _protocols,  # application_settings (ALPS)
     0xFE0D: _ech,
     0xFFCE: _esni,
     0xFF01: _renegotiation_info,
+    0xFFA5: _quic_transport_parameters,  # the QUIC drafts' code point
 }
 
 
@@ -308,7 +371,8 @@ def decode_extensions(c: Cursor, kind: str, out: list[Extension] | None = None) 
 
 # Clients repeat byte-identical extensions (groups, signature algorithms, ALPN, SNI) across
 # connections: each distinct one is decoded once and shared. Per-connection values (key shares,
-# PSK identities and binders, tickets, ECH payloads, cookies) would only churn the table.
-NOT_INTERNED: Final = frozenset({35, 40, 41, 44, 51, 0xFE0D})
+# PSK identities and binders, tickets, ECH payloads, cookies, DTLS connection ids, QUIC transport
+# parameters with their connection ids) would only churn the table.
+NOT_INTERNED: Final = frozenset({35, 40, 41, 44, 51, 53, 54, 0xFE0D, 0x39, 0xFFA5})
 INTERN_MAX: Final = 4096
 _INTERNED: dict[tuple[int, str, bytes], Extension] = {}

@@ -56,12 +56,18 @@ class KeyState:
         if ch.ext(42) is not None:
             self.early = self.secrets.get(CLIENT_EARLY)
 
-    def handshake_message(self, htype: int, body: bytes) -> None:
+    def handshake_message(self, htype: int, body: bytes, message_seq: int | None = None) -> None:
         """Every handshake message in wire order, kept only while an RSA key-log line may need the
-        RFC 7627 session hash (ending with the ClientKeyExchange)."""
+        RFC 7627 session hash (ending with the ClientKeyExchange). DTLS gives `message_seq`: its
+        transcript holds each message with the 12-byte header of one whole fragment (RFC 6347 4.2.6)."""
         if self.transcript is not None and htype != 0:  # HelloRequest is not part of it
             n = len(body)
-            self.transcript.append(bytes((htype, n >> 16, (n >> 8) & 0xFF, n & 0xFF)) + body)
+            length = bytes((n >> 16, (n >> 8) & 0xFF, n & 0xFF))
+            if message_seq is None:
+                header = bytes((htype,)) + length
+            else:
+                header = bytes((htype,)) + length + message_seq.to_bytes(2, "big") + b"\0\0\0" + length
+            self.transcript.append(header + body)
 
     def server_hello(self, sh: Any, version: int) -> None:
         if sh.hello_retry_request or self.client_random is None:

@@ -32,9 +32,11 @@ class Context:
 
     version: int | None = None  # negotiated version (from ServerHello / supported_versions)
     kx: str | None = None  # key exchange of the negotiated suite (registry SuiteInfo.kx)
+    dtls: bool = False  # DTLS: the ClientHello has a cookie field (RFC 6347 4.2.1); give the TLS
+    # version DTLS builds on in `version` (analyzer.dtls.versions.tls_equivalent)
 
-    def __init__(self, version: int | None = None, kx: str | None = None) -> None:
-        self.version, self.kx = version, kx
+    def __init__(self, version: int | None = None, kx: str | None = None, dtls: bool = False) -> None:
+        self.version, self.kx, self.dtls = version, kx, dtls
 
     @property
     def tls13(self) -> bool:
@@ -54,13 +56,14 @@ class ClientHello:
     extensions: list[Extension] | None  # None: no extensions block at all
     sslv2: bool = False
     malformed: str | None = None  # set when decoding stopped early; fields hold what was read
+    cookie: bytes | None = None  # DTLS only (empty in a first hello): None for TLS
 
     def __init__(self, legacy_version: int, random: bytes, session_id: bytes, cipher_suites: list[int],
                  compression_methods: list[int], extensions: list[Extension] | None, sslv2: bool = False,
-                 malformed: str | None = None) -> None:
+                 malformed: str | None = None, cookie: bytes | None = None) -> None:
         self.legacy_version, self.random, self.session_id = legacy_version, random, session_id
         self.cipher_suites, self.compression_methods, self.extensions = cipher_suites, compression_methods, extensions
-        self.sslv2, self.malformed = sslv2, malformed
+        self.sslv2, self.malformed, self.cookie = sslv2, malformed, cookie
 
     def ext(self, etype: int) -> Extension | None:
         return _find(self.extensions, etype)
@@ -240,6 +243,8 @@ def client_hello(c: Cursor, ctx: Context) -> ClientHello:
     ch = ClientHello(version, random, b"", [], [], None)
     try:  # a hello cut short keeps every field read before the fault
         ch.session_id = c.opaque(1, "session_id")
+        if ctx.dtls:
+            ch.cookie = c.opaque(1, "cookie")
         ch.cipher_suites = _suites_leniently(c)
         ch.compression_methods = c.u8_list(1, "compression_methods")
         if c.remaining:
@@ -428,6 +433,17 @@ def decode_message(htype: int, body: bytes, ctx: Context) -> Any:
     if decoder is None:
         return Raw(body[:RAW_KEEP])
     return decoder(Cursor(body), ctx)
+
+
+def decode_reporting(htype: int, body: bytes, ctx: Context) -> tuple[Any, str | None]:
+    """(decoded body or None, why it is malformed or None): a failure, or a decode that stopped
+    early, as one reason that starts with the message's name."""
+    try:
+        decoded = decode_message(htype, body, ctx)
+    except DecodeError as exc:
+        return None, f"{registry.handshake_type_name(htype)}: {exc.reason} at {exc.offset}"
+    partial = getattr(decoded, "malformed", None)
+    return decoded, (f"{registry.handshake_type_name(htype)}: {partial}" if partial else None)
 
 
 def message_name(htype: int, body: Any) -> str:

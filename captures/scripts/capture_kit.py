@@ -336,6 +336,7 @@ class Session:
         ext = ".pcapng" if name.endswith("nano") else ".pcap"
         self.pcap = self.work / (name + ext)
         self.out_pcap = CAPDIR / (name + ext)
+        self.keydir = KEYDIR  # where publish() puts the key log
         self.keylog = self.work / f"{name}.keys"
         self.n = 0
 
@@ -371,11 +372,12 @@ class Session:
         return outs, Path(slog).read_text(errors="replace")
 
     def publish(self, keylog=True):
+        self.out_pcap.parent.mkdir(exist_ok=True)
         shutil.copyfile(self.pcap, self.out_pcap)
-        dst = KEYDIR / f"{self.name}.keys"
+        dst = self.keydir / f"{self.name}.keys"
         if keylog and self.keylog.exists() and any(
                 line and not line.startswith("#") for line in self.keylog.read_text().splitlines()):
-            KEYDIR.mkdir(exist_ok=True)
+            self.keydir.mkdir(exist_ok=True)
             shutil.copyfile(self.keylog, dst)
         elif dst.exists():
             dst.unlink()
