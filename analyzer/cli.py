@@ -37,6 +37,7 @@ class Format(str, Enum):
     json = "json"
     jsonl = "jsonl"
     csv = "csv"
+    html = "html"
 
 
 class Severity(str, Enum):
@@ -117,6 +118,7 @@ def _root(debug: Annotated[bool, typer.Option("--debug", help="show tracebacks o
 
 @app.command(epilog="Examples:\n\n  tls-analyzer analyze captures/tls13.pcap\n\n"
                     "  tls-analyzer analyze captures/*.pcap --format json --output report.json\n\n"
+                    "  tls-analyzer analyze captures/*.pcap --format html --output report.html\n\n"
                     "  tls-analyzer analyze big.pcap --depth tcp   (TCP reassembly only)")
 def analyze(
     captures: CaptureArgs,

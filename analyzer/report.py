@@ -171,6 +171,7 @@ def run_analyze(captures: list[str], fmt: str, output: Path | None, depth: str,
                 selection: Selection, jobs: int | None = None, keylog: Any = None,
                 show_secrets: bool = False, fail_on: str | None = None, policy: Any = None) -> int:
     from analyzer import parallel
+    from analyzer.render import html
     from analyzer.render import json as rjson
     from analyzer.render import table
 
@@ -195,6 +196,8 @@ def run_analyze(captures: list[str], fmt: str, output: Path | None, depth: str,
     code = ExitCode.OK
     started = time.monotonic()
     total_conns = total_frames = total_warn = docs = 0
+    report = html.ReportWriter(out, html.title_for(captures)) if fmt == "html" else None  # one for all captures
+    html_captures: list[dict[str, Any]] = []
     try:
         for path in captures:
             info, pipeline = CaptureInfo(path), Pipeline(depth=depth, keylog=keylog, policy=policy)
@@ -218,6 +221,14 @@ def run_analyze(captures: list[str], fmt: str, output: Path | None, depth: str,
                         out.write(line)
                         count += 1
                     frames, warnings = pipeline.stats.frames, list(info.warnings) + pipeline.stats.warnings
+                elif report is not None:
+                    name = "-" if path == "-" else os.path.basename(path)
+                    count = 0
+                    for conn in ordered(path, depth, selection, lambda c: rjson.connection_json(reveal(c)), info, pipeline):
+                        report.add(conn, name)
+                        count += 1
+                    frames, warnings = pipeline.stats.frames, list(info.warnings) + pipeline.stats.warnings
+                    html_captures.append({**Analysis(info, [], warnings, frames).capture_json(), "warnings": warnings})
                 else:
                     result = analyze_capture(path, depth, selection, reveal, keylog=keylog, policy=policy)
                     count, frames, warnings = len(result.connections), result.frames, result.warnings
@@ -253,6 +264,8 @@ def run_analyze(captures: list[str], fmt: str, output: Path | None, depth: str,
             total_warn += len(warnings)
         if fmt == "json" and len(captures) > 1 and docs:
             out.write(b"\n]\n")
+        if report is not None:
+            report.finish(html_captures)
     finally:
         out.close()
     elapsed = time.monotonic() - started

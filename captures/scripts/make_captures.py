@@ -49,6 +49,16 @@ LONG_ALPN = ["h2", "http/1.1"] + [f"fixture-proto-{i:02d}-padding-padding" for i
 HOSTILE_SNI = b"evil\x1b[31m.red\r\nX-Injected: 1\xe2\x80\xaeexe.test"  # ESC, CR/LF, U+202E
 HOSTILE_SNI_NUL = HOSTILE_SNI + b"\x00.nul.test"  # only tlslite-ng can send NUL
 HOSTILE_ALPN = [b"=cmd|' /C calc'!A0", b"\x1b]0;title\x07", b"http/1.1"]
+# Markup and script for the HTML report (tls-hostile-html): what a page would run if it pasted wire
+# strings into its markup, a long string with bidi overrides, and one beyond what OpenSSL sends.
+HTML_SCRIPT = b"<script>document.title='pwned'</script>"
+HTML_IMG = b'"><img src=x onerror=alert(1)>'
+HTML_CLOSE = b"</script><!--"
+HTML_LONG = ("\u202e<b>" + "\u2066long-label-" * 17 + "</b>\u202c").encode()  # 251 bytes
+HTML_HUGE = "<marquee>" + "x" * 1990 + "</marquee>"  # over OpenSSL's 255-byte host name limit
+HTML_CERT_SUBJECT = "/CN=<img src=x onerror=alert(2)>/O=<\\/script><!-- \"'&amp;"
+HTML_CERT_EXT = ("basicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n"
+                 "subjectAltName=DNS:><svg onload=alert(3)>,DNS:</script><!--,DNS:example.test\n")
 
 
 # --------------------------------------------------------------------------
@@ -519,6 +529,47 @@ def cap_tls13_hostile_strings(s: Session):
             f"conn2 openssl SNI={HOSTILE_SNI!r} full handshake; ALPN={HOSTILE_ALPN!r}")
 
 
+def cap_tls_hostile_html(s: Session):
+    import tlslite.tlsconnection as tlsconn
+    from tlslite import HandshakeSettings, TLSConnection
+    from tlslite.errors import TLSError
+
+    s.pki._issue("htmlserver", "ec", HTML_CERT_SUBJECT, "inter", HTML_CERT_EXT)
+    port = s.port
+    with capture(s.pcap, port):
+        # 0: TLS 1.3, script in the SNI; the server picks the <img onerror> protocol from the ALPN list
+        with server(s.s_server("-tls1_3", "-alpn", HTML_IMG), port, s.log("server")):
+            client(s.s_client("-ign_eof", "-tls1_3", "-servername", HTML_SCRIPT,
+                              "-alpn", b",".join([HTML_IMG, HTML_SCRIPT, HTML_CLOSE, b"http/1.1"])),
+                   s.log("client"), send=HTTP_GET)
+        # 1: TLS 1.2 (certificate and ALPN in clear), markup in the certificate, a long SNI with bidi overrides
+        with server(s.s_server("-tls1_2", "-alpn", HTML_IMG, cert="htmlserver"), port, s.log("server")):
+            client(s.s_client("-ign_eof", "-tls1_2", "-servername", HTML_LONG, "-alpn", b",".join([HTML_CLOSE, HTML_IMG])),
+                   s.log("client"), send=HTTP_GET)
+        # 2: tlslite-ng, a 2000-byte SNI: OpenSSL answers with a fatal unrecognized_name alert
+        with server(s.s_server("-tls1_3"), port, s.log("server")):
+            tlsconn.is_valid_hostname = lambda name: True  # deliberately hostile SNI
+            settings = HandshakeSettings()
+            settings.minVersion = (3, 4)
+            with socket.create_connection(("127.0.0.1", port), timeout=SOCK_TIMEOUT) as raw:
+                try:
+                    TLSConnection(raw).handshakeClientCert(serverName=HTML_HUGE, alpn=[bytearray(HTML_SCRIPT)],
+                                                           settings=settings)
+                except (TLSError, OSError):
+                    pass
+    payloads = client_payloads(s.pcap, port)
+    check(len(payloads) == 3, f"expected 3 connections, got {len(payloads)}")
+    snis = [parse_client_hello(payloads[p])[0] for p in sorted(payloads)]
+    check(snis == [HTML_SCRIPT, HTML_LONG, HTML_HUGE.encode()], f"SNIs not as sent: {[x[:40] for x in snis]}")
+    _, conns = analyze(s.pcap, port, s.keylog)
+    check_conns(conns, 3)
+    check_hs(conns[1], "s", [SH, CERT, SKE, SHD], "hostile html tls1.2")
+    check(EXT_ALPN in conns[1].first("s", SH).exts, "conn 1: the server chose no ALPN protocol")
+    check(conns[2].alerts("s") == [112], f"conn 2 server alerts {conns[2].alerts('s')}, expected 112")
+    return ("conn0 TLS 1.3 SNI <script>, ALPN <img onerror> chosen; conn1 TLS 1.2, certificate CN/O/SAN with markup, "
+            "251-byte bidi SNI, ALPN <img onerror> chosen; conn2 2000-byte SNI -> unrecognized_name(112)")
+
+
 def cap_tls13_ipv6(s: Session):
     s.simple(["-tls1_3"], [["-tls1_3", "-servername", "example.test"]], host="::1")
     _, conns = analyze(s.pcap, s.port, s.keylog)
@@ -563,6 +614,7 @@ CAPTURES = {
     "tls13-gnutls": (5443, cap_tls13_gnutls),
     "tls-starttls-smtp": (2525, cap_tls_starttls_smtp),
     "tls13-hostile-strings": (7443, cap_tls13_hostile_strings),
+    "tls-hostile-html": (18043, cap_tls_hostile_html),
     "tls13-ipv6": (4438, cap_tls13_ipv6),
     "tls12-nano": (8450, cap_tls12_nano),
 }
