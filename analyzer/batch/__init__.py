@@ -11,7 +11,7 @@ them, and `require` turns their absence into a one-line error (exit 3).
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 
 from analyzer.errors import BackendUnavailable
 
@@ -21,7 +21,12 @@ INSTALL_HINT = "install them with: pip install 'tls-analyzer[batch]'"
 
 def require() -> None:
     """Raise BackendUnavailable (exit 3) naming what `batch` needs and is not installed."""
-    missing = [name for name in NEEDED if importlib.util.find_spec(name) is None]
+    missing = []
+    for name in NEEDED:
+        try:
+            importlib.import_module(name)
+        except ImportError:  # absent, or installed broken: the same remedy
+            missing.append(name)
     if missing:
         raise BackendUnavailable(f"batch needs {', '.join(missing)}, which {'is' if len(missing) == 1 else 'are'} "
                                  "not installed", INSTALL_HINT)

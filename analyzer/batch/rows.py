@@ -26,12 +26,12 @@ def _micros(ts: float) -> int:
     return round(ts * 1_000_000)
 
 
-def _seconds(iso: str | None) -> int | None:
-    """Epoch seconds of an X.509 time as the JSON writes it (2036-11-21T11:35:26Z)."""
+def _iso_micros(iso: str | None) -> int | None:
+    """Epoch microseconds of an X.509 time as the JSON writes it (2036-11-21T11:35:26Z)."""
     if not iso:
         return None
     try:
-        return int(datetime.fromisoformat(iso).timestamp())
+        return int(datetime.fromisoformat(iso).timestamp()) * 1_000_000
     except (ValueError, OverflowError):
         return None
 
@@ -89,6 +89,6 @@ def certificate_rows(c: dict[str, Any], ident: Identity) -> list[dict[str, Any]]
             row = {**ident, "connection_id": c["id"], "side": side, "position": position,
                    "server_ip": c["server"]["ip"], "server_port": c["server"]["port"], "sni": c.get("sni")}
             row.update((name, cert.get(name)) for name in CERT_FIELDS)
-            row["not_before"], row["not_after"] = _seconds(cert.get("not_before")), _seconds(cert.get("not_after"))
+            row["not_before"], row["not_after"] = _iso_micros(cert.get("not_before")), _iso_micros(cert.get("not_after"))
             rows.append(row)
     return rows
