@@ -31,8 +31,8 @@ EXPECTED_COLUMNS = {
                    "first_frame:int64 last_frame:int64 first_time:timestamp[us,tz=UTC] last_time:timestamp[us,tz=UTC] "
                    "packets:int64 bytes_client:int64 bytes_server:int64 end:string gaps:int32 tls:bool "
                    "version_code:int32 version_name:string cipher_suite_code:int32 cipher_suite_name:string "
-                   "group_code:int32 group_name:string sni:string alpn:string alpn_offered:list<string> "
-                   "versions_offered_names:list<string> groups_offered_names:list<string> ja3:string "
+                   "group_code:int32 group_name:string group_pq:bool sni:string alpn:string alpn_offered:list<string> "
+                   "versions_offered_names:list<string> groups_offered_names:list<string> pq_offered:bool ja3:string "
                    "ja4:string ja4_r:string ja3s:string complete:bool resumed:string "
                    "resumption_offered:list<string> hello_retry_request:bool early_data_offered:bool "
                    "early_data_accepted:bool downgrade_sentinel:string fallback_scsv:bool renegotiation:bool "
@@ -64,10 +64,12 @@ def _columns(schema) -> str:  # noqa: ANN001
 
 @pytest.fixture(scope="module")
 def fixtures_batch(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subprocess.CompletedProcess]:
-    """captures/ through the default local pool (two processes)."""
-    out = tmp_path_factory.mktemp("batch") / "ds"
-    p = batch(str(CAPTURES), "--out", str(out), "--workers", "2")
-    assert p.returncode == 0, p.stderr
+    """captures/ and one file that is no capture, through the default local pool (two processes)."""
+    folder = tmp_path_factory.mktemp("batch")
+    (folder / "notes.pcap").write_text("not a capture\n")
+    out = folder / "ds"
+    p = batch(str(CAPTURES), str(folder / "notes.pcap"), "--out", str(out), "--workers", "2")
+    assert p.returncode == ExitCode.USAGE, p.stderr
     return out, p
 
 
@@ -95,7 +97,8 @@ def test_rows_agree_with_analyze_json(fixtures_batch, documents) -> None:
     certs = {(r["capture_path"], r["connection_id"], r["side"], r["position"]): r
              for r in _with_path(out, "certificates")}
     captures = {r["capture_path"]: r for r in rows(out, "captures")}
-    assert sorted(captures) == sorted(documents) and rows(out, "errors") == []
+    assert sorted(captures) == sorted(documents)
+    assert [(e["capture"], e["kind"]) for e in rows(out, "errors")] == [("notes.pcap", "input")]
 
     expected_conns = expected_certs = 0
     for path, doc in documents.items():
@@ -133,8 +136,44 @@ def test_rows_agree_with_analyze_json(fixtures_batch, documents) -> None:
     assert len(conns) == expected_conns and len(certs) == expected_certs
     assert sum(findings.values()) == sum(len(c.get("findings", ())) for d in documents.values()
                                          for c in d["connections"])
-    assert p.stderr.strip().splitlines()[-1].startswith(f"{len(documents)} captures ({len(documents)} analysed, "
-                                                          f"0 already done, 0 errors), {expected_conns:,} connections")
+    assert p.stderr.strip().splitlines()[-1].startswith(f"{len(documents) + 1} captures ({len(documents)} analysed, "
+                                                          f"0 already done, 1 errors), {expected_conns:,} connections")
+
+
+def _readme_blocks(language: str) -> list[str]:
+    text = (ROOT / "README.md").read_text()
+    section = text[text.index("## Batch"):]
+    section = section[:section.index("\n## ", 1)]
+    return [block.split("\n```", 1)[0] for block in section.split(f"```{language}\n")[1:]]
+
+
+def test_readme_queries_answer_what_analyze_says(fixtures_batch, documents) -> None:
+    import duckdb
+
+    out, _ = fixtures_batch
+    conns = [c for d in documents.values() for c in d["connections"]]
+    queries = _readme_blocks("sql")
+    assert len(queries) >= 8
+    results = []
+    for query in queries:
+        results.append(duckdb.sql(query.replace("tls-dataset", str(out))).fetchall())
+    versions = Counter(c["version_name"] for c in conns if c["tls"] and c.get("version_name"))
+    assert results[0] == sorted(versions.items(), key=lambda kv: (-kv[1], kv[0]))
+    assert sum(row[2] for row in results[1]) == sum(c["complete"] for c in conns if c["tls"])
+    assert sum(row[1] for row in results[2]) == sum(c["tls"] for c in conns)
+    assert sum(row[4] for row in results[3]) == sum(1 for c in conns if c["tls"] and not c["complete"])
+    assert sum(row[-1] for row in results[4]) == sum(c["tls"] for c in conns)
+    assert sum(row[1] for row in results[5]) == sum(1 for c in conns if c.get("fingerprints", {}).get("ja4"))
+    by_rule = Counter((f["id"], f["severity"]) for c in conns for f in c.get("findings", ()))
+    assert {(r[0], r[1]): r[2] for r in results[6]} == by_rule
+    assert [r[0] for r in results[-1]] == [str(out.parent / "notes.pcap")]
+
+    namespace: dict = {}
+    [script] = _readme_blocks("python")
+    exec(script.replace("tls-dataset", str(out)), namespace)  # noqa: S102 - the README's own example
+    assert dict(namespace["versions"]) == versions
+    assert len(namespace["serious"]) == sum(1 for c in conns for f in c.get("findings", ())
+                                            if f["severity"] in ("high", "critical")) > 0
 
 
 def _with_path(out: Path, table: str) -> list[dict]:
@@ -289,3 +328,36 @@ def test_progress_bar_on_a_terminal_and_one_line_otherwise() -> None:
     assert plain.getvalue() == ("10 captures (4 analysed, 0 already done, 0 errors), 12 connections, 200 packets in "
                                 "8.0s (0.5 captures/s, 25 packets/s) -> ds\n")
     assert [progress.duration(s) for s in (5, 75, 7300)] == ["5s", "1m15s", "2h01m"]
+
+
+def test_every_row_fills_exactly_its_table_columns(documents) -> None:
+    from analyzer.batch import rows as make
+
+    ident = {"capture": "x.pcap", "capture_sha256": "0" * 64}
+    names = {t: {name for name, _, _ in cols} for t, cols in columns.TABLES.items()}
+    made = {"connections": 0, "findings": 0, "certificates": 0}
+    for doc in documents.values():
+        for c in doc["connections"]:
+            assert set(make.connection_row(c, ident, "/x.pcap")) == names["connections"]
+            made["connections"] += 1
+            for table, rows_of in (("findings", make.finding_rows), ("certificates", make.certificate_rows)):
+                for row in rows_of(c, ident):
+                    assert set(row) == names[table]
+                    made[table] += 1
+    assert all(made.values()), made
+
+
+def test_post_quantum_columns_follow_the_registry(documents) -> None:
+    from analyzer import registry
+    from analyzer.batch.rows import connection_row
+
+    hybrid = registry.code_for("group", "X25519MLKEM768")
+    assert hybrid is not None and registry.group(hybrid).pq and not registry.group(29).pq
+    c = next(c for d in documents.values() for c in d["connections"] if c["tls"] and c.get("group") == 29)
+    ident = {"capture": "x", "capture_sha256": "0" * 64}
+    row = connection_row(c, ident, "/x")
+    assert (row["group_pq"], row["pq_offered"]) == (False, False)
+    row = connection_row({**c, "group": hybrid, "groups_offered": [29, hybrid]}, ident, "/x")
+    assert (row["group_pq"], row["pq_offered"]) == (True, True)
+    row = connection_row({**c, "groups_offered": [hybrid, 29]}, ident, "/x")
+    assert (row["group_pq"], row["pq_offered"]) == (False, True)

@@ -13,6 +13,7 @@ from typing import Any, Final
 
 import orjson
 
+from analyzer import registry
 from analyzer.batch.columns import COUNTS
 
 SEVERITY_COLUMNS: Final = {name.removeprefix("findings_"): name for name, _, _ in COUNTS}
@@ -36,6 +37,11 @@ def _iso_micros(iso: str | None) -> int | None:
         return None
 
 
+def _pq(code: int | None) -> bool:
+    info = registry.group(code) if code is not None else None
+    return info is not None and info.pq
+
+
 def connection_row(c: dict[str, Any], ident: Identity, path: str) -> dict[str, Any]:
     """One connection's row. Keys absent from a non-TLS connection's JSON become nulls."""
     findings = c.get("findings") or ()
@@ -57,8 +63,10 @@ def connection_row(c: dict[str, Any], ident: Identity, path: str) -> dict[str, A
         "version_code": c.get("version"), "version_name": c.get("version_name"),
         "cipher_suite_code": c.get("cipher_suite"), "cipher_suite_name": c.get("cipher_suite_name"),
         "group_code": c.get("group"), "group_name": c.get("group_name"),
+        "group_pq": _pq(c["group"]) if c.get("group") is not None else None,
         "sni": c.get("sni"), "alpn": c.get("alpn"), "alpn_offered": c.get("alpn_offered"),
         "versions_offered_names": c.get("versions_offered_names"), "groups_offered_names": c.get("groups_offered_names"),
+        "pq_offered": any(_pq(g) for g in c["groups_offered"]) if c["tls"] else None,
         "ja3": fp.get("ja3"), "ja4": fp.get("ja4"), "ja4_r": fp.get("ja4_r"), "ja3s": fp.get("ja3s"),
         "complete": c.get("complete"), "resumed": c.get("resumed"), "resumption_offered": c.get("resumption_offered"),
         "hello_retry_request": c.get("hello_retry_request"), "early_data_offered": c.get("early_data_offered"),
