@@ -18,6 +18,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -30,9 +31,9 @@ from conftest import CAPTURES, ROOT  # noqa: E402
 START_TIMEOUT = 60.0
 
 
-def _start(args: list[str], log: Path) -> subprocess.Popen:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}  # the workers import this tree's analyzer
-    return subprocess.Popen([sys.executable, "-m", "distributed.cli." + args[0], *args[1:]], cwd=ROOT, env=env,
+def _start(args: list[str], log: Path, pythonpath: str) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONPATH": pythonpath}  # the analyzer the workers import (-m puts the cwd first: not ROOT)
+    return subprocess.Popen([sys.executable, "-m", "distributed.cli." + args[0], *args[1:]], cwd=log.parent, env=env,
                             stdout=subprocess.DEVNULL, stderr=open(log, "wb"), start_new_session=True)  # noqa: SIM115
 
 
@@ -50,30 +51,36 @@ def _stop(proc: subprocess.Popen) -> None:
             continue
 
 
-@pytest.fixture
-def cluster(tmp_path: Path) -> Iterator[str]:
-    """A scheduler and two single-threaded workers; yields the scheduler's address."""
+@contextmanager
+def dask_cluster(tmp_path: Path, workers: int = 2, pythonpath: str = str(ROOT)) -> Iterator[str]:
+    """A scheduler and single-threaded workers on 127.0.0.1; yields the scheduler's address."""
     info = tmp_path / "scheduler.json"
     procs = [_start(["dask_scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
-                     "--scheduler-file", str(info)], tmp_path / "scheduler.log")]
+                     "--scheduler-file", str(info)], tmp_path / "scheduler.log", pythonpath)]
     try:
         deadline = time.monotonic() + START_TIMEOUT
         while not info.exists() or not info.read_text().strip():
             assert time.monotonic() < deadline and procs[0].poll() is None, (tmp_path / "scheduler.log").read_text()
             time.sleep(0.1)
         address = json.loads(info.read_text())["address"]
-        for n in (1, 2):
+        for n in range(1, workers + 1):
             procs.append(_start(["dask_worker", address, "--nworkers", "1", "--nthreads", "1", "--no-dashboard",
                                  "--host", "127.0.0.1", "--name", f"w{n}", "--death-timeout", "60"],
-                                tmp_path / f"worker{n}.log"))
+                                tmp_path / f"worker{n}.log", pythonpath))
         from distributed import Client
 
         with Client(address, timeout="30s") as client:
-            client.wait_for_workers(2, timeout=START_TIMEOUT)
+            client.wait_for_workers(workers, timeout=START_TIMEOUT)
         yield address
     finally:
         for proc in reversed(procs):
             _stop(proc)
+
+
+@pytest.fixture
+def cluster(tmp_path: Path) -> Iterator[str]:
+    with dask_cluster(tmp_path) as address:
+        yield address
 
 
 def _batch(*args: str) -> subprocess.Popen:
@@ -161,3 +168,15 @@ def test_a_worker_killed_mid_task_does_not_lose_the_batch(cluster: str, tmp_path
     want = analyze_documents([str(slow)])
     assert done[slow.name] == len(want[str(slow)]["connections"]) > 0
     assert rows(out, "errors") == []
+
+
+def test_workers_without_the_package_are_one_line_exit_3(tmp_path: Path) -> None:
+    fake = tmp_path / "site" / "analyzer"  # an analyzer package without batch shadows ours on the worker
+    fake.mkdir(parents=True)
+    (fake / "__init__.py").write_text('__version__ = "0.0.1"\n')
+    with dask_cluster(tmp_path, workers=1, pythonpath=str(fake.parent)) as address:
+        p = _batch(str(CAPTURES / "tls13.pcap"), "--out", str(tmp_path / "ds"), "--scheduler", address)
+        _, stderr = p.communicate(timeout=300)
+    assert p.returncode == 3
+    assert stderr.startswith("error: the Dask workers cannot run tls-analyzer (") and len(stderr.splitlines()) == 1
+    assert "install tls-analyzer[batch] on every worker" in stderr and rows(tmp_path / "ds", "connections") == []
