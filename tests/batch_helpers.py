@@ -28,7 +28,7 @@ def rows(out: Path, table: str) -> list[dict[str, Any]]:
     return [row for f in files for row in pq.read_table(f).to_pylist()]
 
 
-def part_files(out: Path) -> dict[str, float]:
+def part_files(out: Path) -> dict[str, int]:
     """Every file under out (hidden ones too) with its modification time."""
     return {str(p.relative_to(out)): p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()}
 

@@ -7,7 +7,6 @@ test_batch_cluster.py.
 from __future__ import annotations
 
 import io
-import os
 import shutil
 import subprocess
 import sys

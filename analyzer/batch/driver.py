@@ -109,8 +109,6 @@ def connect(scheduler: str | None, workers: int | None, say: Any) -> Iterator[An
         if scheduler:
             say(f"dashboard: {cluster.dashboard_link}")
     else:
-        if workers is not None:
-            raise UsageError("--workers sizes the local pool only", "an existing cluster has the workers it has")
         try:
             client = Client(scheduler, timeout=CONNECT_TIMEOUT)
         except (OSError, TimeoutError, ValueError) as exc:
@@ -174,6 +172,8 @@ def run_batch(inputs: list[str], out: str, scheduler: str | None = None, workers
               keylog: Any = None, policy: Any = None, sources: dict[str, str | None] | None = None) -> int:
     """`tls-analyzer batch`: returns the exit code (2 when any capture ended in errors/)."""
     require()
+    if workers is not None and scheduler not in (None, "local"):
+        raise UsageError("--workers sizes the local pool only", "an existing cluster has the workers it has")
     found = expand(inputs)
     if "-" in found.captures:
         raise UsageError("batch reads capture files, not stdin", "save the capture to a file first")
