@@ -203,6 +203,32 @@ def check(
                                fail_on.value if fail_on else None))
 
 
+@app.command(epilog="Examples:\n\n  tls-analyzer batch captures/ --out tls-dataset\n\n"
+                    "  tls-analyzer batch '/archive/**/*.pcap.gz' --out ds --scheduler tcp://10.0.0.5:8786\n\n"
+                    "  duckdb -c \"SELECT version_name, count(*) FROM 'tls-dataset/connections/*.parquet' GROUP BY 1\"\n\n"
+                    "Needs: pip install 'tls-analyzer[batch]'")
+def batch(
+    inputs: Annotated[list[str], typer.Argument(help="capture files, folders (searched recursively) or globs",
+                                                metavar="INPUT...")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="folder of the Parquet tables (created; a second run "
+                                                          "adds only what is new)")],
+    scheduler: Annotated[Optional[str], typer.Option("--scheduler", help="tcp://HOST:PORT of a Dask cluster, or "
+                                                     "local (a LocalCluster with its dashboard); default: a pool "
+                                                     "on every core")] = None,
+    workers: Annotated[Optional[int], typer.Option("--workers", min=1, help="processes of the local pool "
+                                                                           "(default: one per core)")] = None,
+    keylog: KeylogOpt = None, profile: ProfileOpt = None, policy: PolicyOpt = None, ca_bundle: CaBundleOpt = None,
+) -> None:
+    """Analyse many captures in parallel (Dask) into Parquet tables: connections, findings,
+    certificates, captures, errors. One task per capture; resumable."""
+    from analyzer.batch.driver import run_batch  # says how to install dask and pyarrow when they are missing
+
+    sources = {"keylog": keylog or os.environ.get("SSLKEYLOGFILE") or None, "profile": profile.value if profile else None,
+               "policy": str(policy) if policy else None, "ca_bundle": str(ca_bundle) if ca_bundle else None}
+    raise typer.Exit(run_batch(inputs, str(out), scheduler, workers, _keys(keylog), _policy(profile, policy, ca_bundle),
+                               sources))
+
+
 @app.command(epilog="Examples:\n\n  tls-analyzer rules\n\n  tls-analyzer rules --profile mozilla-intermediate\n\n"
                     "  tls-analyzer rules --policy my-policy.toml\n\n"
                     "A policy file (TOML): extends = \"mozilla-intermediate\"; disable = [\"KX-NO-PQ\"]; "
