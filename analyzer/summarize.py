@@ -1,0 +1,109 @@
+"""`tls-analyzer summary`: captures and folders in, one summary out (table, JSON or CSV).
+
+The summary is an aggregator over the public JSON contract: `capture_json_stream` is the one
+place that turns a capture into connection dicts, exactly as `analyze --format json` prints
+them, so that a library API yielding the same JSON can replace it there and nowhere else.
+Captures stream through one at a time and every connection is dropped once counted.
+"""
+
+from __future__ import annotations
+
+import gc
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from analyzer.errors import AnalyzerError, ExitCode
+from analyzer.report import Analysis, LazyOutput, Selection, ordered
+from analyzer.summary.aggregate import Summary
+
+FORMATS = ("table", "json", "csv")
+
+
+def capture_json_stream(path: str, selection: Selection | None = None, keylog: Any = None,
+                        policy: Any = None) -> Iterator[tuple[str, dict[str, Any]]]:
+    """THE adapter between the analyzer and the summary: ("connection", dict) for each selected
+    connection of the capture, in id order, each exactly as `analyze --format json` prints it,
+    then ("capture", {"capture": ..., "warnings": [...]}) once the capture has been read.
+    Raises AnalyzerError when the capture cannot be read."""
+    from analyzer.pipeline import Pipeline
+    from analyzer.render.json import connection_json
+    from analyzer.sources.pcap import CaptureInfo
+
+    info, pipeline = CaptureInfo(path), Pipeline(depth="tls", keylog=keylog, policy=policy)
+    for conn in ordered(path, "tls", selection, connection_json, info, pipeline):
+        yield "connection", conn
+    warnings = list(info.warnings) + pipeline.stats.warnings
+    yield "capture", {"capture": Analysis(info, [], warnings, pipeline.stats.frames).capture_json(), "warnings": warnings}
+
+
+def summarise(captures: list[str], summary: Summary, selection: Selection | None = None, keylog: Any = None,
+              policy: Any = None) -> ExitCode:
+    """Feed every capture to the summary; an unreadable one is reported (stderr and the summary)
+    and the others go on, as in `analyze`. Returns USAGE when one failed, else OK."""
+    code = ExitCode.OK
+    for path in captures:
+        summary.begin_capture(path)
+        try:
+            for kind, item in capture_json_stream(path, selection, keylog, policy):
+                if kind == "connection":
+                    summary.add_connection(item)
+                else:
+                    summary.end_capture(item["capture"], item["warnings"])
+                    for w in item["warnings"]:
+                        print(f"warning: {path}: {w}", file=sys.stderr)
+        except AnalyzerError as exc:
+            if len(captures) == 1:
+                raise
+            print(exc.one_line(), file=sys.stderr)
+            summary.capture_failed(path, exc.one_line().removeprefix("error: "))
+            code = ExitCode.USAGE
+    return code
+
+
+def run_summary(captures: list[str], skipped: int, fmt: str, output: Path | None, top: int, selection: Selection,
+                keylog: Any = None, policy: Any = None, fail_on: str | None = None) -> int:
+    """Summarise the captures (`skipped`: files the folders held that are not captures)."""
+    from analyzer.render import json as rjson
+    from analyzer.render import summary_csv, summary_table
+
+    started = time.monotonic()
+    summary = Summary()
+    summary.skipped(skipped)
+    gc_was = gc.isenabled()
+    gc.disable()  # many short-lived dicts, no cycles worth collecting until the end
+    try:
+        code = summarise(captures, summary, selection, keylog, policy)
+    finally:
+        if gc_was:
+            gc.enable()
+    doc = summary.result(top)
+    out = LazyOutput(output)
+    try:
+        if fmt == "json":
+            out.write(rjson.dumps(doc, pretty=True) + b"\n")
+        elif fmt == "csv":
+            out.write(summary_csv.render(doc).encode())
+        else:
+            out.write(summary_table.render(doc).encode())
+    finally:
+        out.close()
+    for w in doc["warnings"]:
+        print(f"warning: {w}", file=sys.stderr)
+    c = doc["connections"]
+    print(f"{_plural(doc['captures']['read'], 'capture')}, {_plural(c['total'], 'connection')}, {doc['captures']['frames']} frames "
+          f"({time.monotonic() - started:.2f}s)", file=sys.stderr)
+    if fail_on is not None and code == ExitCode.OK:
+        from analyzer.analysis.findings import severity_at_least
+
+        reached = sum(n for severity, n in c["worst_finding"].items() if severity_at_least(severity, fail_on))
+        if reached:
+            print(f"{reached} connections with findings at or above {fail_on}", file=sys.stderr)
+            code = ExitCode.FINDINGS
+    return code
+
+
+def _plural(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
