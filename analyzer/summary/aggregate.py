@@ -97,7 +97,7 @@ class Summary:
         self._capture = ""
         self._pq_groups = registry.post_quantum_groups()
         self._expiry = Expiry()
-        self._highest: dict[tuple[str, ...], str | None] = {}  # versions offered -> highest (bounded memo)
+        self._highest: dict[tuple[str, ...], tuple[float, str] | None] = {}  # versions offered -> highest (a memo)
 
     # --- input ------------------------------------------------------------------------------------
     def begin_capture(self, name: str) -> None:
@@ -208,11 +208,10 @@ class Summary:
             sha256 = leaf.get("sha256")
             keys.append((LEAF, str(sha256)))
             at = leaf_ts if leaf_ts is not None else float("-inf")
-            if at >= s.leaf_ts:  # the latest leaf tells the server's state
+            if at >= s.leaf_ts:  # the latest leaf tells the server's state (its days left: see result)
                 s.leaf_ts = at
                 if s.leaf is None or s.leaf["sha256"] != sha256:
                     s.leaf = {key: leaf.get(key) for key in LEAF_FIELDS}
-                s.leaf["days_left"] = self._expiry.days_left(leaf.get("not_after"), leaf_ts)
         s.values.add_all(keys)
 
     def _add_client(self, conn: Conn, sni: str | None, pq_offered: list[str]) -> None:
@@ -223,15 +222,16 @@ class Summary:
         if sni is not None:
             keys.append((SNI, sni))
         offered = tuple(conn.get("versions_offered_names") or ())
-        best = self._highest.get(offered, "")
-        if best == "":
+        try:
+            best = self._highest[offered]
+        except KeyError:  # a new list of versions offered (clients send few different ones)
             if len(self._highest) >= 256:
                 self._highest.clear()
-            best = self._highest[offered] = highest_version(list(offered))
-        if best is not None:
-            rank = version_rank(best)
-            if rank is not None and (c.highest is None or rank > c.highest[0]):
-                c.highest = (rank, best)
+            name = highest_version(list(offered))
+            rank = version_rank(name) if name is not None else None
+            best = self._highest[offered] = (rank, name) if rank is not None and name is not None else None
+        if best is not None and (c.highest is None or best[0] > c.highest[0]):
+            c.highest = best
         if pq_offered:
             c.pq_offered += 1
             keys += [(PQ_GROUP, name) for name in pq_offered]
@@ -252,6 +252,8 @@ class Summary:
                     hit[value] = hit.get(value, 0) + 1
                 elif field == VERSION and is_legacy(value):
                     legacy_servers += 1  # (versions are distinct within one server)
+            if s.leaf is not None:
+                s.leaf["days_left"] = self._expiry.days_left(s.leaf["not_after"], s.leaf_ts if s.leaf_ts > float("-inf") else None)
             days = s.leaf.get("days_left") if s.leaf else None
             if days is not None:
                 expired += days < 0

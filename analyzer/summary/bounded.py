@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Callable, Iterator
+from operator import itemgetter
 from typing import Generic, TypeVar
 
 K = TypeVar("K")
@@ -114,8 +115,7 @@ class BoundedTable(Generic[K, R]):
         return ranked[:n] if n else ranked
 
 
-def _count(item: tuple[object, int]) -> int:
-    return item[1]
+_count: Callable[[tuple[object, int]], int] = itemgetter(1)
 
 
 def _record_count(item: tuple[object, object]) -> int:
