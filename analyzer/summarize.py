@@ -8,7 +8,6 @@ Captures stream through one at a time and every connection is dropped once count
 
 from __future__ import annotations
 
-import gc
 import sys
 import time
 from collections.abc import Iterator
@@ -16,25 +15,25 @@ from pathlib import Path
 from typing import Any
 
 from analyzer.errors import AnalyzerError, ExitCode
-from analyzer.report import Analysis, LazyOutput, Selection, ordered
+from analyzer.report import Analysis, LazyOutput, Selection, iter_connections
 from analyzer.summary.aggregate import Summary
-
-FORMATS = ("table", "json", "csv")
 
 
 def capture_json_stream(path: str, selection: Selection | None = None, keylog: Any = None,
                         policy: Any = None) -> Iterator[tuple[str, dict[str, Any]]]:
     """THE adapter between the analyzer and the summary: ("connection", dict) for each selected
-    connection of the capture, in id order, each exactly as `analyze --format json` prints it,
-    then ("capture", {"capture": ..., "warnings": [...]}) once the capture has been read.
-    Raises AnalyzerError when the capture cannot be read."""
+    connection of the capture as it ends, exactly as `analyze --format json` prints it, then
+    ("capture", {"capture": ..., "warnings": [...]}) once the capture has been read. (As they
+    end, not in id order: a connection open for the whole capture would otherwise hold every
+    later one back.) Raises AnalyzerError when the capture cannot be read."""
     from analyzer.pipeline import Pipeline
     from analyzer.render.json import connection_json
     from analyzer.sources.pcap import CaptureInfo
 
     info, pipeline = CaptureInfo(path), Pipeline(depth="tls", keylog=keylog, policy=policy)
-    for conn in ordered(path, "tls", selection, connection_json, info, pipeline):
-        yield "connection", conn
+    for conn in iter_connections(path, "tls", info, pipeline):
+        if selection is None or selection.matches(conn):
+            yield "connection", connection_json(conn)
     warnings = list(info.warnings) + pipeline.stats.warnings
     yield "capture", {"capture": Analysis(info, [], warnings, pipeline.stats.frames).capture_json(), "warnings": warnings}
 
@@ -72,13 +71,7 @@ def run_summary(captures: list[str], skipped: int, fmt: str, output: Path | None
     started = time.monotonic()
     summary = Summary()
     summary.skipped(skipped)
-    gc_was = gc.isenabled()
-    gc.disable()  # many short-lived dicts, no cycles worth collecting until the end
-    try:
-        code = summarise(captures, summary, selection, keylog, policy)
-    finally:
-        if gc_was:
-            gc.enable()
+    code = summarise(captures, summary, selection, keylog, policy)  # (Pipeline.run holds the GC off itself)
     doc = summary.result(top)
     out = LazyOutput(output)
     try:
