@@ -112,6 +112,14 @@ def test_the_expiring_certificate_is_counted_at_capture_time(fixtures: dict) -> 
 
 
 # --- post-quantum ---------------------------------------------------------------------------------
+def test_post_quantum_groups_come_from_the_registry_kinds() -> None:
+    groups = registry.post_quantum_groups()
+    assert groups == pq_codes()
+    names = {registry.group_name(c) for c in groups}
+    assert {"X25519MLKEM768", "SecP256r1MLKEM768", "MLKEM768", "X25519Kyber768Draft00"} <= names
+    assert not {"x25519", "secp256r1", "ffdhe2048"} & names
+
+
 def test_pq_inventory_of_the_pq_fixtures() -> None:
     """What make_pq_captures.py made: X25519MLKEM768, MLKEM768, X25519MLKEM768 after a retry asking
     for it, and one PQ offer declined without and one after a retry asking for secp256r1."""
