@@ -32,13 +32,18 @@ def share(n: int, total: int) -> str:
     return "<1%" if 0 < pct < 0.5 else f"{pct:.0f}%"
 
 
-def plural(n: int, noun: str, many: str | None = None) -> str:
-    return f"{n} {noun if n == 1 else many or noun + 's'}"
+def plural(n: int, noun: str) -> str:
+    return f"{n} {noun if n == 1 else noun + 's'}"
 
 
 def ranked(counts: dict[str, int]) -> list[tuple[str, int]]:
     """Most frequent first, ties by name (JSON keeps its keys sorted, so order is made here)."""
     return sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+
+
+def by_connections(items: dict[str, dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
+    """Findings or failures, most connections first, ties by name."""
+    return sorted(items.items(), key=lambda kv: (-kv[1]["connections"], kv[0]))
 
 
 def names(counts: dict[str, int], sep: str = ", ") -> str:
@@ -82,10 +87,8 @@ def title(line: str) -> str:
     return textwrap.fill(line, WIDTH)
 
 
-def titled(title: str, shown: int, distinct: int, by: str) -> str:
-    if shown < distinct:
-        return f"{title} (top {shown} of {distinct}, by {by})"
-    return title
+def titled(name: str, shown: int, distinct: int, by: str) -> str:
+    return f"{name} (top {shown} of {distinct}, by {by})" if shown < distinct else name
 
 
 # --- sections ---------------------------------------------------------------------------------------
@@ -100,7 +103,7 @@ def _headline(doc: dict[str, Any]) -> str:
         line += f"; {plural(cap['unreadable'], 'capture')} unreadable"
     if doc["approximate"]:
         line += "; counts approximate past the limits (see warnings)"
-    return textwrap.fill(line, WIDTH)
+    return title(line)
 
 
 def _answers(doc: dict[str, Any]) -> str:
@@ -129,14 +132,12 @@ def _answers(doc: dict[str, Any]) -> str:
                         f"one (in TLS 1.3 it is encrypted: give --keylog)."))
     worst = c["worst_finding"]
     if worst:
-        by_count = sorted(doc["findings"].items(), key=lambda kv: (-kv[1]["connections"], kv[0]))
-        ids = {sev: [fid for fid, f in by_count if f["severity"] == sev] for sev in worst}
+        ids = {sev: [fid for fid, f in by_connections(doc["findings"]) if f["severity"] == sev] for sev in worst}
         by = "; ".join(f"{sev} {worst[sev]}" + (f" ({', '.join(_few(ids[sev], 3))})" if sev in ("critical", "high") else "")
                        for sev in reversed(SEVERITIES) if sev in worst)
         lines.append(answer("findings", f"connections by their worst finding: {by}."))
     if doc["failures"]:
-        failures = sorted(doc["failures"].items(), key=lambda kv: (-kv[1]["connections"], kv[0]))
-        reasons = ", ".join(f"{text(r)} {f['connections']}" for r, f in failures[:3])
+        reasons = ", ".join(f"{text(r)} {f['connections']}" for r, f in by_connections(doc["failures"])[:3])
         more = len(doc["failures"]) - 3
         lines.append(answer("failures", f"{plural(c['incomplete'], 'handshake')} did not complete: {reasons}"
                             + (f" and {plural(more, 'other reason')}." if more > 0 else ".")))
@@ -159,11 +160,11 @@ def _negotiated(doc: dict[str, Any]) -> str:
         more = distinct[key] - len(doc[key])
         lines.append(answer(f"  {label}", inline(doc[key], obs[key]) + (f", +{more} more" if more > 0 else "")))
     out = ["\n".join(lines)]
-    for key, title, column in (("cipher_suites", "Cipher suites", "cipher suite"), ("sni", "SNI", "SNI"),
-                               ("issuers", "Leaf certificate issuers", "issuer")):
+    for key, heading, column in (("cipher_suites", "Cipher suites", "cipher suite"), ("sni", "SNI", "SNI"),
+                                 ("issuers", "Leaf certificate issuers", "issuer")):
         if doc[key]:
             rows = [[k, n, share(n, obs[key])] for k, n in ranked(doc[key])]
-            out.append(titled(title, len(rows), distinct[key], "connections") + "\n" +
+            out.append(titled(heading, len(rows), distinct[key], "connections") + "\n" +
                        table([column, "conns", "share"], rows, [0], (1, 2)))
     return "\n\n".join(out)
 
@@ -229,9 +230,8 @@ def _clients(doc: dict[str, Any]) -> str:
 def _findings(doc: dict[str, Any]) -> str:
     if not doc["findings"]:
         return ""
-    order = list(reversed(SEVERITIES))
-    ranked = sorted(doc["findings"].items(), key=lambda kv: (order.index(kv[1]["severity"]), -kv[1]["connections"], kv[0]))
-    rows = [[fid, f["severity"], f["connections"], f["servers"]] for fid, f in ranked]
+    worst_first = sorted(by_connections(doc["findings"]), key=lambda kv: -SEVERITIES.index(kv[1]["severity"]))
+    rows = [[fid, f["severity"], f["connections"], f["servers"]] for fid, f in worst_first]
     return "Findings (the worst severity each was given)\n" + \
         table(["finding", "severity", "conns", "servers"], rows, [0], (2, 3))
 
@@ -239,7 +239,6 @@ def _findings(doc: dict[str, Any]) -> str:
 def _failures(doc: dict[str, Any]) -> str:
     if not doc["failures"]:
         return ""
-    failures = sorted(doc["failures"].items(), key=lambda kv: (-kv[1]["connections"], kv[0]))
     rows = [[reason, f["connections"], f"{f['example']['capture']} #{f['example']['connection']}" if f["example"] else ""]
-            for reason, f in failures]
+            for reason, f in by_connections(doc["failures"])]
     return "Handshakes that did not complete\n" + table(["reason", "conns", "first seen in"], rows, [0, 2], (1,))

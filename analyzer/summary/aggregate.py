@@ -21,7 +21,7 @@ from analyzer.analysis.findings import SEVERITIES
 from analyzer.summary.bounded import BoundedCounter, BoundedTable
 from analyzer.summary.facts import (
     HRR_AWAY_FROM_PQ, HRR_TO_PQ, NEGOTIATED, NO_CLIENT_HELLO, NOT_OFFERED, OFFERED_NOT_NEGOTIATED, PQ_STATUSES, Conn,
-    Expiry, capped, endpoint, failure_reason, highest_version, is_legacy, pq_offered_names, pq_status, server_side, version_rank,
+    capped, days_left, endpoint, failure_reason, highest_version, is_legacy, pq_offered_names, pq_status, server_side, version_rank,
 )
 
 SCHEMA: Final = "tls-analyzer-summary/1"
@@ -51,8 +51,8 @@ class _Server:
     def __init__(self, key: object) -> None:
         self.count = self.pq_negotiated = self.pq_declined = 0
         self.values: BoundedCounter[tuple[str, str]] = BoundedCounter(ENTRY_LIMIT)
-        self.leaf: dict[str, Any] | None = None  # the leaf seen latest (by capture time), days left then
-        self.leaf_ts = float("-inf")
+        self.leaf: dict[str, Any] | None = None  # LEAF_FIELDS of the leaf seen latest (by capture time) ...
+        self.leaf_ts = float("-inf")  # ... and when: its days left are counted from then
 
 
 class _Client:
@@ -96,7 +96,6 @@ class Summary:
         self.clients: BoundedTable[str, _Client] = BoundedTable(TABLE_LIMIT, _Client)
         self._capture = ""
         self._pq_groups = registry.post_quantum_groups()
-        self._expiry = Expiry()
         self._highest: dict[tuple[str, ...], tuple[float, str] | None] = {}  # versions offered -> highest (a memo)
 
     # --- input ------------------------------------------------------------------------------------
@@ -171,7 +170,7 @@ class Summary:
         for f in get("findings") or ():
             rank = _SEVERITY_RANK.get(f.get("severity"), 0)
             fid = f.get("id")
-            if worst.get(fid, -1) < rank:
+            if fid.__class__ is str and worst.get(fid, -1) < rank:
                 worst[fid] = rank
         if worst:
             self.worst[max(worst.values())] += 1
@@ -245,20 +244,24 @@ class Summary:
         severity_of = {fid: t.severity for fid, t in self.findings.records.items()}
         hit: dict[str, int] = {}  # finding id -> servers
         expired = expiring = legacy_servers = 0
+        leaves: dict[tuple[Any, Any], dict[str, Any]] = {}  # server -> its leaf, with the days it had left
         dated: list[tuple[int, str, dict[str, Any]]] = []  # (days left, server, leaf)
         for key, s in self.servers.records.items():
+            legacy = False
             for field, value in s.values.counts:
                 if field == FINDING:
                     hit[value] = hit.get(value, 0) + 1
-                elif field == VERSION and is_legacy(value):
-                    legacy_servers += 1  # (versions are distinct within one server)
-            if s.leaf is not None:
-                s.leaf["days_left"] = self._expiry.days_left(s.leaf["not_after"], s.leaf_ts if s.leaf_ts > float("-inf") else None)
-            days = s.leaf.get("days_left") if s.leaf else None
+                elif field == VERSION:
+                    legacy = legacy or is_legacy(value)
+            legacy_servers += legacy
+            if s.leaf is None:
+                continue
+            days = days_left(s.leaf["not_after"], s.leaf_ts if s.leaf_ts > float("-inf") else None)
+            leaves[key] = {**s.leaf, "days_left": days}
             if days is not None:
                 expired += days < 0
                 expiring += 0 <= days < EXPIRING_SOON_DAYS
-                dated.append((days, _endpoint(key), s.leaf))  # type: ignore[arg-type]
+                dated.append((days, _endpoint(key), leaves[key]))
         dated.sort(key=lambda d: (d[0], d[1]))
         versions = self.dists["versions"].counts
         doc: dict[str, Any] = {
@@ -280,7 +283,7 @@ class Summary:
                              "soon_days": EXPIRING_SOON_DAYS,
                              "soonest": [{"server": server, **leaf} for _, server, leaf in _top(dated, top)]},
             "pq": self._pq_json(top),
-            "servers": [_server_json(key, s, severity_of) for key, s in self.servers.most_common(top)],
+            "servers": [_server_json(key, s, leaves.get(key), severity_of) for key, s in self.servers.most_common(top)],
             "clients": [_client_json(key, c) for key, c in self.clients.most_common(top)],
             "findings": {fid: {"severity": SEVERITIES[t.severity], "connections": t.count, "servers": hit.get(fid, 0)}
                          for fid, t in self.findings.most_common()},
@@ -353,7 +356,8 @@ def _fields(values: BoundedCounter[tuple[str, str]]) -> dict[str, dict[str, int]
     return out
 
 
-def _server_json(key: tuple[Any, Any], s: _Server, severity_of: dict[str, int]) -> dict[str, Any]:
+def _server_json(key: tuple[Any, Any], s: _Server, leaf: dict[str, Any] | None,
+                 severity_of: dict[str, int]) -> dict[str, Any]:
     fields = _fields(s.values)
     findings = fields.get(FINDING, {})
     worst = None
@@ -365,7 +369,7 @@ def _server_json(key: tuple[Any, Any], s: _Server, severity_of: dict[str, int]) 
             "cipher_suites": fields.get(SUITE, {}), "groups": fields.get(GROUP, {}),
             "pq": "accepted" if s.pq_negotiated else "declined" if s.pq_declined else "untested",
             "pq_connections": s.pq_negotiated, "pq_declined_connections": s.pq_declined,
-            "leaf": s.leaf, "leaf_certificates": len(fields.get(LEAF, {})), "worst_finding": worst,
+            "leaf": leaf, "leaf_certificates": len(fields.get(LEAF, {})), "worst_finding": worst,
             "findings": sorted(findings)}
 
 

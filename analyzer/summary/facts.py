@@ -137,34 +137,15 @@ def server_side(conn: Conn) -> tuple[str | None, float | None]:
     return scheme, leaf_ts
 
 
-class Expiry:
-    """Days from a moment of the capture to a certificate's notAfter; ISO dates parsed once each
-    (a bounded memo: certificates repeat across connections)."""
-
-    MEMO_MAX: Final = 4096
-
-    def __init__(self) -> None:
-        self._memo: dict[str, float | None] = {}
-
-    def days_left(self, not_after: str | None, ts: float | None) -> int | None:
-        if not not_after or ts is None:
-            return None
-        epoch = self._memo.get(not_after)
-        if epoch is None and not_after not in self._memo:
-            if len(self._memo) >= self.MEMO_MAX:
-                self._memo.clear()
-            try:
-                epoch = datetime.fromisoformat(not_after.replace("Z", "+00:00")).timestamp()
-            except ValueError:
-                epoch = None
-            self._memo[not_after] = epoch
-        return None if epoch is None else int((epoch - ts) // 86400)
-
-
-def leaf_summary(conn: Conn) -> dict[str, Any] | None:
-    """The server's leaf certificate as the JSON describes it (None when none was visible)."""
-    certs = conn.get("certificates")
-    return certs[0] if certs else None
+def days_left(not_after: str | None, ts: float | None) -> int | None:
+    """Whole days from a moment of the capture to a certificate's notAfter (negative: expired)."""
+    if not not_after or ts is None:
+        return None
+    try:
+        expires = datetime.fromisoformat(not_after.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
+    return int((expires - ts) // 86400)
 
 
 def endpoint(e: dict[str, Any]) -> str:
