@@ -96,7 +96,7 @@ def _headline(doc: dict[str, Any]) -> str:
     cap, c = doc["captures"], doc["connections"]
     line = f"{plural(cap['read'], 'capture')}, {plural(c['tls'], 'TLS connection')}"
     if c["total"] != c["tls"]:
-        line += f" (of {c['total']} TCP)"
+        line += f" (of {c['total']} connections)"
     line += (f" ({c['complete']} complete, {c['incomplete']} not), {plural(doc['distinct']['servers'], 'server')}, "
              f"{plural(doc['distinct']['clients'], 'client fingerprint')}")
     if cap["unreadable"]:
@@ -125,11 +125,16 @@ def _answers(doc: dict[str, Any]) -> str:
     lines.append(answer("old versions", f"{plural(old['connections'], 'connection')} to {plural(old['servers'], 'server')} "
                         f"negotiated TLS 1.1 or older{_names(legacy)}." if old["connections"] else
                         "no connection negotiated TLS 1.1 or older."))
-    certs = doc["certificates"]
-    lines.append(answer("certificates", f"at capture time, the leaf certificate had expired on "
-                        f"{plural(certs['servers_expired'], 'server')} and expired within {certs['soon_days']} days on "
-                        f"{certs['servers_expiring_soon']}; {doc['observed']['issuers']} of {c['tls']} connections showed "
-                        f"one (in TLS 1.3 it is encrypted: give --keylog)."))
+    certs, seen = doc["certificates"], doc["observed"]["issuers"]
+    if certs["servers_expired"] or certs["servers_expiring_soon"]:
+        sentence = (f"at capture time, the leaf certificate had expired on {plural(certs['servers_expired'], 'server')}"
+                    f" and would expire within {certs['soon_days']} days on {certs['servers_expiring_soon']}")
+    else:
+        sentence = f"no leaf certificate had expired or would within {certs['soon_days']} days, at capture time"
+    sentence += f"; {seen} of {c['tls']} connections showed one"
+    if seen < c["answered"]:
+        sentence += " (in TLS 1.3 it is encrypted: give --keylog)"
+    lines.append(answer("certificates", sentence + "."))
     worst = c["worst_finding"]
     if worst:
         ids = {sev: [fid for fid, f in by_connections(doc["findings"]) if f["severity"] == sev] for sev in worst}
