@@ -298,3 +298,11 @@ def test_readme_summary_example_is_current() -> None:
     got = p.stdout.decode() + p.stderr.decode()
     normalise = lambda s: re.sub(r"\(\d+\.\d+s\)", "(0.00s)", s)  # noqa: E731
     assert normalise(got) == normalise(block.group(1))
+
+
+def test_a_pq_group_chosen_for_a_client_hello_never_captured_still_counts(corpus: Path) -> None:
+    """nDPI's tls_missing_ch_frag.pcap lost the ClientHello; the ServerHello chose CECPQ2, which
+    the registry grades a PQ hybrid (Google's 2019 experiment)."""
+    doc = summary_json(str(corpus / "ntop_nDPI/tls_missing_ch_frag.pcap"))
+    assert doc["pq"]["negotiated"] == 1 and doc["pq"]["groups_negotiated"] == {"CECPQ2": 1}
+    assert doc["pq"]["servers"]["accepted"] == 1 and doc["clients"] == []

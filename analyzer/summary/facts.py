@@ -64,7 +64,8 @@ def highest_version(names: list[str]) -> str | None:
 def pq_status(conn: Conn, pq_groups: frozenset[int]) -> tuple[str, str | None]:
     """(status, what a HelloRetryRequest did) for a TLS connection.
 
-    negotiated: the group the server chose is post-quantum (alone or hybrid);
+    negotiated: the group the server chose is post-quantum (alone or hybrid), whether or not the
+        ClientHello was captured;
     offered_not_negotiated: the client offered one (supported_groups or key_share) and the
         server's ServerHello chose otherwise: a classical group, or no group at all (TLS 1.2
         with RSA key transport, a resumption without key exchange);
@@ -72,12 +73,11 @@ def pq_status(conn: Conn, pq_groups: frozenset[int]) -> tuple[str, str | None]:
     not_offered / no_client_hello.
     The HelloRetryRequest: to_pq when it asked for a PQ group, away_from_pq when it asked for a
     classical one from a client that had offered PQ."""
-    offered = conn.get("versions_offered")
-    if not offered:
-        return NO_CLIENT_HELLO, None
     hrr = conn.get("hrr_group") if conn.get("hello_retry_request") else None
-    if conn.get("group") in pq_groups:
+    if conn.get("group") in pq_groups:  # (also when the ClientHello was not captured)
         return NEGOTIATED, HRR_TO_PQ if hrr in pq_groups else None
+    if not conn.get("versions_offered"):
+        return NO_CLIENT_HELLO, None
     if pq_groups.isdisjoint(conn.get("groups_offered") or ()) and pq_groups.isdisjoint(conn.get("key_share_groups") or ()):
         return NOT_OFFERED, None
     away = HRR_AWAY_FROM_PQ if hrr is not None and hrr not in pq_groups else None
