@@ -67,6 +67,7 @@ def run_summary(captures: list[str], skipped: int, fmt: str, output: Path | None
     """Summarise the captures (`skipped`: files the folders held that are not captures)."""
     from analyzer.render import json as rjson
     from analyzer.render import summary_csv, summary_table
+    from analyzer.render.summary_table import plural
 
     started = time.monotonic()
     summary = Summary()
@@ -86,17 +87,14 @@ def run_summary(captures: list[str], skipped: int, fmt: str, output: Path | None
     for w in doc["warnings"]:
         print(f"warning: {w}", file=sys.stderr)
     c = doc["connections"]
-    print(f"{_plural(doc['captures']['read'], 'capture')}, {_plural(c['total'], 'connection')}, {doc['captures']['frames']} frames "
-          f"({time.monotonic() - started:.2f}s)", file=sys.stderr)
+    print(f"{plural(doc['captures']['read'], 'capture')}, {plural(c['total'], 'connection')}, "
+          f"{doc['captures']['frames']} frames ({time.monotonic() - started:.2f}s)", file=sys.stderr)
     if fail_on is not None and code == ExitCode.OK:
         from analyzer.analysis.findings import severity_at_least
 
         reached = sum(n for severity, n in c["worst_finding"].items() if severity_at_least(severity, fail_on))
         if reached:
-            print(f"{reached} connections with findings at or above {fail_on}", file=sys.stderr)
+            print(f"{plural(reached, 'connection')} with findings at or above {fail_on}", file=sys.stderr)
             code = ExitCode.FINDINGS
     return code
 
-
-def _plural(n: int, noun: str) -> str:
-    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"

@@ -232,7 +232,7 @@ def test_stdin_and_fail_on() -> None:
     worst = summary_json(str(CAPTURES / "weak-sslv2.pcap"))["connections"]["worst_finding"]
     assert worst == {"critical": 1}
     failing = run("summary", str(CAPTURES / "weak-sslv2.pcap"), "--fail-on", "critical")
-    assert failing.returncode == 1 and "1 connections with findings at or above critical" in failing.stderr.decode()
+    assert failing.returncode == 1 and "1 connection with findings at or above critical" in failing.stderr.decode()
     assert run("summary", str(CAPTURES / "tls13.pcap"), "--fail-on", "critical").returncode == 0
 
 
