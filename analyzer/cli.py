@@ -56,7 +56,8 @@ class Depth(str, Enum):
     tcp = "tcp"
 
 
-CaptureArgs = Annotated[list[str], typer.Argument(help="pcap/pcapng files (gzip ok), or - for stdin",
+CaptureArgs = Annotated[list[str], typer.Argument(help="pcap/pcapng files (gzip ok), folders (searched recursively; "
+                                                       "files that are not captures are skipped), or - for stdin",
                                                   metavar="CAPTURE...")]
 ConnOpt = Annotated[Optional[list[int]], typer.Option("--conn", help="only connection ID (repeatable)")]
 SniOpt = Annotated[Optional[str], typer.Option("--sni", help="only connections whose SNI matches GLOB")]
@@ -100,6 +101,21 @@ def _keys(path: str | None):  # noqa: ANN202
     return load_keylog(path, lambda text: print(text, file=sys.stderr))
 
 
+def _inputs(paths: list[str]):  # noqa: ANN202
+    """Files, folders and globs to capture paths (`Inputs`); what folders held besides captures
+    is said on stderr."""
+    from analyzer.errors import InputError
+    from analyzer.sources.inputs import expand
+
+    found = expand(paths)
+    if found.skipped:
+        n = len(found.skipped)
+        print(f"skipped {n} file{'' if n == 1 else 's'} that {'is' if n == 1 else 'are'} not captures", file=sys.stderr)
+    if not found.captures:
+        raise InputError(f"no capture found in {' '.join(paths)}", "give pcap/pcapng files or folders holding them")
+    return found
+
+
 def _version(value: bool) -> None:
     if value:
         from analyzer import __version__, native
@@ -119,6 +135,7 @@ def _root(debug: Annotated[bool, typer.Option("--debug", help="show tracebacks o
 @app.command(epilog="Examples:\n\n  tls-analyzer analyze captures/tls13.pcap\n\n"
                     "  tls-analyzer analyze captures/*.pcap --format json --output report.json\n\n"
                     "  tls-analyzer analyze captures/*.pcap --format html --output report.html\n\n"
+                    "  tls-analyzer analyze captures/   (every capture in the folder, recursively)\n\n"
                     "  tls-analyzer analyze big.pcap --depth tcp   (TCP reassembly only)")
 def analyze(
     captures: CaptureArgs,
@@ -137,7 +154,8 @@ def analyze(
     """Decode every TLS handshake in the captures: one row (or JSON object) per connection."""
     from analyzer.report import Selection, run_analyze
 
-    code = run_analyze(captures, format.value, output, depth.value, Selection(conn, sni, host, port, ja3, ja4), jobs,
+    paths = _inputs(captures).captures
+    code = run_analyze(paths, format.value, output, depth.value, Selection(conn, sni, host, port, ja3, ja4), jobs,
                        _keys(keylog), show_secrets, fail_on.value if fail_on else None,
                        _policy(profile, policy, ca_bundle))
     raise typer.Exit(code)
@@ -184,7 +202,7 @@ def fingerprints(
     """Distinct client fingerprints (JA4, JA3) with how many connections, which SNIs and clients."""
     from analyzer.report import run_fingerprints
 
-    raise typer.Exit(run_fingerprints(captures, format.value))
+    raise typer.Exit(run_fingerprints(_inputs(captures).captures, format.value))
 
 
 @app.command(epilog="Examples:\n\n  tls-analyzer check captures/\n\n"
@@ -298,6 +316,35 @@ def crosscheck(
     print(f"{result.agree}/{result.messages} Wireshark handshake messages agree; "
           f"{len(result.differences)} differences (decode-as: {told})")
     raise typer.Exit(ExitCode.OK if result.equal else ExitCode.FINDINGS)
+
+
+class SummaryFormat(str, Enum):  # (its own: `html` joins it with the HTML report)
+    table = "table"
+    json = "json"
+    csv = "csv"
+
+
+@app.command(epilog="Examples:\n\n  tls-analyzer summary captures/\n\n"
+                    "  tls-analyzer summary day1/ day2/ --format json | jq .pq\n\n"
+                    "  tls-analyzer summary big.pcapng --top 50 --format csv --output summary.csv")
+def summary(
+    captures: CaptureArgs,
+    format: Annotated[SummaryFormat, typer.Option("--format", "-f", help="output format")] = SummaryFormat.table,
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="write here instead of stdout")] = None,
+    top: Annotated[int, typer.Option("--top", min=0, help="rows of each long list (SNI, suites, servers, "
+                                                            "clients, ...); 0: all")] = 10,
+    conn: ConnOpt = None, sni: SniOpt = None, host: HostOpt = None, port: PortOpt = None,
+    ja3: Ja3Opt = None, ja4: Ja4Opt = None, keylog: KeylogOpt = None,
+    profile: ProfileOpt = None, policy: PolicyOpt = None, ca_bundle: CaBundleOpt = None, fail_on: FailOnOpt = None,
+) -> None:
+    """Many connections at a glance: versions, suites, groups, SNIs, certificates, findings, a
+    post-quantum inventory, per server and per client fingerprint."""
+    from analyzer.report import Selection
+    from analyzer.summarize import run_summary
+
+    found = _inputs(captures)
+    raise typer.Exit(run_summary(found.captures, len(found.skipped), format.value, output, top, Selection(conn, sni, host, port, ja3, ja4),
+                                 _keys(keylog), _policy(profile, policy, ca_bundle), fail_on.value if fail_on else None))
 
 
 def _click_exceptions():  # noqa: ANN202

@@ -174,6 +174,17 @@ def group(code: int) -> GroupInfo | None:
     return info
 
 
+def post_quantum_groups() -> frozenset[int]:
+    """Every group whose key exchange includes a post-quantum KEM (`pq` alone or `pq_hybrid`),
+    by its structured `pq` property: for "is this traffic PQ?" without reading names."""
+    if not _pq_groups:
+        _pq_groups.append(frozenset(code for code in _t.GROUPS if (info := group(code)) is not None and info.pq))
+    return _pq_groups[0]
+
+
+_pq_groups: Final[list[frozenset[int]]] = []  # made on first use: most runs never ask
+
+
 # ----------------------------------------------------------------------------- signature schemes
 _schemes: Final[dict[int, SchemeInfo]] = {}
 

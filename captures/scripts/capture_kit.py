@@ -152,10 +152,10 @@ def capture(out, port, *, iface="lo", netns=None, tool="tcpdump", proto="tcp"):
 
 
 @contextlib.contextmanager
-def server(cmd, port, log, *, netns=None, proto="tcp"):
+def server(cmd, port, log, *, netns=None, proto="tcp", env=None):
     """Start a server (stdin held open, never written) and wait until it listens (TCP) or is bound (UDP)."""
     port_free(port, netns, proto)
-    proc = spawn(cmd, netns=netns, log=log)
+    proc = spawn(cmd, netns=netns, log=log, env=env)
     try:
         wait_listening(port, netns, proto)
         yield proc
