@@ -174,6 +174,9 @@ def test_workers_without_the_package_are_one_line_exit_3(tmp_path: Path) -> None
     fake = tmp_path / "site" / "analyzer"  # an analyzer package without batch shadows ours on the worker
     fake.mkdir(parents=True)
     (fake / "__init__.py").write_text('__version__ = "0.0.1"\n')
+    # the submodules too: an editable install's finder would otherwise resolve analyzer.batch to ours
+    (fake / "batch").mkdir()
+    (fake / "batch" / "__init__.py").write_text('raise ImportError("this analyzer has no batch")\n')
     with dask_cluster(tmp_path, workers=1, pythonpath=str(fake.parent)) as address:
         p = _batch(str(CAPTURES / "tls13.pcap"), "--out", str(tmp_path / "ds"), "--scheduler", address)
         _, stderr = p.communicate(timeout=300)
