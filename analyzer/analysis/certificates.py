@@ -50,6 +50,7 @@ from cryptography import x509
 from analyzer.analysis.certinfo import (LIST_MAX, WEAK_HASHES, CertInfo, RootSet, capped, drop_none, error_reason,
                                         issued_by, is_trust_anchor, iso, parse_certificate, root_set_for)
 from analyzer.analysis.findings import Rule
+from analyzer.cache import LruCache
 from analyzer.analysis.hostnames import ip_address_of, name_matches, reference_host
 from analyzer.model import Connection, Entry
 from analyzer.tls.messages import Certificate
@@ -335,7 +336,7 @@ def _name_mismatch(conn: Connection, ctx: Any) -> Hits:
                             san_count=len(leaf.san_dns) + len(leaf.san_ip), san_present=leaf.san_present))]
 
 
-_NAMED: Final[dict[tuple[str, str], bool]] = {}  # (SNI, leaf SHA-256) -> matches: both repeat in traffic
+_NAMED: Final = LruCache[bool](4096)  # (SNI, leaf SHA-256) -> matches: both repeat in traffic
 
 
 def _names(sni: str, leaf: CertInfo) -> bool:
@@ -343,10 +344,8 @@ def _names(sni: str, leaf: CertInfo) -> bool:
     key = (sni, leaf.sha256)
     found = _NAMED.get(key)
     if found is None:
-        if len(_NAMED) >= 4096:
-            _NAMED.clear()
-        found = _NAMED[key] = name_matches(sni, leaf.san_dns if leaf.san_present else None, leaf.san_ip,
-                                           leaf.subject_cn)
+        found = _NAMED.put(key, name_matches(sni, leaf.san_dns if leaf.san_present else None, leaf.san_ip,
+                                             leaf.subject_cn))
     return found
 
 

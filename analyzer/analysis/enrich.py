@@ -9,25 +9,21 @@ from typing import Any, Final
 
 from analyzer.analysis import fingerprints, rulebook
 from analyzer.analysis.certinfo import certificate_summary
+from analyzer.cache import LruCache
 from analyzer.model import Connection
-from analyzer.tls.extensions import NOT_INTERNED
 from analyzer.tls.messages import ClientHello
 
-
-_CLIENT_CACHE: Final[dict[tuple, dict[str, str]]] = {}
-CACHE_MAX: Final = 4096
+CACHE_MAX: Final = 4096  # distinct client fingerprints kept (a capture has a few clients, a busy one thousands)
+_CLIENT_CACHE: Final = LruCache[dict[str, str]](CACHE_MAX)
 
 
 def _client(ch: ClientHello, transport: str) -> dict[str, str]:
-    """JA3/JA4 depend on the suites, the extension types and the content of interned extensions
-    (groups, point formats, signature algorithms, ALPN, versions): hellos alike share one result."""
-    key = (transport, ch.legacy_version, ch.sslv2, tuple(ch.cipher_suites),
-           tuple((e.type, None if e.type in NOT_INTERNED else id(e)) for e in ch.extensions or ()))
+    """JA3/JA4 of a hello; hellos alike (same suites, extension types and the content of the
+    extensions the fingerprints read) share one result."""
+    key = fingerprints.client_key(ch, transport)
     fp = _CLIENT_CACHE.get(key)
     if fp is None:
-        if len(_CLIENT_CACHE) >= CACHE_MAX:
-            _CLIENT_CACHE.clear()
-        fp = _CLIENT_CACHE[key] = fingerprints.client_fingerprints(ch, transport)
+        fp = _CLIENT_CACHE.put(key, fingerprints.client_fingerprints(ch, transport))
     return fp
 
 

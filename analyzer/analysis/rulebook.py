@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Any, Final
 
 from functools import cache
 
@@ -52,20 +52,20 @@ def evaluate(conn: Connection, policy: Policy | None = None) -> list[Finding]:
     return findings
 
 
-_plans: Final[dict[int, tuple[Policy, tuple[Rule, ...], list[tuple[Rule, str, str]]]]] = {}
+_last_plan: Final[list[Any]] = [None, None, None]  # (policy, rules, plan) asked for last: held, so never another's
 
 
 def _plan(policy: Policy) -> list[tuple[Rule, str, str]]:
-    """(rule, severity, source) of the rules the policy runs, worked out once per policy."""
+    """(rule, severity, source) of the rules the policy runs, worked out once per policy (a run
+    has one policy: the last one's plan is kept, with the policy itself)."""
     rules = all_rules()
-    entry = _plans.get(id(policy))
-    if entry is None or entry[0] is not policy or entry[1] is not rules:
-        plan = [(r, policy.severity(r), policy.source if r.id.startswith("POLICY-") else r.source)
-                for r in rules if r.id not in policy.disabled]
-        if len(_plans) >= 16:
-            _plans.clear()
-        entry = _plans[id(policy)] = (policy, rules, plan)
-    return entry[2]
+    last = _last_plan[:]  # (one copy: another thread may swap it)
+    if last[0] is policy and last[1] is rules:
+        return last[2]
+    plan = [(r, policy.severity(r), policy.source if r.id.startswith("POLICY-") else r.source)
+            for r in rules if r.id not in policy.disabled]
+    _last_plan[:] = [policy, rules, plan]
+    return plan
 
 
 def rules_table(policy: Policy | None = None) -> list[dict[str, str]]:

@@ -12,6 +12,7 @@ from typing import Any, Final
 
 from analyzer import registry
 from analyzer.analysis.findings import Hit, Rule
+from analyzer.cache import LruCache
 from analyzer.model import Connection, Entry
 from analyzer.tls.events import Heartbeat, Message
 
@@ -29,7 +30,7 @@ def _hello_frame(conn: Connection, server: bool = False) -> int | None:
 
 # offered suites (wire order) -> (their facts, SCSVs and unknown codes left out; {test: matching names})
 Offered = tuple[tuple[registry.SuiteInfo, ...], dict[Any, list[str]]]
-_OFFERED: Final[dict[tuple[int, ...], Offered]] = {}  # clients repeat the same few lists
+_OFFERED: Final = LruCache[Offered](1024)  # clients repeat the same few lists
 _last_offered: Final[list[Any]] = [None, None]  # the ClientHello body last asked about, its entry
 
 
@@ -43,10 +44,8 @@ def _offered(conn: Connection) -> Offered | None:
         key = tuple(body.cipher_suites)
         entry = _OFFERED.get(key)
         if entry is None:
-            if len(_OFFERED) >= 1024:
-                _OFFERED.clear()
             infos = (registry.cipher_suite(s) for s in key)
-            entry = _OFFERED[key] = (tuple(i for i in infos if i is not None and not i.scsv), {})
+            entry = _OFFERED.put(key, (tuple(i for i in infos if i is not None and not i.scsv), {}))
         _last_offered[:] = [body, entry]
     return _last_offered[1]
 
