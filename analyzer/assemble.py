@@ -138,6 +138,7 @@ def _facts(conn: Connection) -> None:
     server_flight_opened = False  # TLS <= 1.2: server sent Certificate/SKE after its hello
     server_ccs_after_hello = False
     client_data_after_sh = False
+    client_finished = False  # its Finished was read (decrypted, or in clear under a NULL cipher)
     encrypted_after = {"client": False, "server": False}
     for e in conn.entries:
         if not isinstance(e, Entry):
@@ -193,6 +194,10 @@ def _facts(conn: Connection) -> None:
                                          alert.description if alert else None))
         if m.content_type is None and m.encrypted:  # SSLv2 records after the keys
             encrypted_after[side] = True
+        if m.type == 20:  # Finished, readable: decrypted, or sent in the clear under a NULL cipher
+            encrypted_after[side] = True
+            client_finished |= side == "client"
+            handshake_done |= encrypted_after["client"] and encrypted_after["server"]
         if m.content_type == 22 and (m.encrypted or m.decrypted):
             if handshake_done and m.encrypted and conn.version is not None and conn.version < 0x0304:
                 conn.renegotiation = True  # an encrypted handshake after both Finished
@@ -200,8 +205,8 @@ def _facts(conn: Connection) -> None:
             if encrypted_after["client"] and encrypted_after["server"]:
                 handshake_done = True
     conn.history = "".join(history)
-    if conn.tls13:
-        conn.complete = client_data_after_sh and not any(a.level == 2 for a in conn.alerts)
+    if conn.tls13:  # the client's Finished closes the handshake: read, or implied by what it sent after
+        conn.complete = (client_finished or client_data_after_sh) and not any(a.level == 2 for a in conn.alerts)
         return
     # TLS <= 1.2, or the ServerHello was never seen: both sides changed keys and sent Finished
     conn.complete = encrypted_after["client"] and encrypted_after["server"]

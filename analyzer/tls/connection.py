@@ -343,7 +343,10 @@ class TlsConnection:
         length = end - start
         if d.encrypted and ct == CT_HANDSHAKE and self.version is None and _whole_client_hello(buf, start, end):
             d.encrypted = False  # a TLS 1.3 compat CCS, then the second ClientHello after a lost HRR
-        if ct == CT_APPDATA or (d.encrypted and (ct != CT_CCS or (length > 1 and self._keyed(d.side)))):
+        # a 2-byte alert is never protected (a tag or MAC alone is 16 bytes): some TLS 1.3 clients
+        # send one in the clear after the server's encrypted flight
+        if ct == CT_APPDATA or (d.encrypted and (ct != CT_CCS or (length > 1 and self._keyed(d.side)))
+                                and not (ct == CT_ALERT and length == 2)):
             if self._keyed(d.side):
                 self._decrypt(d, ct, version, bytes(buf[start:end]), frame, ts, out)
             else:
