@@ -33,13 +33,13 @@ def enrich(conn: Connection, policy: Any = None) -> Connection:
     transport = "t" if conn.transport == "tcp" else "q"
     for m in conn.client_hellos:
         conn.message_fingerprints[id(m)] = _client(m.body, transport)
-    for m in conn.server_hellos:
-        if not m.body.hello_retry_request:
-            conn.message_fingerprints[id(m)] = fingerprints.server_fingerprints(m.body)
+    for m in conn.server_hellos:  # a HelloRetryRequest too: on the wire it is a ServerHello (tshark agrees)
+        conn.message_fingerprints[id(m)] = fingerprints.server_fingerprints(m.body)
     first = {}
     if conn.client_hellos:
         first.update(conn.message_fingerprints[id(conn.client_hellos[0])])
-    sh = next((m for m in conn.server_hellos if id(m) in conn.message_fingerprints), None)
+    # the connection's JA3S: the ServerHello that negotiated, else (the handshake stopped there) the HRR
+    sh = conn.server_hello or (conn.server_hellos[0] if conn.server_hellos else None)
     if sh is not None:
         first.update(conn.message_fingerprints[id(sh)])
     conn.fingerprints = first
