@@ -15,6 +15,7 @@ from analyzer.tls.connection import TlsConnection
 from analyzer.tls.events import Alert, Malformed, Message, Resync, TlsStart
 from analyzer.tls.messages import Certificate, ClientHello, EncryptedExtensions, ServerHello, ServerKeyExchange
 from analyzer.tls.sslv2 import SSLv2ServerHello
+from analyzer.wording import warning_text
 
 HISTORY_MAX: Final = 100  # as Zeek caps ssl_history
 # Zeek's ssl_history letters (upper case: client, lower case: server)
@@ -60,7 +61,7 @@ class ConnectionBuilder:
                 self.entries.append(gap)
                 self._tls_events(tls.gap(ev.direction, ev.length, ev.frame, 0.0))
             elif isinstance(ev, StreamEnd):
-                self._tls_events(tls.end(ev.direction, ev.frame, 0.0))
+                self._tls_events(tls.end(ev.direction, ev.frame, 0.0, ev.reason))
             elif isinstance(ev, TcpAnomaly):
                 self.warnings.append((None, f"frame {ev.frame}: {ev.text}"))
 
@@ -82,8 +83,7 @@ class ConnectionBuilder:
                     continue
                 entries.append(ev)
             elif isinstance(ev, Malformed):
-                self.warnings.append((ev.side, f"frame {ev.frame}: malformed TLS from {{side}} at stream offset "
-                                     f"{ev.offset}: {ev.reason}"))
+                self.warnings.append((ev.side, warning_text(ev.kind, ev.frame, "{side}", ev.offset, ev.reason)))
             elif isinstance(ev, Resync):
                 self.warnings.append((ev.side, f"frame {ev.frame}: TLS records found again from {{side}} at "
                                      f"offset {ev.offset} after {ev.skipped} lost bytes"))
