@@ -6,11 +6,13 @@ from typing import Any, Final
 
 from functools import cache
 
-from analyzer.analysis.findings import SEVERITIES, Finding, Rule, severity_at_least
+from analyzer.analysis.findings import SEVERITIES, Finding, Hit, Rule, severity_at_least
 from analyzer.analysis.policy import Policy, load_profile
+from analyzer.analysis.weakness import offers_modern
 from analyzer.model import Connection
 
 OFFERED_CAP: Final = "low"  # what a client merely offers (and did not get) weighs less than what was used
+MORE_MAX: Final = 20  # further hits of one rule kept in a finding's evidence ("more")
 
 
 @cache
@@ -31,21 +33,37 @@ def default_policy() -> Policy:
     return load_profile("default")
 
 
-def _capped(severity: str, scope: str) -> str:
-    return OFFERED_CAP if scope == "offered" and severity_at_least(severity, OFFERED_CAP) else severity
+def _offered_severity(rule: Rule, severity: str, conn: Connection) -> str:
+    """What a client merely offers: `info` for a legacy option beside modern ones, else at most `low`."""
+    if rule.legacy and offers_modern(conn):
+        return "info"
+    return OFFERED_CAP if severity_at_least(severity, OFFERED_CAP) else severity
+
+
+def _finding(rule: Rule, severity: str, source: str, hits: list[Hit], conn: Connection) -> Finding:
+    """One finding per rule and connection: the first hit speaks, the others follow in `more`."""
+    title, scope, frame, evidence = hits[0]
+    levels = [_offered_severity(rule, severity, conn) if h[1] == "offered" else severity for h in hits]
+    worst = max(levels, key=SEVERITIES.index)
+    if len(hits) > 1:
+        title = f"{title} (and {len(hits) - 1} more)"
+        evidence = {**evidence, "more": [{"title": t, "frame": f, "evidence": e} for t, _, f, e in hits[1:MORE_MAX + 1]]}
+    return Finding(rule.id, worst, title, scope, source, frame, evidence)
 
 
 def evaluate(conn: Connection, policy: Policy | None = None) -> list[Finding]:
-    """Every finding on one connection under `policy` (the default profile if None), worst first.
-    A rule that fails on strange input costs a warning on the connection, never the analysis."""
+    """Every finding on one connection under `policy` (the default profile if None), worst first,
+    at most one per rule. A rule that fails on strange input costs a warning on the connection,
+    never the analysis."""
     if not conn.tls:
         return []
     policy = policy or default_policy()
     findings = []
     for rule, severity, source in _plan(policy):
         try:
-            for title, scope, frame, evidence in rule.check(conn, policy):  # (usually an empty list)
-                findings.append(Finding(rule.id, _capped(severity, scope), title, scope, source, frame, evidence))
+            hits = rule.check(conn, policy)  # (usually an empty list)
+            if hits:
+                findings.append(_finding(rule, severity, source, hits, conn))
         except Exception as exc:  # noqa: BLE001 - one rule's bug must not hide the others' findings
             conn.warnings.append(f"rule {rule.id} failed: {type(exc).__name__}: {exc}"[:300])
     findings.sort(key=lambda f: (-SEVERITIES.index(f.severity), f.id, f.scope))
