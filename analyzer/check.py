@@ -28,8 +28,45 @@ def golden_path(capture: Path) -> Path:
     return capture.parent / "expected" / f"{capture.name}.json"
 
 
+ID_KEYS = ("id", "sha256")  # a list of objects that all carry one of these (unique) is diffed by it
+
+
+def _id_key(*lists: list[Any]) -> str | None:
+    """The field every object of these lists carries, unique within each list, or None."""
+    for key in ID_KEYS:
+        if all(items and all(isinstance(x, dict) and isinstance(x.get(key), (str, int)) for x in items)
+               and len({x[key] for x in items}) == len(items) for items in lists):
+            return key
+    return None
+
+
+def _label(key: str, value: Any) -> str:
+    return f"{key}={value[:16]}" if key == "sha256" and isinstance(value, str) else f"{key}={value}"
+
+
+def _diff_by_id(expected: list[Any], actual: list[Any], key: str, path: str) -> Iterator[str]:
+    """Objects matched by their id: one removed or added is one line, whatever its position."""
+    mine = {x[key]: x for x in actual}
+    theirs = {x[key]: x for x in expected}
+    for x in expected:
+        sub = f"{path}[{_label(key, x[key])}]"
+        if x[key] not in mine:
+            yield f"{sub}: missing (expected {_short(x)})"
+        else:
+            yield from diff(x, mine[x[key]], sub)
+    for x in actual:
+        if x[key] not in theirs:
+            yield f"{path}[{_label(key, x[key])}]: unexpected {_short(x)}"
+    before = [x[key] for x in expected if x[key] in mine]
+    after = [x[key] for x in actual if x[key] in theirs]
+    if before != after:
+        yield f"{path}: order changed: expected {_short(before)}, got {_short(after)}"
+
+
 def diff(expected: Any, actual: Any, path: str = "$") -> Iterator[str]:
-    """Readable differences: `path: expected X, got Y`, lists compared element by element."""
+    """Readable differences: `path: expected X, got Y`. Lists of objects with ids (connections
+    and findings by `id`, certificates by `sha256`) are matched by id; other lists element by
+    element."""
     if isinstance(expected, dict) and isinstance(actual, dict):
         for key in sorted(set(expected) | set(actual)):
             sub = f"{path}.{key}"
@@ -40,6 +77,10 @@ def diff(expected: Any, actual: Any, path: str = "$") -> Iterator[str]:
             else:
                 yield from diff(expected[key], actual[key], sub)
     elif isinstance(expected, list) and isinstance(actual, list):
+        key = _id_key(expected, actual)
+        if key is not None:
+            yield from _diff_by_id(expected, actual, key, path)
+            return
         for i in range(max(len(expected), len(actual))):
             sub = f"{path}[{i}]"
             if i >= len(actual):
