@@ -84,8 +84,8 @@ def entry_facts(e: Entry | DataRun | GapInfo, conn: Connection) -> list[str]:
                 out.append("ALPN " + alpn[0])
             if body.ext(41) is not None:
                 out.append("PSK accepted")
-            if body.downgrade_sentinel:
-                out.append(f"DOWNGRADE SENTINEL ({body.downgrade_sentinel})")
+            if body.downgrade_sentinel:  # a fact; a downgrade only when the client offered TLS 1.3 (a finding then)
+                out.append(f"downgrade sentinel {body.downgrade_sentinel}")
     elif isinstance(body, Certificate):
         out.append(f"chain of {len(body.entries)}")
         if body.entries:
@@ -142,12 +142,11 @@ def header_facts(conn: Connection) -> list[str]:
 
 
 def footer_notes(conn: Connection) -> list[str]:
-    """What must stand out: unfinished handshakes, gaps, anomalies."""
+    """What must stand out: unfinished handshakes, gaps, anomalies. (A downgrade sentinel is a
+    fact on its ServerHello row; a real downgrade is a finding, listed with the findings.)"""
     notes = []
     if not conn.complete:
         end = conn.end_reason or "capture end"
         notes.append(f"handshake not complete (connection ended: {end})")
-    if conn.downgrade_sentinel:
-        notes.append(f"downgrade sentinel {conn.downgrade_sentinel} in ServerHello.random")
     notes.extend(conn.warnings)
     return notes

@@ -1,4 +1,6 @@
-"""The ladder as a Mermaid sequenceDiagram, for docs and issue reports. Labels are escaped."""
+"""The ladder as Mermaid sequence diagrams, for docs and issue reports: a Markdown document with
+one fenced ```mermaid block per connection (GitHub, GitLab and mermaid-cli render those; a
+bare diagram holds one connection only). Labels are escaped."""
 
 from __future__ import annotations
 
@@ -34,4 +36,6 @@ def render_connection(conn: Connection) -> str:
 
 
 def render(conns: list[Connection]) -> str:
-    return "\n".join(render_connection(c) for c in conns)
+    if not conns:
+        return "no TLS connections found\n"
+    return "\n".join(f"```mermaid\n{render_connection(c)}```\n" for c in conns)
