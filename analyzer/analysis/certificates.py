@@ -439,6 +439,16 @@ def _untrusted(conn: Connection, ctx: Any) -> Hits:
                             roots=len(roots)))]
 
 
+def _not_visible(conn: Connection, ctx: Any) -> Hits:
+    """With a CA bundle, say so when a TLS 1.3 server chain could not be judged at all: it travels
+    encrypted, and without (working) keys it was never seen. A resumption sends no chain."""
+    sh = conn.server_hello
+    if _policy(ctx).ca_roots is None or not conn.tls13 or sh is None or conn.resumed or conn.certificates:
+        return []
+    return [("server certificate encrypted (TLS 1.3) and not decrypted: not judged against the CA bundle "
+             "(give --keylog)", "negotiated", sh.frame, {"visible": False})]
+
+
 CERT_RULES: Final[tuple[Rule, ...]] = (
     Rule("CERT-UNPARSABLE", "info", RFC5280 + " 4.1", "A certificate (or a part of it) could not be parsed.", _unparsable),
     Rule("CERT-EXPIRED", "high", RFC5280 + " 4.1.2.5", "A certificate was past its notAfter when it was sent.", _expired),
@@ -462,4 +472,6 @@ CERT_RULES: Final[tuple[Rule, ...]] = (
     Rule("CERT-NAME-MISMATCH", "high", "RFC 6125 6.4", "The server certificate does not name the SNI host.", _name_mismatch),
     Rule("CERT-UNTRUSTED", "high", RFC5280 + " 6.1", "The server chain does not lead to a configured trusted root.",
          _untrusted),
+    Rule("CERT-NOT-VISIBLE", "info", "RFC 8446 4.4.2", "With --ca-bundle: a TLS 1.3 server chain was encrypted and "
+         "not decrypted (no key log), so it could not be judged.", _not_visible),
 )
