@@ -14,6 +14,7 @@ from analyzer.render.sanitize import text
 
 ARROW_WIDTH = 34
 MIN_FACTS = 16  # narrower than this, facts move to a line of their own
+MIN_WIDTH = 60  # the narrowest ladder (--width)
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,17 +76,23 @@ def _fit(s: str, room: int, ell: str) -> str:
     return s if len(s) <= room else s[:room - len(ell)] + ell
 
 
-def _facts_then_marks(facts_text: str, mark: str, room: int, ell: str) -> tuple[str, str]:
-    """A row's facts, then its finding marks, in `room` columns: when both do not fit, the facts
-    are cut first, but never below half the room (the marks are listed again under the ladder)."""
-    if not mark:
+def _facts_then_marks(facts_text: str, ids: list[str], warn: str, room: int, ell: str) -> tuple[str, str]:
+    """A row's facts, then its finding marks (worst first), in `room` columns. When both do not fit,
+    the marks shorten to their first ids and a count ("! SUITE-RC4 +2"), and the facts are cut,
+    never below half the room (every finding is listed again under the ladder)."""
+    if not ids:
         return _fit(facts_text, room, ell), ""
+    marks = [f"{warn} " + ",".join(ids[:k]) + (f" +{len(ids) - k}" if k < len(ids) else "")
+             for k in range(len(ids), 0, -1)]
     if not facts_text:
-        return "", _fit(mark, room, ell)
-    if len(facts_text) + 2 + len(mark) <= room:
-        return facts_text, mark
-    mark_room = min(len(mark), room // 2)
-    return _fit(facts_text, room - mark_room - 2, ell), _fit(mark, mark_room, ell)
+        return "", _fit(marks[0], room, ell)
+    if len(facts_text) + 2 + len(marks[0]) <= room:
+        return facts_text, marks[0]
+    keep = min(len(facts_text), room // 2)
+    mark = next((m for m in marks if keep + 2 + len(m) <= room), None)
+    if mark is None:
+        return _fit(facts_text, keep, ell), _fit(marks[-1], room - keep - 2, ell)
+    return _fit(facts_text, room - 2 - len(mark), ell), mark
 
 
 def _wrap(first: str, parts: list[str], sep: str, width: int, ell: str) -> list[str]:
@@ -152,18 +159,17 @@ def render_connection(conn: Connection, style: Style) -> str:
             colour = NOTE_COLOUR
         joined = "; ".join(text(f) for f in facts.entry_facts(e, conn))
         frame = e.msg.frame if isinstance(e, Entry) else e.frame
-        mark, mark_colour = "", ""
+        ids: list[str] = []
         if frame in marks:
             cert_row = isinstance(e, Entry) and e.msg.type == 11
             ids = [i for i in marks[frame] if _about_certificates(i) == cert_row and (frame, i) not in placed]
             placed.update((frame, i) for i in ids)
-            if ids:
-                mark, mark_colour = f"{g['warn']} " + ",".join(ids), SEVERITY_COLOUR[severity[ids[0]]]
         room = style.width - len(prefix) - ARROW_WIDTH - 2
         if room < MIN_FACTS and (joined or mark):  # a narrow terminal: facts go on a line of their own
             lines.append(prefix + style.paint(arrow, colour))
             prefix, arrow, room = " " * len(prefix), "", style.width - len(prefix) - 2
-        tail, mark = _facts_then_marks(joined, mark, room, g["ell"])
+        tail, mark = _facts_then_marks(joined, ids, g["warn"], room, g["ell"])
+        mark_colour = SEVERITY_COLOUR[severity[ids[0]]] if ids else ""
         row = prefix + (style.paint(arrow, colour) if arrow else "")
         if tail:
             row += ("  " if arrow else "") + tail
