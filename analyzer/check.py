@@ -11,17 +11,34 @@ from pathlib import Path
 from typing import Any
 
 from analyzer.errors import AnalyzerError, ExitCode, InputError
+from analyzer.output import write_atomically
 from analyzer.report import json_document
+from analyzer.wording import plural
 
 CAPTURE_SUFFIXES = (".pcap", ".pcapng", ".cap", ".pcap.gz", ".pcapng.gz", ".cap.gz")
 MAX_DIFF_LINES = 25
 
 
 def captures_in(folder: Path) -> list[Path]:
-    """Every capture directly in `folder` (not in sub-folders), sorted by name."""
+    """Every capture directly in `folder` (not in sub-folders), sorted by name. None at all is an
+    error: a CI job pointed at the wrong folder must not pass."""
     if not folder.is_dir():
         raise InputError(f"{folder} is not a directory", "give the folder that holds the captures")
-    return sorted(p for p in folder.iterdir() if p.is_file() and p.name.endswith(CAPTURE_SUFFIXES))
+    found = sorted(p for p in folder.iterdir() if p.is_file() and p.name.endswith(CAPTURE_SUFFIXES))
+    if not found:
+        raise InputError(f"no captures in {folder} ({', '.join(CAPTURE_SUFFIXES)})",
+                         "give the folder that holds the captures, not its expected/ folder")
+    return found
+
+
+def orphan_goldens(folder: Path, captures: list[Path]) -> list[Path]:
+    """Goldens in `folder`/expected whose capture is not in `folder` (renamed, deleted, or the
+    golden of a capture that lives elsewhere)."""
+    expected = folder / "expected"
+    if not expected.is_dir():
+        return []
+    have = {golden_path(c).name for c in captures}
+    return sorted(p for p in expected.iterdir() if p.name.endswith(".json") and p.name not in have)
 
 
 def golden_path(capture: Path) -> Path:
@@ -101,14 +118,26 @@ def _short(value: Any) -> str:
 @dataclass(slots=True)
 class CaptureResult:
     capture: Path
-    status: str  # "ok", "mismatch", "missing golden", "updated", "unreadable"
+    status: str  # "ok", "mismatch", "missing golden", "updated", "unreadable", "orphan golden"
     lines: list[str] = field(default_factory=list)
     severities: list[str] = field(default_factory=list)  # each connection's worst finding, for --fail-on
 
 
 def check_folder(folder: Path, update: bool = False, keylog: Any = None,
                  policy: Any = None) -> Iterator[CaptureResult]:
-    for capture in captures_in(folder):
+    """Each capture's result, then one "orphan golden" result per golden without its capture
+    (`capture` is then the golden's path)."""
+    captures = captures_in(folder)
+    yield from _check_captures(folder, captures, update, keylog, policy)
+    for golden in orphan_goldens(folder, captures):
+        yield CaptureResult(golden, "orphan golden",
+                            [f"no capture {golden.name.removesuffix('.json')} in {folder} for this golden "
+                             "(restore the capture, or delete the golden)"])
+
+
+def _check_captures(folder: Path, captures: list[Path], update: bool, keylog: Any,
+                    policy: Any) -> Iterator[CaptureResult]:
+    for capture in captures:
         golden = golden_path(capture)
         try:
             actual_bytes = json_document(str(capture), keylog=keylog, policy=policy)
@@ -117,7 +146,7 @@ def check_folder(folder: Path, update: bool = False, keylog: Any = None,
             continue
         if update:
             golden.parent.mkdir(exist_ok=True)
-            golden.write_bytes(actual_bytes)
+            write_atomically(golden, actual_bytes)  # killed half-way, the old golden stays whole
             yield CaptureResult(capture, "updated")
             continue
         if not golden.exists():
@@ -135,10 +164,11 @@ def check_folder(folder: Path, update: bool = False, keylog: Any = None,
         yield CaptureResult(capture, "ok" if not lines else "mismatch", lines, worst)
 
 
-def exit_code(results: list[CaptureResult]) -> int:
+def exit_code(results: list[CaptureResult], update: bool = False) -> int:
     if any(r.status == "unreadable" for r in results):
         return ExitCode.USAGE
-    if any(r.status in ("mismatch", "missing golden") for r in results):
+    if any(r.status in ("mismatch", "missing golden") or (r.status == "orphan golden" and not update)
+           for r in results):
         return ExitCode.FINDINGS
     return ExitCode.OK
 
@@ -158,9 +188,12 @@ def run_check(folder: Path, update: bool, keylog: Any = None, policy: Any = None
             print(f"    {text(line)}")
         if len(r.lines) > MAX_DIFF_LINES:
             print(f"    ... {len(r.lines) - MAX_DIFF_LINES} more differences")
-    bad = sum(r.status not in ("ok", "updated") for r in results)
-    print(f"{len(results)} captures, {bad} failing", file=sys.stderr)
-    code = exit_code(results)
+    captures = sum(r.status != "orphan golden" for r in results)
+    bad = sum(r.status not in ("ok", "updated", "orphan golden") for r in results)
+    orphans = len(results) - captures
+    print(f"{plural(captures, 'capture')}, {bad} failing" + (f", {plural(orphans, 'golden')} without a capture"
+                                                              if orphans else ""), file=sys.stderr)
+    code = exit_code(results, update)
     if fail_on is not None and code == ExitCode.OK and not update:
         code = fail_on_code([s for r in results for s in r.severities], fail_on)
     return code

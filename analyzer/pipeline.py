@@ -27,6 +27,7 @@ class Stats:
     frames: int = 0
     udp_datagrams: int = 0
     connections: int = 0
+    handed_out: int = 0  # connections handed out: the TLS ones (every one at depth "tcp")
     evicted: int = 0
     skipped: Counter = field(default_factory=Counter)
     warnings: list[str] = field(default_factory=list)
@@ -98,6 +99,7 @@ class Pipeline:
                 if early and app.settled and not app.reported:
                     app.reported = True
                     self.stats.connections += 1
+                    self.stats.handed_out += 1
                     yield enrich(app.finish(), self.policy)
             if n >= next_sweep:  # (frame numbers skip those a sharded reader left out)
                 next_sweep = n + SWEEP_EVERY
@@ -139,4 +141,5 @@ class Pipeline:
                 continue  # no bytes at all, or handed out already when its handshake settled
             self.stats.connections += 1
             if conn.tls or self.depth == "tcp":
+                self.stats.handed_out += 1
                 yield enrich(conn, self.policy)

@@ -79,3 +79,25 @@ def test_diff_matches_objects_by_id_and_says_when_only_the_order_changed() -> No
                                 f"got {json.dumps(['bb' * 32, 'aa' * 32])[:77]}..."]
     # no shared unique id: element by element
     assert list(diff([{"x": 1}, {"x": 2}], [{"x": 2}])) == ["$[0].x: expected 1, got 2", '$[1]: missing (expected {"x": 2})']
+
+
+def test_a_folder_without_captures_fails_instead_of_passing(tmp_path: Path, capsys) -> None:
+    """A CI job pointed at the wrong folder (empty, or the expected/ folder itself) must not go green."""
+    assert main(["check", str(tmp_path)]) == ExitCode.USAGE
+    assert capsys.readouterr().err.startswith(f"error: no captures in {tmp_path}")
+    folder = _fixture_dir(tmp_path, "tls13.pcap")
+    assert main(["check", str(folder), "--update"]) == ExitCode.OK
+    capsys.readouterr()
+    assert main(["check", str(folder / "expected")]) == ExitCode.USAGE
+    assert "no captures in" in capsys.readouterr().err
+
+
+def test_a_golden_without_its_capture_is_reported(tmp_path: Path, capsys) -> None:
+    folder = _fixture_dir(tmp_path, "tls13.pcap", "tls12-rsa.pcap")
+    assert main(["check", str(folder), "--update"]) == ExitCode.OK
+    (folder / "tls12-rsa.pcap").unlink()  # renamed or deleted, its golden left behind
+    capsys.readouterr()
+    assert main(["check", str(folder)]) == ExitCode.FINDINGS
+    out, err = capsys.readouterr()
+    assert out.splitlines()[1] == "orphan golden  tls12-rsa.pcap.json"
+    assert err.strip() == "1 capture, 0 failing, 1 golden without a capture"

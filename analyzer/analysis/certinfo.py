@@ -43,16 +43,14 @@ def load_ca_bundle(path: str) -> tuple[x509.Certificate, ...]:
         raise InputError(f"CA bundle {path} is a directory", hint) from None
     except OSError as exc:
         raise InputError(f"cannot read CA bundle {path}: {exc.strerror or exc}", hint) from None
+    pem = b"-----BEGIN" in data
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # e.g. roots with negative serials: still roots
-            if b"-----BEGIN" in data:
-                certs = tuple(x509.load_pem_x509_certificates(data))
-            else:
-                certs = (x509.load_der_x509_certificate(data),)
-    except (ValueError, TypeError, UnsupportedAlgorithm) as bad:
-        reason = str(bad).splitlines()[0] if str(bad) else type(bad).__name__
-        raise InputError(f"CA bundle {path} holds no readable certificate ({reason})", hint) from None
+            certs = tuple(x509.load_pem_x509_certificates(data)) if pem else (x509.load_der_x509_certificate(data),)
+    except (ValueError, TypeError, UnsupportedAlgorithm):  # (their text is the parser's debug output)
+        what = "holds no readable PEM certificate" if pem else "is neither a PEM bundle nor a DER certificate"
+        raise InputError(f"CA bundle {path} {what}", hint) from None
     if not certs:
         raise InputError(f"CA bundle {path} holds no certificate", hint)
     return certs
