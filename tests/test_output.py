@@ -18,7 +18,7 @@ from analyzer.model import Connection
 from analyzer.net.flows import Endpoint
 from analyzer.output import Output
 from analyzer.render import json as rjson
-from analyzer.render import ladder, table
+from analyzer.render import ladder, mermaid, table
 from analyzer.render.sanitize import WIRE_TEXT_MAX
 
 from conftest import CAPTURES
@@ -122,7 +122,8 @@ def test_one_65kb_sni_among_3001_connections_keeps_the_table_small() -> None:
     assert len(report._live_row(conns[1500])) < 200
 
 
-def test_the_ladder_cuts_a_long_sni_to_its_width() -> None:
+def test_the_ladder_and_mermaid_cut_a_long_sni() -> None:
     conn = _conn(0, "b" * 65_000)
     text = ladder.render_connection(conn, ladder.Style(ascii=True, width=120))
     assert max(map(len, text.splitlines())) <= 120
+    assert max(map(len, mermaid.render([conn]).splitlines())) < 300

@@ -145,7 +145,7 @@ def render_connection(conn: Connection, style: Style) -> str:
     for e in conn.entries:
         prefix = f"{_ts(e, conn):>10}  {_frames(e):>9}  "
         if isinstance(e, GapInfo):
-            body = f" TCP gap: {e.length} bytes from {e.side} lost ".center(ARROW_WIDTH, g["gap"])
+            body = f" TCP gap: {e.length} bytes from {e.side} lost ".center(ARROW_WIDTH, g["gap"]).rstrip()
             row = prefix + style.paint(body, ALERT_COLOUR)
             lines.append(row)
             continue
@@ -165,7 +165,7 @@ def render_connection(conn: Connection, style: Style) -> str:
             ids = [i for i in marks[frame] if _about_certificates(i) == cert_row and (frame, i) not in placed]
             placed.update((frame, i) for i in ids)
         room = style.width - len(prefix) - ARROW_WIDTH - 2
-        if room < MIN_FACTS and (joined or mark):  # a narrow terminal: facts go on a line of their own
+        if room < MIN_FACTS and (joined or ids):  # a narrow terminal: facts go on a line of their own
             lines.append(prefix + style.paint(arrow, colour))
             prefix, arrow, room = " " * len(prefix), "", style.width - len(prefix) - 2
         tail, mark = _facts_then_marks(joined, ids, g["warn"], room, g["ell"])

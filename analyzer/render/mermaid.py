@@ -6,9 +6,10 @@ from __future__ import annotations
 
 from analyzer.model import Connection, Entry, GapInfo
 from analyzer.render import facts
-from analyzer.render.sanitize import mermaid
+from analyzer.render.sanitize import WIRE_TEXT_MAX, cut, mermaid
 
 MAX_FACTS = 4
+FACT_MAX = WIRE_TEXT_MAX + 16  # characters of one fact ("SNI " and a wire string, a leaf's subject, ...)
 
 
 def render_connection(conn: Connection) -> str:
@@ -17,7 +18,7 @@ def render_connection(conn: Connection) -> str:
         "sequenceDiagram",
         f"    participant C as Client {mermaid(c.ip)} port {c.port}",
         f"    participant S as Server {mermaid(s.ip)} port {s.port}",
-        f"    Note over C,S: connection {conn.id} {mermaid(', '.join(facts.header_facts(conn)))}",
+        f"    Note over C,S: connection {conn.id} {mermaid(', '.join(cut(f, FACT_MAX) for f in facts.header_facts(conn)))}",
     ]
     for e in conn.entries:
         if isinstance(e, GapInfo):
@@ -25,7 +26,7 @@ def render_connection(conn: Connection) -> str:
             continue
         arrow = "C->>S" if e.side == "client" else "S->>C"
         frame = e.msg.frame if isinstance(e, Entry) else e.frame
-        detail = facts.entry_facts(e, conn)[:MAX_FACTS]
+        detail = [cut(f, FACT_MAX) for f in facts.entry_facts(e, conn)[:MAX_FACTS]]
         label = f"{facts.entry_label(e)} [frame {frame}]"
         if detail:
             label += " — " + ", ".join(detail)
