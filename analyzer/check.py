@@ -187,7 +187,7 @@ def run_check(folder: Path, update: bool, keylog: Any = None, policy: Any = None
         for line in r.lines[:MAX_DIFF_LINES]:
             print(f"    {text(line)}")
         if len(r.lines) > MAX_DIFF_LINES:
-            print(f"    ... {len(r.lines) - MAX_DIFF_LINES} more differences")
+            print(f"    ... {plural(len(r.lines) - MAX_DIFF_LINES, 'more difference')}")
     captures = sum(r.status != "orphan golden" for r in results)
     bad = sum(r.status not in ("ok", "updated", "orphan golden") for r in results)
     orphans = len(results) - captures

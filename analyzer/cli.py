@@ -264,6 +264,7 @@ def crosscheck(
     """Compare our decode with Wireshark's (tshark via pyshark), message by message. Exit 1 on any difference."""
     from analyzer.crosscheck import crosscheck as run
     from analyzer.render.sanitize import text
+    from analyzer.wording import plural
 
     extra = {}
     for item in decode_as or []:
@@ -276,7 +277,7 @@ def crosscheck(
         print(text(line))
     told = ", ".join(f"{p}={proto}" for p, proto in sorted(result.decode_as.items())) or "none"
     print(f"{result.agree}/{result.messages} Wireshark handshake messages agree; "
-          f"{len(result.differences)} differences (decode-as: {told})")
+          f"{plural(len(result.differences), 'difference')} (decode-as: {told})")
     raise typer.Exit(ExitCode.OK if result.equal else ExitCode.FINDINGS)
 
 

@@ -18,6 +18,7 @@ from analyzer.model import Connection
 from analyzer.net.decode import PacketDecoder, Segment
 from analyzer.net.flows import FlowTable, Limits, TcpConnection
 from analyzer.sources.pcap import TICK, Frame
+from analyzer.wording import plural
 
 SWEEP_EVERY: Final = 8192  # frames between looks for connections to hand out
 
@@ -110,7 +111,7 @@ class Pipeline:
         stats.evicted = self.flows.evicted
         stats.skipped = self.decoder.skipped
         for lt, count in self.decoder.unsupported_linktypes.items():
-            stats.warnings.append(f"{count} frames of unsupported link type {lt} skipped")
+            stats.warnings.append(f"{plural(count, 'frame')} of unsupported link type {lt} skipped")
         if self.decoder.fragments.dropped:
             stats.warnings.append(f"{self.decoder.fragments.dropped} incomplete IP fragment sets dropped")
         stats.warnings.extend(self.flows.warnings)

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from analyzer.model import Connection, DataRun, Entry, GapInfo
 from analyzer.render import facts
 from analyzer.render.sanitize import text
+from analyzer.wording import plural
 
 ARROW_WIDTH = 34
 MIN_FACTS = 16  # narrower than this, facts move to a line of their own
@@ -145,7 +146,7 @@ def render_connection(conn: Connection, style: Style) -> str:
     for e in conn.entries:
         prefix = f"{_ts(e, conn):>10}  {_frames(e):>9}  "
         if isinstance(e, GapInfo):
-            body = f" TCP gap: {e.length} bytes from {e.side} lost ".center(ARROW_WIDTH, g["gap"]).rstrip()
+            body = f" TCP gap: {plural(e.length, 'byte')} from {e.side} lost ".center(ARROW_WIDTH, g["gap"]).rstrip()
             row = prefix + style.paint(body, ALERT_COLOUR)
             lines.append(row)
             continue

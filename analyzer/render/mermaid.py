@@ -7,6 +7,7 @@ from __future__ import annotations
 from analyzer.model import Connection, Entry, GapInfo
 from analyzer.render import facts
 from analyzer.render.sanitize import WIRE_TEXT_MAX, cut, mermaid
+from analyzer.wording import plural
 
 MAX_FACTS = 4
 FACT_MAX = WIRE_TEXT_MAX + 16  # characters of one fact ("SNI " and a wire string, a leaf's subject, ...)
@@ -22,7 +23,7 @@ def render_connection(conn: Connection) -> str:
     ]
     for e in conn.entries:
         if isinstance(e, GapInfo):
-            lines.append(f"    Note over C,S: TCP gap, {e.length} bytes from {e.side} lost at frame {e.frame}")
+            lines.append(f"    Note over C,S: TCP gap, {plural(e.length, 'byte')} from {e.side} lost at frame {e.frame}")
             continue
         arrow = "C->>S" if e.side == "client" else "S->>C"
         frame = e.msg.frame if isinstance(e, Entry) else e.frame
