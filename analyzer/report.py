@@ -457,10 +457,8 @@ def run_fingerprints(captures: list[str], fmt: str) -> int:
     import csv
     import io
 
-    from tabulate import tabulate
-
     from analyzer.render import json as rjson
-    from analyzer.render.sanitize import csv_cell, text
+    from analyzer.render.sanitize import csv_cell
 
     gc.disable()
     conns: list[Connection] = []
@@ -478,11 +476,19 @@ def run_fingerprints(captures: list[str], fmt: str) -> int:
                                               " ".join(r["clients"]), " ".join(r["ja3s"]))])
         sys.stdout.write(buf.getvalue())
     else:
-        def few(xs: list[str]) -> str:
-            return ", ".join(xs[:3]) + (f" (+{len(xs) - 3})" if len(xs) > 3 else "")
-
-        table = [[text(r["ja4"]), text(r["ja3"]), r["connections"], text(few(r["snis"])), text(few(r["clients"]))]
-                 for r in rows]
-        print(tabulate(table, headers=["ja4", "ja3", "conns", "snis", "clients"], disable_numparse=True)
-              if table else "no ClientHello found")
+        print(fingerprint_table(rows))
     return ExitCode.OK
+
+
+def fingerprint_table(rows: list[dict[str, Any]]) -> str:
+    """The `fingerprints` table: up to three SNIs and clients a row, each SNI cut like the table's."""
+    from tabulate import tabulate
+
+    from analyzer.render.sanitize import cut
+
+    def few(xs: list[str]) -> str:
+        return ", ".join(cut(x) for x in xs[:3]) + (f" (+{len(xs) - 3})" if len(xs) > 3 else "")
+
+    table = [[text(r["ja4"]), text(r["ja3"]), r["connections"], few(r["snis"]), few(r["clients"])] for r in rows]
+    return tabulate(table, headers=["ja4", "ja3", "conns", "snis", "clients"], disable_numparse=True) \
+        if table else "no ClientHello found"

@@ -120,6 +120,9 @@ def test_one_65kb_sni_among_3001_connections_keeps_the_table_small() -> None:
     assert rjson.connection_json(conns[1500])["sni"] == huge  # JSON keeps it whole
     assert huge in table.csv_rows(conns[1500:1501])  # CSV too (sanitised, not cut)
     assert len(report._live_row(conns[1500])) < 200
+    for c in conns[1499:1502]:
+        c.fingerprints = {"ja4": "t13d0411h2_16476d049b0b_78f1d400d464", "ja3": "9dffdb8b608a430b774a2ff7d36c1a0c"}
+    assert len(report.fingerprint_table(report.fingerprint_rows(conns))) < 1000  # (not 65 KB)
 
 
 def test_the_ladder_and_mermaid_cut_a_long_sni() -> None:
