@@ -48,6 +48,11 @@ class Output:
         self.fh: BinaryIO | None = None
         self.tmp: str | None = None
 
+    @property
+    def started(self) -> bool:
+        """Has anything been written yet?"""
+        return self.fh is not None
+
     def write(self, data: bytes) -> None:
         if not data:
             return

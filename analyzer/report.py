@@ -262,7 +262,7 @@ def _analyze_one(path: str, captures: list[str], fmt: str, out: Output, depth: s
         count, frames, warnings = len(result.connections), result.frames, result.warnings
         counts["handed_out"] = result.total
         if fmt == "csv":
-            out.write(table.csv_rows(result.connections, depth, header=(path == captures[0]), capture=path).encode())
+            out.write(table.csv_rows(result.connections, depth, header=not out.started, capture=path).encode())
         else:
             if len(captures) > 1:
                 out.write(f"== {text(path)}\n".encode())

@@ -123,6 +123,9 @@ def test_csv_of_several_captures_says_which_capture_each_row_is_from(capsys) -> 
     rows = list(csv.reader(io.StringIO(capsys.readouterr().out)))
     assert rows[0][:2] == ["capture", "id"] and len(rows) == 5  # one header
     assert [(r[0], r[1]) for r in rows[1:]] == [(caps[0], "0"), (caps[0], "1"), (caps[1], "0"), (caps[1], "1")]
+    assert main(["analyze", str(CAPTURES / "missing.pcap"), caps[1], "--format", "csv"]) == ExitCode.USAGE
+    rows = list(csv.reader(io.StringIO(capsys.readouterr().out)))
+    assert rows[0][:2] == ["capture", "id"] and len(rows) == 3  # the header, even when the first capture failed
 
 
 def test_selection_by_sni_port_and_conn(capsysbinary) -> None:
