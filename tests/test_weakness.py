@@ -150,3 +150,11 @@ def test_fail_on_sets_the_exit_code(capsys) -> None:
 def test_non_tls_connections_have_no_findings() -> None:
     conn = analyze_capture(str(CAPTURES / "tls13.pcap"), depth="tcp").connections[0]
     assert evaluate(conn) == []
+
+
+def test_rules_say_which_offers_are_only_info() -> None:
+    from analyzer.analysis.rulebook import rules_table
+
+    said = {r["id"]: r["explanation"] for r in rules_table()}
+    assert said["SUITE-CBC"].endswith("Only offered, beside modern options: info.")
+    assert "Only offered" not in said["SUITE-RC4"]  # broken on its face: stays low

@@ -90,5 +90,6 @@ def rules_table(policy: Policy | None = None) -> list[dict[str, str]]:
     """One row per rule with its severity under `policy` ("off" when the policy disables it)."""
     policy = policy or default_policy()
     return [{"id": r.id, "severity": "off" if r.id in policy.disabled else policy.severity(r),
-             "source": policy.source if r.id.startswith("POLICY-") else r.source, "explanation": r.explanation}
+             "source": policy.source if r.id.startswith("POLICY-") else r.source,
+             "explanation": r.explanation + (" Only offered, beside modern options: info." if r.legacy else "")}
             for r in all_rules()]

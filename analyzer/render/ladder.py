@@ -176,7 +176,7 @@ def render_connection(conn: Connection, style: Style) -> str:
             row += ("  " if arrow else "") + tail
         if mark:
             row += ("  " if arrow or tail else "") + style.paint(mark, mark_colour)
-        lines.append(row.rstrip() if not arrow else row)
+        lines.append(row)
     for note in facts.footer_notes(conn):
         lines.append(style.paint(_fit(f"  {g['warn']} {text(note)}", style.width, g["ell"]), NOTE_COLOUR))
     lines += _finding_lines(conn, style)
