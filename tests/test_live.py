@@ -125,7 +125,7 @@ def test_count_stops_the_capture(tmp_path: Path) -> None:
     port = _free_port()
     proc = subprocess.Popen([sys.executable, str(ROOT / "cli.py"), "live", "-i", "lo", "--bpf", f"tcp port {port}",
                              "--count", "2", "--duration", "20"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    time.sleep(1.5)
+    _wait_until_sniffing(proc)
     for _ in range(2):
         try:
             socket.create_connection(("127.0.0.1", port), timeout=1).close()
@@ -179,6 +179,13 @@ def test_ctrl_c_prints_a_summary_and_exits_130() -> None:
 SIGNAL_PORTS = iter(range(16010, 16030))  # this suite's own ports (16000-16099)
 
 
+def _wait_until_sniffing(live: subprocess.Popen) -> None:
+    """The table's header is printed once the socket is open and its filter attached (a fixed
+    sleep misses the first packets on a loaded machine)."""
+    ready, _, _ = select.select([live.stdout], [], [], 30)
+    assert ready and live.stdout.readline().startswith(b"id "), "live did not start"
+
+
 def _live_then_signal(tmp_path: Path, cert, sig: int, ignore_sigint: bool) -> tuple[subprocess.Popen, bytes, Path]:  # noqa: ANN001
     """`live --write` on lo while openssl handshakes, then `sig`; `ignore_sigint` starts it as a
     shell starts a background job (SIGINT ignored)."""
@@ -194,8 +201,7 @@ def _live_then_signal(tmp_path: Path, cert, sig: int, ignore_sigint: bool) -> tu
                                "-key", cert[1], "-www", "-quiet", "-tls1_2"],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        ready, _, _ = select.select([live.stdout], [], [], 30)  # the table's header: socket open, filter attached
-        assert ready and live.stdout.readline().startswith(b"id "), live.stderr.read1() if not ready else b""
+        _wait_until_sniffing(live)
         time.sleep(1.0)  # the server listening
         subprocess.run(["timeout", "10", "openssl", "s_client", "-connect", f"127.0.0.1:{port}", "-servername",
                         "sig.test"], input=b"GET / HTTP/1.0\r\n\r\n", capture_output=True, timeout=15)
