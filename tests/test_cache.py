@@ -61,14 +61,19 @@ def _hello(i: int):  # noqa: ANN202
 INTERN_CAP = 16  # the intern table's cap (extensions.INTERN_MAX), scaled down so it fills every 16 hellos
 
 
-def test_each_hello_gets_its_own_fingerprint_while_interned_extensions_churn(monkeypatch) -> None:
+@pytest.mark.parametrize("cache_size", [None, 5])
+def test_each_hello_gets_its_own_fingerprint_while_interned_extensions_churn(monkeypatch, cache_size) -> None:
     """The issue's scenario scaled down: hellos from 8 clients differing only in ALPN, while
     distinct ServerHellos fill the intern table, which is emptied when full: the freed ALPN
     extensions' addresses are reused by the next hellos' ones. Every hello must get the JA3/JA4
-    of its own ALPN (with `id()` keys, 44,661 of 100,000 did not; here about 7 in 10)."""
+    of its own ALPN (with `id()` keys, 44,661 of 100,000 did not; here about 7 in 10). With a
+    fingerprint cache smaller than the number of clients, entries are evicted all along too."""
     interned: dict = {}
     monkeypatch.setattr(extensions, "_INTERNED", interned)
+    if cache_size is not None:
+        monkeypatch.setattr(enrich, "_CLIENT_CACHE", LruCache(cache_size))
     enrich._CLIENT_CACHE.clear()
+    evicted = enrich._CLIENT_CACHE.evictions
     truth = [client_fingerprints(_hello(c), "t") for c in range(len(CLIENTS))]
     assert len({fp["ja4"] for fp in truth}) == len(CLIENTS)
     wrong, hellos = 0, 10_000
@@ -80,7 +85,10 @@ def test_each_hello_gets_its_own_fingerprint_while_interned_extensions_churn(mon
         expected = truth[i % len(CLIENTS)]
         wrong += fp["ja4"] != expected["ja4"] or fp["ja3"] != expected["ja3"]
     assert wrong == 0, f"{wrong} of {hellos} hellos got another client's fingerprint"
-    assert len(enrich._CLIENT_CACHE) == len(CLIENTS)  # content keys: one entry per client, however often re-decoded
+    if cache_size is None:  # content keys: one entry per client, however often re-decoded
+        assert len(enrich._CLIENT_CACHE) == len(CLIENTS) and enrich._CLIENT_CACHE.evictions == evicted
+    else:
+        assert len(enrich._CLIENT_CACHE) == cache_size and enrich._CLIENT_CACHE.evictions > hellos // 2
 
 
 def test_fingerprint_cache_is_bounded_and_evicts(monkeypatch) -> None:
