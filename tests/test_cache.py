@@ -70,10 +70,9 @@ def test_each_hello_gets_its_own_fingerprint_while_interned_extensions_churn(mon
     fingerprint cache smaller than the number of clients, entries are evicted all along too."""
     interned: dict = {}
     monkeypatch.setattr(extensions, "_INTERNED", interned)
-    if cache_size is not None:
-        monkeypatch.setattr(enrich, "_CLIENT_CACHE", LruCache(cache_size))
-    enrich._CLIENT_CACHE.clear()
-    evicted = enrich._CLIENT_CACHE.evictions
+    cache = enrich._CLIENT_CACHE if cache_size is None else LruCache(cache_size)  # the module's own, or a small one
+    cache.clear()
+    evicted = cache.evictions
     truth = [client_fingerprints(_hello(c), "t") for c in range(len(CLIENTS))]
     assert len({fp["ja4"] for fp in truth}) == len(CLIENTS)
     wrong, hellos = 0, 10_000
@@ -81,22 +80,24 @@ def test_each_hello_gets_its_own_fingerprint_while_interned_extensions_churn(mon
         server_hello(0x1301, [ext(0xFF77, i.to_bytes(4, "big"))])  # a distinct extension, interned
         if len(interned) >= INTERN_CAP:
             interned.clear()
-        fp = enrich._client(_hello(i), "t")
+        fp = enrich._client(_hello(i), "t") if cache_size is None else \
+            enrich.cached_client_fingerprints(cache, _hello(i), "t")
         expected = truth[i % len(CLIENTS)]
         wrong += fp["ja4"] != expected["ja4"] or fp["ja3"] != expected["ja3"]
     assert wrong == 0, f"{wrong} of {hellos} hellos got another client's fingerprint"
     if cache_size is None:  # content keys: one entry per client, however often re-decoded
-        assert len(enrich._CLIENT_CACHE) == len(CLIENTS) and enrich._CLIENT_CACHE.evictions == evicted
+        assert len(cache) == len(CLIENTS) and cache.evictions == evicted
     else:
-        assert len(enrich._CLIENT_CACHE) == cache_size and enrich._CLIENT_CACHE.evictions > hellos // 2
+        assert len(cache) == cache_size and cache.evictions > hellos // 2
 
 
-def test_fingerprint_cache_is_bounded_and_evicts(monkeypatch) -> None:
-    monkeypatch.setattr(enrich, "_CLIENT_CACHE", LruCache(16))
+def test_fingerprint_cache_is_bounded_and_evicts() -> None:
+    cache: LruCache[dict[str, str]] = LruCache(16)
     for i in range(100):  # 100 distinct clients (suite lists) through a cache of 16
         ch = client_hello([0x1301, 0x0100 + i], [sni(b"a.test"), versions(0x0304)])
-        assert enrich._client(ch, "t") == client_fingerprints(ch, "t")
-    assert len(enrich._CLIENT_CACHE) == 16 and enrich._CLIENT_CACHE.evictions == 84
+        assert enrich.cached_client_fingerprints(cache, ch, "t") == client_fingerprints(ch, "t")
+    assert len(cache) == 16 and cache.evictions == 84
+    assert enrich._CLIENT_CACHE.maxsize == enrich.CACHE_MAX  # the module's own is bounded the same way
 
 
 def test_client_key_tells_apart_every_field_the_fingerprints_read() -> None:

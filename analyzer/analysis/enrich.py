@@ -17,14 +17,18 @@ CACHE_MAX: Final = 4096  # distinct client fingerprints kept (a capture has a fe
 _CLIENT_CACHE: Final = LruCache[dict[str, str]](CACHE_MAX)
 
 
-def _client(ch: ClientHello, transport: str) -> dict[str, str]:
+def cached_client_fingerprints(cache: LruCache[dict[str, str]], ch: ClientHello, transport: str) -> dict[str, str]:
     """JA3/JA4 of a hello; hellos alike (same suites, extension types and the content of the
-    extensions the fingerprints read) share one result."""
+    extensions the fingerprints read) share one result in `cache`."""
     key = fingerprints.client_key(ch, transport)
-    fp = _CLIENT_CACHE.get(key)
+    fp = cache.get(key)
     if fp is None:
-        fp = _CLIENT_CACHE.put(key, fingerprints.client_fingerprints(ch, transport))
+        fp = cache.put(key, fingerprints.client_fingerprints(ch, transport))
     return fp
+
+
+def _client(ch: ClientHello, transport: str) -> dict[str, str]:
+    return cached_client_fingerprints(_CLIENT_CACHE, ch, transport)
 
 
 def enrich(conn: Connection, policy: Any = None) -> Connection:
