@@ -15,6 +15,7 @@ from analyzer.tls.connection import TlsConnection
 from analyzer.tls.events import Alert, Malformed, Message, Resync, TlsStart
 from analyzer.tls.messages import Certificate, ClientHello, EncryptedExtensions, ServerHello, ServerKeyExchange
 from analyzer.tls.sslv2 import SSLv2ServerHello
+from analyzer.wording import warning_text
 
 HISTORY_MAX: Final = 100  # as Zeek caps ssl_history
 # Zeek's ssl_history letters (upper case: client, lower case: server)
@@ -60,7 +61,7 @@ class ConnectionBuilder:
                 self.entries.append(gap)
                 self._tls_events(tls.gap(ev.direction, ev.length, ev.frame, 0.0))
             elif isinstance(ev, StreamEnd):
-                self._tls_events(tls.end(ev.direction, ev.frame, 0.0))
+                self._tls_events(tls.end(ev.direction, ev.frame, 0.0, ev.reason))
             elif isinstance(ev, TcpAnomaly):
                 self.warnings.append((None, f"frame {ev.frame}: {ev.text}"))
 
@@ -82,8 +83,7 @@ class ConnectionBuilder:
                     continue
                 entries.append(ev)
             elif isinstance(ev, Malformed):
-                self.warnings.append((ev.side, f"frame {ev.frame}: malformed TLS from {{side}} at stream offset "
-                                     f"{ev.offset}: {ev.reason}"))
+                self.warnings.append((ev.side, warning_text(ev.kind, ev.frame, "{side}", ev.offset, ev.reason)))
             elif isinstance(ev, Resync):
                 self.warnings.append((ev.side, f"frame {ev.frame}: TLS records found again from {{side}} at "
                                      f"offset {ev.offset} after {ev.skipped} lost bytes"))
@@ -138,6 +138,7 @@ def _facts(conn: Connection) -> None:
     server_flight_opened = False  # TLS <= 1.2: server sent Certificate/SKE after its hello
     server_ccs_after_hello = False
     client_data_after_sh = False
+    client_finished = False  # its Finished was read (decrypted, or in clear under a NULL cipher)
     encrypted_after = {"client": False, "server": False}
     for e in conn.entries:
         if not isinstance(e, Entry):
@@ -193,6 +194,10 @@ def _facts(conn: Connection) -> None:
                                          alert.description if alert else None))
         if m.content_type is None and m.encrypted:  # SSLv2 records after the keys
             encrypted_after[side] = True
+        if m.type == 20:  # Finished, readable: decrypted, or sent in the clear under a NULL cipher
+            encrypted_after[side] = True
+            client_finished |= side == "client"
+            handshake_done |= encrypted_after["client"] and encrypted_after["server"]
         if m.content_type == 22 and (m.encrypted or m.decrypted):
             if handshake_done and m.encrypted and conn.version is not None and conn.version < 0x0304:
                 conn.renegotiation = True  # an encrypted handshake after both Finished
@@ -200,8 +205,8 @@ def _facts(conn: Connection) -> None:
             if encrypted_after["client"] and encrypted_after["server"]:
                 handshake_done = True
     conn.history = "".join(history)
-    if conn.tls13:
-        conn.complete = client_data_after_sh and not any(a.level == 2 for a in conn.alerts)
+    if conn.tls13:  # the client's Finished closes the handshake: read, or implied by what it sent after
+        conn.complete = (client_finished or client_data_after_sh) and not any(a.level == 2 for a in conn.alerts)
         return
     # TLS <= 1.2, or the ServerHello was never seen: both sides changed keys and sent Finished
     conn.complete = encrypted_after["client"] and encrypted_after["server"]

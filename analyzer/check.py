@@ -11,25 +11,79 @@ from pathlib import Path
 from typing import Any
 
 from analyzer.errors import AnalyzerError, ExitCode, InputError
+from analyzer.output import write_atomically
 from analyzer.report import json_document
+from analyzer.wording import plural
 
 CAPTURE_SUFFIXES = (".pcap", ".pcapng", ".cap", ".pcap.gz", ".pcapng.gz", ".cap.gz")
 MAX_DIFF_LINES = 25
 
 
 def captures_in(folder: Path) -> list[Path]:
-    """Every capture directly in `folder` (not in sub-folders), sorted by name."""
+    """Every capture directly in `folder` (not in sub-folders), sorted by name. None at all is an
+    error: a CI job pointed at the wrong folder must not pass."""
     if not folder.is_dir():
         raise InputError(f"{folder} is not a directory", "give the folder that holds the captures")
-    return sorted(p for p in folder.iterdir() if p.is_file() and p.name.endswith(CAPTURE_SUFFIXES))
+    found = sorted(p for p in folder.iterdir() if p.is_file() and p.name.endswith(CAPTURE_SUFFIXES))
+    if not found:
+        raise InputError(f"no captures in {folder} ({', '.join(CAPTURE_SUFFIXES)})",
+                         "give the folder that holds the captures, not its expected/ folder")
+    return found
+
+
+def orphan_goldens(folder: Path, captures: list[Path]) -> list[Path]:
+    """Goldens in `folder`/expected whose capture is not in `folder` (renamed, deleted, or the
+    golden of a capture that lives elsewhere)."""
+    expected = folder / "expected"
+    if not expected.is_dir():
+        return []
+    have = {golden_path(c).name for c in captures}
+    return sorted(p for p in expected.iterdir() if p.name.endswith(".json") and p.name not in have)
 
 
 def golden_path(capture: Path) -> Path:
     return capture.parent / "expected" / f"{capture.name}.json"
 
 
+ID_KEYS = ("id", "sha256")  # a list of objects that all carry one of these (unique) is diffed by it
+
+
+def _id_key(*lists: list[Any]) -> str | None:
+    """The field every object of these lists carries, unique within each list, or None."""
+    for key in ID_KEYS:
+        if all(items and all(isinstance(x, dict) and isinstance(x.get(key), (str, int)) for x in items)
+               and len({x[key] for x in items}) == len(items) for items in lists):
+            return key
+    return None
+
+
+def _label(key: str, value: Any) -> str:
+    return f"{key}={value[:16]}" if key == "sha256" and isinstance(value, str) else f"{key}={value}"
+
+
+def _diff_by_id(expected: list[Any], actual: list[Any], key: str, path: str) -> Iterator[str]:
+    """Objects matched by their id: one removed or added is one line, whatever its position."""
+    mine = {x[key]: x for x in actual}
+    theirs = {x[key]: x for x in expected}
+    for x in expected:
+        sub = f"{path}[{_label(key, x[key])}]"
+        if x[key] not in mine:
+            yield f"{sub}: missing (expected {_short(x)})"
+        else:
+            yield from diff(x, mine[x[key]], sub)
+    for x in actual:
+        if x[key] not in theirs:
+            yield f"{path}[{_label(key, x[key])}]: unexpected {_short(x)}"
+    before = [x[key] for x in expected if x[key] in mine]
+    after = [x[key] for x in actual if x[key] in theirs]
+    if before != after:
+        yield f"{path}: order changed: expected {_short(before)}, got {_short(after)}"
+
+
 def diff(expected: Any, actual: Any, path: str = "$") -> Iterator[str]:
-    """Readable differences: `path: expected X, got Y`, lists compared element by element."""
+    """Readable differences: `path: expected X, got Y`. Lists of objects with ids (connections
+    and findings by `id`, certificates by `sha256`) are matched by id; other lists element by
+    element."""
     if isinstance(expected, dict) and isinstance(actual, dict):
         for key in sorted(set(expected) | set(actual)):
             sub = f"{path}.{key}"
@@ -40,6 +94,10 @@ def diff(expected: Any, actual: Any, path: str = "$") -> Iterator[str]:
             else:
                 yield from diff(expected[key], actual[key], sub)
     elif isinstance(expected, list) and isinstance(actual, list):
+        key = _id_key(expected, actual)
+        if key is not None:
+            yield from _diff_by_id(expected, actual, key, path)
+            return
         for i in range(max(len(expected), len(actual))):
             sub = f"{path}[{i}]"
             if i >= len(actual):
@@ -60,14 +118,26 @@ def _short(value: Any) -> str:
 @dataclass(slots=True)
 class CaptureResult:
     capture: Path
-    status: str  # "ok", "mismatch", "missing golden", "updated", "unreadable"
+    status: str  # "ok", "mismatch", "missing golden", "updated", "unreadable", "orphan golden"
     lines: list[str] = field(default_factory=list)
     severities: list[str] = field(default_factory=list)  # each connection's worst finding, for --fail-on
 
 
 def check_folder(folder: Path, update: bool = False, keylog: Any = None,
                  policy: Any = None) -> Iterator[CaptureResult]:
-    for capture in captures_in(folder):
+    """Each capture's result, then one "orphan golden" result per golden without its capture
+    (`capture` is then the golden's path)."""
+    captures = captures_in(folder)
+    yield from _check_captures(folder, captures, update, keylog, policy)
+    for golden in orphan_goldens(folder, captures):
+        yield CaptureResult(golden, "orphan golden",
+                            [f"no capture {golden.name.removesuffix('.json')} in {folder} for this golden "
+                             "(restore the capture, or delete the golden)"])
+
+
+def _check_captures(folder: Path, captures: list[Path], update: bool, keylog: Any,
+                    policy: Any) -> Iterator[CaptureResult]:
+    for capture in captures:
         golden = golden_path(capture)
         try:
             actual_bytes = json_document(str(capture), keylog=keylog, policy=policy)
@@ -76,7 +146,7 @@ def check_folder(folder: Path, update: bool = False, keylog: Any = None,
             continue
         if update:
             golden.parent.mkdir(exist_ok=True)
-            golden.write_bytes(actual_bytes)
+            write_atomically(golden, actual_bytes)  # killed half-way, the old golden stays whole
             yield CaptureResult(capture, "updated")
             continue
         if not golden.exists():
@@ -94,10 +164,11 @@ def check_folder(folder: Path, update: bool = False, keylog: Any = None,
         yield CaptureResult(capture, "ok" if not lines else "mismatch", lines, worst)
 
 
-def exit_code(results: list[CaptureResult]) -> int:
+def exit_code(results: list[CaptureResult], update: bool = False) -> int:
     if any(r.status == "unreadable" for r in results):
         return ExitCode.USAGE
-    if any(r.status in ("mismatch", "missing golden") for r in results):
+    if any(r.status in ("mismatch", "missing golden") or (r.status == "orphan golden" and not update)
+           for r in results):
         return ExitCode.FINDINGS
     return ExitCode.OK
 
@@ -116,10 +187,13 @@ def run_check(folder: Path, update: bool, keylog: Any = None, policy: Any = None
         for line in r.lines[:MAX_DIFF_LINES]:
             print(f"    {text(line)}")
         if len(r.lines) > MAX_DIFF_LINES:
-            print(f"    ... {len(r.lines) - MAX_DIFF_LINES} more differences")
-    bad = sum(r.status not in ("ok", "updated") for r in results)
-    print(f"{len(results)} captures, {bad} failing", file=sys.stderr)
-    code = exit_code(results)
+            print(f"    ... {plural(len(r.lines) - MAX_DIFF_LINES, 'more difference')}")
+    captures = sum(r.status != "orphan golden" for r in results)
+    bad = sum(r.status not in ("ok", "updated", "orphan golden") for r in results)
+    orphans = len(results) - captures
+    print(f"{plural(captures, 'capture')}, {bad} failing" + (f", {plural(orphans, 'golden')} without a capture"
+                                                              if orphans else ""), file=sys.stderr)
+    code = exit_code(results, update)
     if fail_on is not None and code == ExitCode.OK and not update:
         code = fail_on_code([s for r in results for s in r.severities], fail_on)
     return code

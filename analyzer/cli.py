@@ -139,8 +139,10 @@ def _root(debug: Annotated[bool, typer.Option("--debug", help="show tracebacks o
                     "  tls-analyzer analyze big.pcap --depth tcp   (TCP reassembly only)")
 def analyze(
     captures: CaptureArgs,
-    format: Annotated[Format, typer.Option("--format", "-f", help="output format")] = Format.table,
-    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="write here instead of stdout")] = None,
+    format: Annotated[Format, typer.Option("--format", "-f", help="output format; json of several captures is "
+                                                                  "a JSON array of their documents")] = Format.table,
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="write here instead of stdout (replaced "
+                                                                         "only when the run finishes)")] = None,
     depth: Annotated[Depth, typer.Option("--depth", help="tcp: stop after TCP reassembly")] = Depth.tls,
     conn: ConnOpt = None, sni: SniOpt = None, host: HostOpt = None, port: PortOpt = None,
     ja3: Ja3Opt = None, ja4: Ja4Opt = None, keylog: KeylogOpt = None,
@@ -173,7 +175,8 @@ def ladder(
     capture: Annotated[str, typer.Argument(help="pcap/pcapng file (gzip ok), or - for stdin")],
     format: Annotated[LadderFormat, typer.Option("--format", "-f", help="text or a Mermaid diagram")] = LadderFormat.text,
     ascii: Annotated[bool, typer.Option("--ascii", help="plain ASCII arrows, no colour")] = False,
-    width: Annotated[Optional[int], typer.Option("--width", help="columns (default: terminal width, 120 when piped)")] = None,
+    width: Annotated[Optional[int], typer.Option("--width", min=60, help="columns, at least 60 (default: terminal "
+                                                                        "width, 120 when piped)")] = None,
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="write here instead of stdout")] = None,
     conn: ConnOpt = None, sni: SniOpt = None, host: HostOpt = None, port: PortOpt = None,
     ja3: Ja3Opt = None, ja4: Ja4Opt = None, keylog: KeylogOpt = None,
@@ -249,10 +252,15 @@ def batch(
 
 @app.command(epilog="Examples:\n\n  tls-analyzer rules\n\n  tls-analyzer rules --profile mozilla-intermediate\n\n"
                     "  tls-analyzer rules --policy my-policy.toml\n\n"
-                    "A policy file (TOML): extends = \"mozilla-intermediate\"; disable = [\"KX-NO-PQ\"]; "
-                    "[severity] SUITE-CBC = \"medium\"; [allow] versions/cipher_suites/groups/certificate_types = [...]; "
-                    "[thresholds] min_dh_bits/min_rsa_bits/min_ec_bits/max_certificate_lifetime_days/"
-                    "expiring_soon_days = N. See README.")
+                    "\b\nA policy file (TOML; see README):\n"
+                    "  extends = \"mozilla-intermediate\"\n"
+                    "  disable = [\"KX-NO-PQ\"]\n"
+                    "  [severity]\n"
+                    "  SUITE-CBC = \"medium\"\n"
+                    "  [allow]        # versions, cipher_suites, groups, certificate_types\n"
+                    "  versions = [\"TLSv1.2\", \"TLSv1.3\"]\n"
+                    "  [thresholds]   # min_dh_bits, min_rsa_bits, min_ec_bits,\n"
+                    "  min_dh_bits = 3072   # max_certificate_lifetime_days, expiring_soon_days")
 def rules(profile: ProfileOpt = None, policy: PolicyOpt = None) -> None:
     """List every rule: id, severity under the profile/policy (off if disabled), source, what it flags."""
     from tabulate import tabulate
@@ -302,6 +310,7 @@ def crosscheck(
     """Compare our decode with Wireshark's (tshark via pyshark), message by message. Exit 1 on any difference."""
     from analyzer.crosscheck import crosscheck as run
     from analyzer.render.sanitize import text
+    from analyzer.wording import plural
 
     extra = {}
     for item in decode_as or []:
@@ -314,14 +323,15 @@ def crosscheck(
         print(text(line))
     told = ", ".join(f"{p}={proto}" for p, proto in sorted(result.decode_as.items())) or "none"
     print(f"{result.agree}/{result.messages} Wireshark handshake messages agree; "
-          f"{len(result.differences)} differences (decode-as: {told})")
+          f"{plural(len(result.differences), 'difference')} (decode-as: {told})")
     raise typer.Exit(ExitCode.OK if result.equal else ExitCode.FINDINGS)
 
 
-class SummaryFormat(str, Enum):  # (its own: `html` joins it with the HTML report)
+class SummaryFormat(str, Enum):
     table = "table"
     json = "json"
     csv = "csv"
+    html = "html"  # the summary, then every connection, in one HTML report
 
 
 @app.command(epilog="Examples:\n\n  tls-analyzer summary captures/\n\n"
@@ -360,13 +370,16 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of `tls-analyzer` and `python cli.py`: returns the process exit code."""
     click = _click_exceptions()
     try:
-        rc = app(args=argv, standalone_mode=False)  # click returns Exit codes in this mode
+        rc = app(args=argv, prog_name="tls-analyzer", standalone_mode=False)  # click returns Exit codes in this mode
         return rc if isinstance(rc, int) else ExitCode.OK
     except (typer.Exit, getattr(click, "Exit", typer.Exit)) as exc:
         return exc.exit_code
     except (typer.Abort, getattr(click, "Abort", typer.Abort)):
         print("interrupted", file=sys.stderr)
         return ExitCode.INTERRUPTED
+    except getattr(click, "NoArgsIsHelpError", ()) as exc:  # bare `tls-analyzer`: the help, as it is
+        exc.show()
+        return ExitCode.USAGE
     except click.UsageError as exc:
         hint = f"see: tls-analyzer {exc.ctx.command_path.split(' ', 1)[1] + ' ' if exc.ctx and ' ' in exc.ctx.command_path else ''}--help"
         print(UsageError(exc.format_message().replace("\n", " "), hint).one_line(), file=sys.stderr)

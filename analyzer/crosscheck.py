@@ -8,9 +8,13 @@ ServerHello to it; newer group names it lacks do not matter since code points ar
 from __future__ import annotations
 
 import re
+import shutil
+import sys
+import tempfile
 from collections import defaultdict
 from dataclasses import dataclass, field
 
+from analyzer.errors import AnalyzerError
 from analyzer.model import Connection, Entry
 from analyzer.report import analyze_capture
 from analyzer.sources.tshark import OracleMessage, wireshark_messages
@@ -86,6 +90,21 @@ def _ours(m: Entry) -> OracleMessage:
 
 
 def crosscheck(path: str, extra_decode_as: dict[int, str] | None = None) -> Crosscheck:
+    """Our decode against tshark's on one capture; "-" reads it from stdin (kept in a temporary
+    file: both tools read it)."""
+    if path != "-":
+        return _crosscheck(path, extra_decode_as)
+    with tempfile.NamedTemporaryFile(prefix="tls-analyzer-stdin-") as spool:
+        shutil.copyfileobj(sys.stdin.buffer, spool)
+        spool.flush()
+        try:
+            return _crosscheck(spool.name, extra_decode_as)
+        except AnalyzerError as exc:  # said of the input, not of our temporary file
+            exc.message = exc.message.replace(spool.name, "stdin")
+            raise
+
+
+def _crosscheck(path: str, extra_decode_as: dict[int, str] | None = None) -> Crosscheck:
     conns = analyze_capture(path).connections
     result = Crosscheck(decode_as={**decode_as_for(conns), **(extra_decode_as or {})})
     ours: dict[tuple[int, int], list[OracleMessage]] = defaultdict(list)

@@ -115,7 +115,8 @@ class Connection:
     sslv2_server_hello_frame: int | None  # SSLv2 proper: where its SERVER-HELLO was
     # analysis (analyzer/analysis/enrich.py)
     fingerprints: dict[str, str]  # of the first ClientHello and ServerHello
-    message_fingerprints: dict[int, dict[str, str]]  # id(hello Message) -> ...
+    message_fingerprints: dict[int, dict[str, str]]  # id(hello Message) -> ...: an index, not a cache (the
+    # connection holds those messages for its whole life, so no other object can take their ids)
     findings: list[Any]  # analyzer.analysis.weakness.Finding, worst first
     extra: dict[str, Any]  # JSON-ready analysis additions (findings, ...)
 

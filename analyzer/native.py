@@ -57,6 +57,7 @@ MODULES = (
     "analysis/policy.py",
     "render/json.py",
     "registry/__init__.py",
+    "cache.py",
 )
 MANIFEST = "native-build.json"  # beside this file: {"analyzer/x.py": sha256 of the source compiled}
 PURE_ENV = "TLS_ANALYZER_PURE"

@@ -37,6 +37,8 @@ class ShardResult:
     info: CaptureInfo
     warnings: list[str]
     first_frames: list[int]  # every connection this worker created
+    handed_out: int  # connections (before any selection) it rendered or would have
+    warned: dict[int, int]  # first frame -> warnings of the connection, for those that have some
     spool: str  # path of _RECORDs (first frame, JSON up to "id":N, JSON after it), in first-frame order
 
 
@@ -75,13 +77,18 @@ def _work(args: tuple[str, int, int, str, Any, Any, str]) -> ShardResult:
     info = CaptureInfo(path)
     pipeline = Pipeline(depth=depth, shard=(k, n), keylog=keylog, policy=_POLICY[0])
     fd, spool = tempfile.mkstemp(prefix=f"shard-{k}-", dir=spool_dir)
+    warned: dict[int, int] = {}
+
+    def render(c: Any) -> tuple[int, bytes, bytes]:
+        if c.warnings:
+            warned[c.first_frame] = len(c.warnings)
+        return (c.first_frame, *_split(rjson.connection_json(c)))
+
     with os.fdopen(fd, "wb") as fh:
-        for first, before, after in ordered(path, depth, selection,
-                                            lambda c: (c.first_frame, *_split(rjson.connection_json(c))),
-                                            info, pipeline):
+        for first, before, after in ordered(path, depth, selection, render, info, pipeline):
             fh.write(_RECORD.pack(first, len(before), len(after)) + before + after)
     return ShardResult(info.frames, info, list(info.warnings) + pipeline.stats.warnings,
-                       list(pipeline.flows.first_frames), spool)
+                       list(pipeline.flows.first_frames), pipeline.stats.handed_out, warned, spool)
 
 
 def _records(path: str) -> Iterator[tuple[int, bytes, bytes]]:
@@ -91,9 +98,11 @@ def _records(path: str) -> Iterator[tuple[int, bytes, bytes]]:
             yield first, fh.read(n_before), fh.read(n_after)
 
 
-def analyze_json(path: str, jobs: int, depth: str, selection: Any,
-                 keylog: Any = None, policy: Any = None) -> tuple[CaptureInfo, int, Iterator[bytes], list[str]]:
-    """(capture info, frames, connection JSON in id order (a stream), warnings), on `jobs` processes."""
+def analyze_json(path: str, jobs: int, depth: str, selection: Any, keylog: Any = None, policy: Any = None,
+                 counts: dict[str, int] | None = None) -> tuple[CaptureInfo, int, Iterator[bytes], list[str]]:
+    """(capture info, frames, connection JSON in id order (a stream), warnings), on `jobs` processes.
+    `counts` gets "handed_out" (connections before the selection) and, as the stream is read,
+    "connection_warnings" (warnings of the connections written)."""
     # workers know only local ids: a selection by id is applied here, once ids are global
     wanted = set(selection.conns) if selection is not None and selection.conns else None
     if wanted is not None:
@@ -108,6 +117,9 @@ def analyze_json(path: str, jobs: int, depth: str, selection: Any,
         shutil.rmtree(spool_dir, ignore_errors=True)
         raise
     ranks = sorted(f for r in results for f in r.first_frames)
+    warned = {first: n for r in results for first, n in r.warned.items()}
+    if counts is not None:
+        counts["handed_out"] = counts.get("handed_out", 0) + sum(r.handed_out for r in results)
     warnings = list(results[0].warnings)
     for r in results[1:]:
         warnings += [w for w in r.warnings if w not in warnings]
@@ -117,6 +129,8 @@ def analyze_json(path: str, jobs: int, depth: str, selection: Any,
             for first, before, after in heapq.merge(*(_records(r.spool) for r in results)):
                 gid = bisect.bisect_left(ranks, first)
                 if wanted is None or gid in wanted:
+                    if counts is not None and first in warned:
+                        counts["connection_warnings"] = counts.get("connection_warnings", 0) + warned[first]
                     yield before + b'"id":' + str(gid).encode() + after
         finally:
             shutil.rmtree(spool_dir, ignore_errors=True)

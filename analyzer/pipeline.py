@@ -18,6 +18,7 @@ from analyzer.model import Connection
 from analyzer.net.decode import PacketDecoder, Segment
 from analyzer.net.flows import FlowTable, Limits, TcpConnection
 from analyzer.sources.pcap import TICK, Frame
+from analyzer.wording import plural
 
 SWEEP_EVERY: Final = 8192  # frames between looks for connections to hand out
 
@@ -27,6 +28,7 @@ class Stats:
     frames: int = 0
     udp_datagrams: int = 0
     connections: int = 0
+    handed_out: int = 0  # connections handed out: the TLS ones (every one at depth "tcp")
     evicted: int = 0
     skipped: Counter = field(default_factory=Counter)
     warnings: list[str] = field(default_factory=list)
@@ -98,6 +100,7 @@ class Pipeline:
                 if early and app.settled and not app.reported:
                     app.reported = True
                     self.stats.connections += 1
+                    self.stats.handed_out += 1
                     yield enrich(app.finish(), self.policy)
             if n >= next_sweep:  # (frame numbers skip those a sharded reader left out)
                 next_sweep = n + SWEEP_EVERY
@@ -108,7 +111,7 @@ class Pipeline:
         stats.evicted = self.flows.evicted
         stats.skipped = self.decoder.skipped
         for lt, count in self.decoder.unsupported_linktypes.items():
-            stats.warnings.append(f"{count} frames of unsupported link type {lt} skipped")
+            stats.warnings.append(f"{plural(count, 'frame')} of unsupported link type {lt} skipped")
         if self.decoder.fragments.dropped:
             stats.warnings.append(f"{self.decoder.fragments.dropped} incomplete IP fragment sets dropped")
         stats.warnings.extend(self.flows.warnings)
@@ -139,4 +142,5 @@ class Pipeline:
                 continue  # no bytes at all, or handed out already when its handshake settled
             self.stats.connections += 1
             if conn.tls or self.depth == "tcp":
+                self.stats.handed_out += 1
                 yield enrich(conn, self.policy)

@@ -17,12 +17,15 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 from analyzer.errors import AnalyzerError, ExitCode
 from analyzer.model import Connection
+from analyzer.output import Output
 from analyzer.pipeline import Pipeline
+from analyzer.render.sanitize import text
 from analyzer.sources.pcap import CaptureInfo, read_frames
+from analyzer.wording import plural
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +54,23 @@ class Selection:
             return False
         return True
 
+    def describe(self) -> str:
+        """The criteria as the options that set them: "--conn 99 --port 443"."""
+        parts = [f"--conn {c}" for c in self.conns or ()]
+        for option, value in (("--sni", self.sni), ("--host", self.host), ("--port", self.port), ("--ja3", self.ja3),
+                              ("--ja4", self.ja4)):
+            if value is not None:
+                parts.append(f"{option} {value}")
+        return " ".join(parts)
+
+
+def nothing_to_show(total: int, selection: Selection | None, depth: str = "tls") -> str:
+    """What a table or ladder says when it has no row: no connection at all, or none selected."""
+    kind = "TCP" if depth == "tcp" else "TLS"
+    if total and selection is not None and selection.describe():
+        return f"no connection matches {text(selection.describe())} ({plural(total, kind + ' connection')} in the capture)"
+    return f"no {kind} connections found"
+
 
 @dataclass(slots=True)
 class Analysis:
@@ -60,6 +80,7 @@ class Analysis:
     connections: list[Any] = field(default_factory=list)  # Connection, or what `render` made of it
     warnings: list[str] = field(default_factory=list)
     frames: int = 0
+    total: int = 0  # connections before the selection
 
     def capture_json(self) -> dict[str, Any]:
         name = "-" if self.info.path == "-" else os.path.basename(self.info.path)
@@ -68,15 +89,21 @@ class Analysis:
 
 
 def load_keylog(path: str | None, notice: Callable[[str], None] | None = None) -> Any:
-    """The key log to decrypt with: --keylog FILE, else $SSLKEYLOGFILE (with a notice), else None."""
-    if path is None:
-        path = os.environ.get("SSLKEYLOGFILE") or None
-        if path is None:
-            return None
-        if notice is not None:
-            notice(f"notice: decrypting with the key log named by SSLKEYLOGFILE ({path})")
+    """The key log to decrypt with: --keylog FILE, else $SSLKEYLOGFILE (with a notice), else None.
+    A browser creates SSLKEYLOGFILE only when it first writes to it: a name that does not exist
+    yet is a notice and no decryption, while a --keylog that does not exist is an error."""
     from analyzer.tls.keylog import KeyLog
 
+    if path is not None:
+        return KeyLog.from_file(path)
+    path = os.environ.get("SSLKEYLOGFILE") or None
+    if path is None:
+        return None
+    say = notice or (lambda _: None)
+    if not os.path.exists(path):
+        say(f"notice: SSLKEYLOGFILE names {path}, which does not exist (yet): nothing to decrypt with")
+        return None
+    say(f"notice: decrypting with the key log named by SSLKEYLOGFILE ({path})")
     return KeyLog.from_file(path)
 
 
@@ -122,7 +149,8 @@ def analyze_capture(path: str, depth: str = "tls", selection: Selection | None =
     info = CaptureInfo(path)
     pipeline = Pipeline(depth=depth, keylog=keylog, policy=policy)
     items = list(ordered(path, depth, selection, render or (lambda c: c), info, pipeline))
-    return Analysis(info, items, list(info.warnings) + pipeline.stats.warnings, pipeline.stats.frames)
+    return Analysis(info, items, list(info.warnings) + pipeline.stats.warnings, pipeline.stats.frames,
+                    pipeline.stats.handed_out)
 
 
 def json_document(path: str, depth: str = "tls", selection: Selection | None = None, keylog: Any = None,
@@ -132,32 +160,6 @@ def json_document(path: str, depth: str = "tls", selection: Selection | None = N
 
     result = analyze_capture(path, depth, selection, rjson.connection_bytes, keylog, policy)
     return rjson.document_bytes(result.capture_json(), result.connections, result.warnings)
-
-
-class LazyOutput:
-    """stdout, or a file created only when the first byte is written."""
-
-    def __init__(self, path: Path | None) -> None:
-        self.path = path
-        self.fh: BinaryIO | None = None
-
-    def write(self, data: bytes) -> None:
-        if not data:
-            return
-        if self.fh is None:
-            if self.path is None:
-                self.fh = sys.stdout.buffer
-            else:
-                try:
-                    self.fh = open(self.path, "wb")
-                except OSError as exc:
-                    raise AnalyzerError(f"cannot write {self.path}: {exc.strerror}", "check the directory") from None
-        self.fh.write(data)
-        self.fh.flush()
-
-    def close(self) -> None:
-        if self.fh is not None and self.path is not None:
-            self.fh.close()
 
 
 def secrets_json(conn: Connection, keylog: Any) -> dict[str, str]:
@@ -170,110 +172,134 @@ def secrets_json(conn: Connection, keylog: Any) -> dict[str, str]:
 def run_analyze(captures: list[str], fmt: str, output: Path | None, depth: str,
                 selection: Selection, jobs: int | None = None, keylog: Any = None,
                 show_secrets: bool = False, fail_on: str | None = None, policy: Any = None) -> int:
+    """The `analyze` command. `output` is replaced only when the run finishes (see analyzer.output):
+    a capture that cannot be read is reported and left out (exit 2), the others are written."""
     from analyzer import parallel
     from analyzer.render import html
-    from analyzer.render import json as rjson
-    from analyzer.render import table
 
     jobs = parallel.default_jobs() if jobs is None else jobs
-
-    worst: list[str] = []  # severities of findings seen, for --fail-on
+    if fail_on is not None or show_secrets:
+        jobs = 1  # findings are tallied, secrets added, in this process
+    tally = Tally()
 
     def reveal(c: Connection) -> Connection:
         if show_secrets:  # key material only when asked for, and only in JSON
             c.extra["secrets"] = secrets_json(c, keylog)
         if c.findings:
-            worst.append(c.findings[0].severity)
+            tally.worst.append(c.findings[0].severity)
+        tally.warnings += len(c.warnings)
         return c
 
-    if fail_on is not None:
-        jobs = 1  # findings are tallied in this process
-
-    if show_secrets:
-        jobs = 1  # the secrets are added in this process
     gc.disable()  # a short batch run: see Pipeline.run; rendering makes millions of small objects too
-    out = LazyOutput(output)
     code = ExitCode.OK
     started = time.monotonic()
-    total_conns = total_frames = total_warn = docs = 0
-    report = html.ReportWriter(out, html.title_for(captures)) if fmt == "html" else None  # one for all captures
-    html_captures: list[dict[str, Any]] = []
-    try:
+    docs = 0
+    with Output(output) as out:
+        report = html.ReportWriter(out, html.title_for(captures)) if fmt == "html" else None  # one for all captures
         for path in captures:
-            info, pipeline = CaptureInfo(path), Pipeline(depth=depth, keylog=keylog, policy=policy)
             try:
-                if fmt == "json":
-                    spool = None  # the header needs the frame count: one process spools the body
-                    if parallel.worth_it(path, jobs):  # ... which workers know before the merge
-                        info, frames, items, warnings = parallel.analyze_json(path, jobs, depth, selection, keylog, policy)
-                    else:
-                        spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY)  # noqa: SIM115
-                        count = _write_body(spool.write, ordered(path, depth, selection,
-                                                                 lambda c: rjson.connection_bytes(reveal(c)), info, pipeline))
-                        frames, warnings = pipeline.stats.frames, list(info.warnings) + pipeline.stats.warnings
-                elif fmt == "jsonl":
-                    name = "-" if path == "-" else os.path.basename(path)
-                    count = 0
-                    for line in ordered(path, depth, selection,
-                                        lambda c: rjson.dumps({"capture": name, **rjson.connection_json(reveal(c))})
-                                        + b"\n",
-                                        info, pipeline):
-                        out.write(line)
-                        count += 1
-                    frames, warnings = pipeline.stats.frames, list(info.warnings) + pipeline.stats.warnings
-                elif report is not None:
-                    name = "-" if path == "-" else os.path.basename(path)
-                    count = 0
-                    for conn in ordered(path, depth, selection, lambda c: rjson.connection_json(reveal(c)), info, pipeline):
-                        report.add(conn, name)
-                        count += 1
-                    frames, warnings = pipeline.stats.frames, list(info.warnings) + pipeline.stats.warnings
-                    html_captures.append({**Analysis(info, [], warnings, frames).capture_json(), "warnings": warnings})
-                else:
-                    result = analyze_capture(path, depth, selection, reveal, keylog=keylog, policy=policy)
-                    count, frames, warnings = len(result.connections), result.frames, result.warnings
-                    if fmt == "csv":
-                        out.write(table.csv_rows(result.connections, depth, header=(path == captures[0])).encode())
-                    else:
-                        if len(captures) > 1:
-                            out.write(f"== {path}\n".encode())
-                        out.write(table.render(result.connections, depth).encode())
+                docs += _analyze_one(path, captures, fmt, out, depth, selection, jobs, keylog, policy, reveal, tally,
+                                     docs, report)
             except AnalyzerError as exc:
                 if len(captures) == 1:
                     raise
                 print(exc.one_line(), file=sys.stderr)
                 code = ExitCode.USAGE
-                continue
-            for w in warnings:
-                print(f"warning: {path}: {w}", file=sys.stderr)
-            if fmt == "json":
-                head, tail = rjson.document_frame(Analysis(info, [], warnings, frames).capture_json(), warnings)
-                if len(captures) > 1:
-                    out.write(b"[\n" if docs == 0 else b",\n")
-                out.write(head)
-                if spool is None:
-                    count = _write_body(out.write, items)
-                else:
-                    spool.seek(0)
-                    shutil.copyfileobj(spool, out)
-                    spool.close()
-                out.write(tail if len(captures) == 1 else tail.rstrip(b"\n"))
-                docs += 1
-            total_conns += count
-            total_frames += frames
-            total_warn += len(warnings)
         if fmt == "json" and len(captures) > 1 and docs:
             out.write(b"\n]\n")
         if report is not None:
-            report.finish(html_captures)
-    finally:
-        out.close()
+            report.finish(tally.captures)
     elapsed = time.monotonic() - started
-    print(f"{total_conns} connections, {total_frames} frames, {total_warn} warnings "
-          f"({elapsed:.2f}s)", file=sys.stderr)
+    shown = plural(tally.connections, "connection")
+    if selection.describe():
+        shown = f"{tally.connections} of {plural(tally.total, 'connection')} ({text(selection.describe())})"
+    print(f"{shown}, {plural(tally.frames, 'frame')}, {plural(tally.warnings, 'warning')} ({elapsed:.2f}s)",
+          file=sys.stderr)
     if fail_on is not None and code == ExitCode.OK:
-        code = fail_on_code(worst, fail_on)
+        code = fail_on_code(tally.worst, fail_on)
     return code
+
+
+@dataclass(slots=True)
+class Tally:
+    """What the summary line counts over every capture of a run."""
+
+    connections: int = 0  # shown (selected)
+    total: int = 0  # before the selection
+    frames: int = 0
+    warnings: int = 0  # the captures' and their connections': what the warnings columns and lines add up to
+    worst: list[str] = field(default_factory=list)  # each connection's worst finding, for --fail-on
+    captures: list[dict[str, Any]] = field(default_factory=list)  # each capture read: its JSON and warnings
+
+
+def _analyze_one(path: str, captures: list[str], fmt: str, out: Output, depth: str, selection: Selection,
+                 jobs: int, keylog: Any, policy: Any, reveal: Callable[[Connection], Connection], tally: Tally,
+                 docs: int, report: Any = None) -> int:
+    """One capture of `analyze` into `out` (or into the HTML `report`); how many JSON documents it
+    wrote (0 or 1)."""
+    from analyzer import parallel
+    from analyzer.render import json as rjson
+    from analyzer.render import table
+
+    info, pipeline = CaptureInfo(path), Pipeline(depth=depth, keylog=keylog, policy=policy)
+    name = "-" if path == "-" else os.path.basename(path)
+    counts: dict[str, int] = {}
+    items: Iterable[bytes] = ()
+    spool = None
+    if fmt == "json":  # the header needs the frame count: one process spools the body ...
+        if parallel.worth_it(path, jobs):  # ... which workers know before the merge
+            info, frames, items, warnings = parallel.analyze_json(path, jobs, depth, selection, keylog, policy,
+                                                                  counts)
+        else:
+            spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY)  # noqa: SIM115
+            count = _write_body(spool.write, ordered(path, depth, selection,
+                                                     lambda c: rjson.connection_bytes(reveal(c)), info, pipeline))
+            frames, warnings = pipeline.stats.frames, list(info.warnings) + pipeline.stats.warnings
+    elif fmt == "jsonl":
+        count = 0
+        for line in ordered(path, depth, selection,
+                            lambda c: rjson.dumps({"capture": name, **rjson.connection_json(reveal(c))}) + b"\n",
+                            info, pipeline):
+            out.write(line)
+            count += 1
+        frames, warnings = pipeline.stats.frames, list(info.warnings) + pipeline.stats.warnings
+    elif report is not None:
+        count = 0
+        for conn in ordered(path, depth, selection, lambda c: rjson.connection_json(reveal(c)), info, pipeline):
+            report.add(conn, name)
+            count += 1
+        frames, warnings = pipeline.stats.frames, list(info.warnings) + pipeline.stats.warnings
+    else:
+        result = analyze_capture(path, depth, selection, reveal, keylog=keylog, policy=policy)
+        count, frames, warnings = len(result.connections), result.frames, result.warnings
+        counts["handed_out"] = result.total
+        if fmt == "csv":
+            out.write(table.csv_rows(result.connections, depth, header=not out.started, capture=path).encode())
+        else:
+            if len(captures) > 1:
+                out.write(f"== {text(path)}\n".encode())
+            out.write((table.render(result.connections, depth) if result.connections
+                       else nothing_to_show(result.total, selection, depth) + "\n").encode())
+    for w in warnings:
+        print(f"warning: {text(path)}: {w}", file=sys.stderr)
+    if fmt == "json":
+        head, tail = rjson.document_frame(Analysis(info, [], warnings, frames).capture_json(), warnings)
+        if len(captures) > 1:
+            out.write(b"[\n" if docs == 0 else b",\n")
+        out.write(head)
+        if spool is None:
+            count = _write_body(out.write, items)
+        else:
+            spool.seek(0)
+            shutil.copyfileobj(spool, out)  # type: ignore[misc]
+            spool.close()
+        out.write(tail if len(captures) == 1 else tail.rstrip(b"\n"))
+    tally.connections += count
+    tally.total += counts.get("handed_out", pipeline.stats.handed_out)
+    tally.frames += frames
+    tally.warnings += len(warnings) + counts.get("connection_warnings", 0)
+    tally.captures.append({**Analysis(info, [], warnings, frames).capture_json(), "warnings": warnings})
+    return 1 if fmt == "json" else 0
 
 
 def fail_on_code(worst: list[str], fail_on: str) -> ExitCode:
@@ -282,7 +308,7 @@ def fail_on_code(worst: list[str], fail_on: str) -> ExitCode:
 
     reached = [s for s in worst if severity_at_least(s, fail_on)]
     if reached:
-        print(f"{len(reached)} connections with findings at or above {fail_on}", file=sys.stderr)
+        print(f"{plural(len(reached), 'connection')} with findings at or above {fail_on}", file=sys.stderr)
         return ExitCode.FINDINGS
     return ExitCode.OK
 
@@ -317,21 +343,19 @@ def run_ladder(capture: str, fmt: str, ascii: bool, width: int | None, output: P
     gc.disable()
     result = analyze_capture(capture, "tls", selection, keylog=keylog, policy=policy)
     for w in result.warnings:
-        print(f"warning: {capture}: {w}", file=sys.stderr)
-    out = LazyOutput(output)
-    try:
-        if fmt == "mermaid":
+        print(f"warning: {text(capture)}: {w}", file=sys.stderr)
+    with Output(output) as out:
+        if not result.connections:
+            out.write((nothing_to_show(result.total, selection) + "\n").encode())
+        elif fmt == "mermaid":
             out.write(mermaid.render(result.connections).encode())
         else:
             tty = output is None and sys.stdout.isatty()
             if width is None:
-                width = os.get_terminal_size().columns if tty else 120
+                width = max(os.get_terminal_size().columns, ladder.MIN_WIDTH) if tty else 120
             plain = ascii or not tty
-            style = ladder.Style(ascii=plain, color=tty and not plain and not os.environ.get("NO_COLOR"),
-                                 width=max(width, 60))
+            style = ladder.Style(ascii=plain, color=tty and not plain and not os.environ.get("NO_COLOR"), width=width)
             out.write(ladder.render(result.connections, style).encode())
-    finally:
-        out.close()
     return ExitCode.OK
 
 
@@ -339,28 +363,39 @@ LIVE_WIDTHS = (5, 8, 22, 22, 26, 8, 38, 10, 9, 12)
 
 
 def _live_row(c: Connection) -> str:
+    """One fixed-width line; wire strings (SNI, ALPN) cut with an ellipsis to their column."""
     from analyzer.render import table
+    from analyzer.render.sanitize import cut
 
     state = "done" if c.complete else "failed" if any(a.level == 2 for a in c.alerts) else "unfinished"
     cells = table.row(c, "tls")
     values = [cells[0], state, *cells[1:9]]
-    return "  ".join(str(v)[:w].ljust(w) for v, w in zip(values, LIVE_WIDTHS)).rstrip()
+    wire = {i + 1 for i in table.WIRE_COLUMNS}  # (shifted by the state column)
+    return "  ".join((cut(v, w) if i in wire else text(v)[:w]).ljust(w)
+                     for i, (v, w) in enumerate(zip(values, LIVE_WIDTHS))).rstrip()
 
 
 def run_live(iface: str, bpf: str | None, count: int | None, duration: float | None, fmt: str,
              write: Path | None, snaplen: int, idle_timeout: float, selection: Selection,
              keylog: Any = None, policy: Any = None, fail_on: str | None = None) -> int:
-    """Sniff an interface; print each connection as its handshake settles, goes idle or ends."""
+    """Sniff an interface; print each connection as its handshake settles, goes idle or ends.
+    SIGINT and SIGTERM (SIGINT too when a shell started us in the background with it ignored)
+    stop the capture cleanly: open connections are printed as unfinished, the summary follows,
+    --write is closed after a whole block; a second signal stops at once. Exit 130 then."""
     from analyzer.net.flows import Limits
+    from analyzer.output import open_new_file
     from analyzer.render import json as rjson
     from analyzer.render import ladder
-    from analyzer.render.sanitize import text
-    from analyzer.sources.live import LiveCapture
+    from analyzer.sources.live import LiveCapture, stop_on_signals
     from analyzer.sources.pcapng_writer import PcapngWriter
 
     capture = LiveCapture(iface, bpf, snaplen, count, duration)
     pipeline = Pipeline(Limits(idle_timeout=idle_timeout, close_grace=0.5), early=True, keylog=keylog, policy=policy)
-    writer_fh = open(write, "wb") if write is not None else None  # noqa: SIM115 - closed below
+    try:
+        writer_fh = open_new_file(write) if write is not None else None
+    except AnalyzerError:
+        capture.close()
+        raise
     writer = PcapngWriter(writer_fh, capture.linktype, snaplen) if writer_fh else None
     out = sys.stdout
     shown = unfinished = 0
@@ -376,6 +411,7 @@ def run_live(iface: str, bpf: str | None, count: int | None, duration: float | N
     if fmt == "table":
         print("  ".join(h.ljust(w) for h, w in zip(("id", "state", "client", "server", "sni", "version", "suite",
                                                      "group", "alpn", "resumed"), LIVE_WIDTHS)).rstrip(), flush=True)
+    restore = stop_on_signals(capture)
     try:
         for conn in pipeline.run(frames()):
             if not selection.matches(conn):
@@ -391,13 +427,16 @@ def run_live(iface: str, bpf: str | None, count: int | None, duration: float | N
             else:
                 out.write(text(_live_row(conn)) + "\n")
             out.flush()
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # a second signal: stop at once
         code = ExitCode.INTERRUPTED
     finally:
+        restore()
         capture.close()
         if writer_fh is not None:
             writer_fh.close()
-    print(f"{shown} connections ({unfinished} unfinished), {capture.stats.packets} packets, "
+    if capture.stopped_by is not None:
+        code = ExitCode.INTERRUPTED
+    print(f"{plural(shown, 'connection')} ({unfinished} unfinished), {plural(capture.stats.packets, 'packet')}, "
           f"{capture.stats.kernel_drops} dropped by the kernel", file=sys.stderr)
     if fail_on is not None and code == ExitCode.OK:
         code = fail_on_code(worst, fail_on)
@@ -431,10 +470,8 @@ def run_fingerprints(captures: list[str], fmt: str) -> int:
     import csv
     import io
 
-    from tabulate import tabulate
-
     from analyzer.render import json as rjson
-    from analyzer.render.sanitize import csv_cell, text
+    from analyzer.render.sanitize import csv_cell
 
     gc.disable()
     conns: list[Connection] = []
@@ -452,11 +489,19 @@ def run_fingerprints(captures: list[str], fmt: str) -> int:
                                               " ".join(r["clients"]), " ".join(r["ja3s"]))])
         sys.stdout.write(buf.getvalue())
     else:
-        def few(xs: list[str]) -> str:
-            return ", ".join(xs[:3]) + (f" (+{len(xs) - 3})" if len(xs) > 3 else "")
-
-        table = [[text(r["ja4"]), text(r["ja3"]), r["connections"], text(few(r["snis"])), text(few(r["clients"]))]
-                 for r in rows]
-        print(tabulate(table, headers=["ja4", "ja3", "conns", "snis", "clients"], disable_numparse=True)
-              if table else "no ClientHello found")
+        print(fingerprint_table(rows))
     return ExitCode.OK
+
+
+def fingerprint_table(rows: list[dict[str, Any]]) -> str:
+    """The `fingerprints` table: up to three SNIs and clients a row, each SNI cut like the table's."""
+    from tabulate import tabulate
+
+    from analyzer.render.sanitize import cut
+
+    def few(xs: list[str]) -> str:
+        return ", ".join(cut(x) for x in xs[:3]) + (f" (+{len(xs) - 3})" if len(xs) > 3 else "")
+
+    table = [[text(r["ja4"]), text(r["ja3"]), r["connections"], few(r["snis"]), few(r["clients"])] for r in rows]
+    return tabulate(table, headers=["ja4", "ja3", "conns", "snis", "clients"], disable_numparse=True) \
+        if table else "no ClientHello found"

@@ -8,6 +8,7 @@ Captures stream through one at a time and every connection is dropped once count
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from collections.abc import Iterator
@@ -15,7 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from analyzer.errors import AnalyzerError, ExitCode
-from analyzer.report import Analysis, LazyOutput, Selection, iter_connections
+from analyzer.output import Output
+from analyzer.report import Analysis, Selection, iter_connections
 from analyzer.summary.aggregate import Summary
 
 
@@ -39,18 +41,25 @@ def capture_json_stream(path: str, selection: Selection | None = None, keylog: A
 
 
 def summarise(captures: list[str], summary: Summary, selection: Selection | None = None, keylog: Any = None,
-              policy: Any = None) -> ExitCode:
+              policy: Any = None, report: Any = None, read: list[dict[str, Any]] | None = None) -> ExitCode:
     """Feed every capture to the summary; an unreadable one is reported (stderr and the summary)
-    and the others go on, as in `analyze`. Returns USAGE when one failed, else OK."""
+    and the others go on, as in `analyze`. Returns USAGE when one failed, else OK. With an HTML
+    `report` (analyzer.render.html.ReportWriter), each connection goes into it too, and each
+    capture read into `read`."""
     code = ExitCode.OK
     for path in captures:
         summary.begin_capture(path)
+        name = "-" if path == "-" else os.path.basename(path)
         try:
             for kind, item in capture_json_stream(path, selection, keylog, policy):
                 if kind == "connection":
                     summary.add_connection(item)
+                    if report is not None:
+                        report.add(item, name)
                 else:
                     summary.end_capture(item["capture"], item["warnings"])
+                    if read is not None:
+                        read.append({**item["capture"], "warnings": item["warnings"]})
                     for w in item["warnings"]:
                         print(f"warning: {path}: {w}", file=sys.stderr)
         except AnalyzerError as exc:
@@ -69,21 +78,24 @@ def run_summary(captures: list[str], skipped: int, fmt: str, output: Path | None
     from analyzer.render import summary_csv, summary_table
     from analyzer.render.summary_table import plural
 
+    from analyzer.render import html
+
     started = time.monotonic()
     summary = Summary()
     summary.skipped(skipped)
-    code = summarise(captures, summary, selection, keylog, policy)  # (Pipeline.run holds the GC off itself)
-    doc = summary.result(top)
-    out = LazyOutput(output)
-    try:
-        if fmt == "json":
+    with Output(output) as out:
+        report = html.ReportWriter(out, html.title_for(captures)) if fmt == "html" else None
+        read: list[dict[str, Any]] = []
+        code = summarise(captures, summary, selection, keylog, policy, report, read)  # (Pipeline.run holds the GC off)
+        doc = summary.result(top)
+        if report is not None:
+            report.finish(read, doc)
+        elif fmt == "json":
             out.write(rjson.dumps(doc, pretty=True) + b"\n")
         elif fmt == "csv":
             out.write(summary_csv.render(doc).encode())
         else:
             out.write(summary_table.render(doc).encode())
-    finally:
-        out.close()
     for w in doc["warnings"]:
         print(f"warning: {w}", file=sys.stderr)
     c = doc["connections"]

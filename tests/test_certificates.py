@@ -192,6 +192,19 @@ def test_untrusted_with_another_root_and_silent_without_roots() -> None:
     assert "CERT-UNTRUSTED" in hits(conn, ctx(ca_roots=()))  # an empty bundle trusts nothing
 
 
+def test_a_tls13_chain_never_seen_is_said_not_judged_with_a_ca_bundle() -> None:
+    """Without keys a TLS 1.3 server chain is encrypted: with a CA bundle, say it was not judged."""
+    roots = ctx(ca_roots=(fixture_root(),))
+    hidden = capture("cert-tls13-good", keys=False)
+    assert not hidden.certificates
+    [(title, scope, frame, evidence)] = hits(hidden, roots)["CERT-NOT-VISIBLE"]
+    assert "not judged against the CA bundle" in title and evidence == {"visible": False}
+    assert "CERT-NOT-VISIBLE" not in hits(hidden)  # no bundle: nothing was asked of the chain
+    assert "CERT-NOT-VISIBLE" not in hits(capture("cert-tls13-good"), roots)  # decrypted: judged
+    resumed = analyze_capture(str(CAPTURES / "tls13-psk-resumption.pcap")).connections[1]
+    assert resumed.resumed == "psk" and "CERT-NOT-VISIBLE" not in hits(resumed, roots)  # no chain is sent
+
+
 # --- chains built here ---------------------------------------------------------------------------------
 
 NOW = datetime(2030, 6, 1, tzinfo=UTC)

@@ -37,7 +37,7 @@ def test_analyze_table_shows_the_negotiated_facts() -> None:
     assert p.returncode == 0
     out = p.stdout.decode()
     assert "example.test" in out and "TLSv1.3" in out and "TLS_AES_256_GCM_SHA384" in out
-    assert "1 connections" in p.stderr.decode()
+    assert p.stderr.decode().startswith("1 connection, 19 frames, 0 warnings (")  # not "1 connections"
 
 
 def test_cli_shim_and_installed_entry_behave_the_same() -> None:
@@ -112,8 +112,20 @@ def test_jsonl_streams_one_connection_per_line(capsysbinary) -> None:
 def test_csv_has_a_header_and_a_row_per_connection(capsys) -> None:
     assert main(["analyze", str(CAPTURES / "tls12-session-resumption.pcap"), "--format", "csv"]) == 0
     rows = list(csv.reader(io.StringIO(capsys.readouterr().out)))
-    assert rows[0][:3] == ["id", "client", "server"] and len(rows) == 3
+    assert rows[0][:4] == ["capture", "id", "client", "server"] and len(rows) == 3
     assert rows[2][rows[0].index("resumed")] == "session_id"
+
+
+def test_csv_of_several_captures_says_which_capture_each_row_is_from(capsys) -> None:
+    """The capture column leads every CSV, one capture or many: the shape does not change."""
+    caps = [str(CAPTURES / "tls12-session-resumption.pcap"), str(CAPTURES / "tls13-psk-resumption.pcap")]
+    assert main(["analyze", *caps, "--format", "csv"]) == 0
+    rows = list(csv.reader(io.StringIO(capsys.readouterr().out)))
+    assert rows[0][:2] == ["capture", "id"] and len(rows) == 5  # one header
+    assert [(r[0], r[1]) for r in rows[1:]] == [(caps[0], "0"), (caps[0], "1"), (caps[1], "0"), (caps[1], "1")]
+    assert main(["analyze", str(CAPTURES / "missing.pcap"), caps[1], "--format", "csv"]) == ExitCode.USAGE
+    rows = list(csv.reader(io.StringIO(capsys.readouterr().out)))
+    assert rows[0][:2] == ["capture", "id"] and len(rows) == 3  # the header, even when the first capture failed
 
 
 def test_selection_by_sni_port_and_conn(capsysbinary) -> None:
@@ -145,3 +157,86 @@ def test_start_up_imports_nothing_heavy() -> None:
     code = ("import sys, analyzer.cli; heavy = {'scapy', 'pyshark', 'cryptography', 'cryptodatahub', 'tabulate'}; "
             "loaded = heavy & {m.split('.')[0] for m in sys.modules}; assert not loaded, loaded")
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=60).returncode == 0
+
+
+# --- rough edges a new user trips on (issue 16, items 6-9, 14-18) --------------------------------------
+
+def test_bare_command_prints_the_help_not_an_error_line() -> None:
+    p = run()
+    err = p.stderr.decode()
+    assert p.returncode == ExitCode.USAGE and not err.startswith("error:")
+    assert err.startswith("Usage: tls-analyzer [OPTIONS] COMMAND") and len(err.splitlines()) > 10
+    assert "\n  analyze " in err and "\n  check " in err  # one command a line, as --help shows them
+
+
+def test_rules_help_never_breaks_a_word() -> None:
+    out = subprocess.run([sys.executable, str(ROOT / "cli.py"), "rules", "--help"], capture_output=True, text=True,
+                         timeout=60, env={**__import__("os").environ, "COLUMNS": "60"}).stdout
+    assert "min_dh_bits = 3072" in out and "max_certificate_lifetime_days" in out
+    assert "min_dh _bits" not in out and "expiring_soon_d\n" not in out
+
+
+@pytest.mark.parametrize("width", ["0", "-5", "59"])
+def test_ladder_refuses_a_width_it_cannot_draw(width: str) -> None:
+    p = run("ladder", str(CAPTURES / "tls13.pcap"), f"--width={width}")
+    assert p.returncode == ExitCode.USAGE and p.stderr.decode().startswith("error: Invalid value for '--width'")
+
+
+def test_json_of_several_captures_is_documented_as_an_array() -> None:
+    assert "JSON array" in " ".join(run("analyze", "--help").stdout.decode().split())
+
+
+def test_ca_bundle_that_is_not_one_is_a_plain_one_line_error(tmp_path: Path) -> None:
+    notes = _write(tmp_path / "notes.txt", b"these are my notes\n")
+    p = run("analyze", str(CAPTURES / "tls13.pcap"), "--ca-bundle", str(notes))
+    err = p.stderr.decode().strip()
+    assert p.returncode == ExitCode.USAGE and len(err.splitlines()) == 1
+    assert err.startswith(f"error: CA bundle {notes} is neither a PEM bundle nor a DER certificate")
+    assert "ParseError" not in err and "internal error" not in err
+
+
+def test_crosscheck_reads_stdin(tshark: str) -> None:
+    p = run("crosscheck", "-", stdin=(CAPTURES / "tls13.pcap").read_bytes())
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.decode().strip().endswith("2/2 Wireshark handshake messages agree; 0 differences (decode-as: 4433=tls)")
+    empty = run("crosscheck", "-", stdin=b"")
+    assert empty.returncode == ExitCode.USAGE and empty.stderr.decode().startswith("error: stdin is empty")
+
+
+def test_an_sslkeylogfile_not_written_yet_is_a_notice(tmp_path: Path) -> None:
+    env = {**__import__("os").environ, "SSLKEYLOGFILE": str(tmp_path / "not-yet.keys")}
+    p = subprocess.run([sys.executable, str(ROOT / "cli.py"), "analyze", str(CAPTURES / "tls13.pcap")],
+                       capture_output=True, timeout=60, env=env)
+    assert p.returncode == 0 and b"example.test" in p.stdout
+    assert p.stderr.decode().startswith(f"notice: SSLKEYLOGFILE names {tmp_path / 'not-yet.keys'}, which does not exist")
+    missing = run("analyze", str(CAPTURES / "tls13.pcap"), "--keylog", str(tmp_path / "typo.keys"))
+    assert missing.returncode == ExitCode.USAGE  # named on the command line: a mistake
+
+
+def test_the_summary_counts_the_warnings_the_table_shows(tmp_path: Path) -> None:
+    """tls13-fragmented-ch.pcap cut inside its ClientHello: one connection warning, and the
+    summary says 1 warning (it said 0 while the table's warnings column said 1)."""
+    from test_zeek_agreement import _first_frames
+
+    cut = _first_frames(CAPTURES / "tls13-fragmented-ch.pcap", tmp_path / "cut.pcap", 4)
+    for fmt in ("table", "json", "jsonl", "csv"):
+        p = run("analyze", str(cut), "--format", fmt)
+        assert p.returncode == 0 and p.stderr.decode().startswith("1 connection, 4 frames, 1 warning ("), (fmt, p.stderr)
+    table = run("analyze", str(cut)).stdout.decode().splitlines()
+    assert table[0].split()[-1] == "warnings" and table[2].split()[-1] == "1"
+
+
+def test_a_selection_that_matches_nothing_says_so(capsys) -> None:
+    cap = str(CAPTURES / "tls12-session-resumption.pcap")
+    for args in (["analyze", cap, "--conn", "99"], ["ladder", cap, "--port", "999"]):
+        assert main(args) == 0
+        out, err = capsys.readouterr()
+        assert out == f"no connection matches {' '.join(args[2:])} (2 TLS connections in the capture)\n"
+    assert main(["analyze", cap, "--conn", "99"]) == 0
+    assert capsys.readouterr().err.startswith("0 of 2 connections (--conn 99), 34 frames, 0 warnings (")
+
+
+def test_lost_bytes_show_in_the_table(capsys) -> None:
+    assert main(["analyze", str(CAPTURES / "tls12-gap.pcap")]) == 0
+    header, _, row = capsys.readouterr().out.splitlines()
+    assert row[header.index(" gaps ") + 1:].split()[0] == "2219"

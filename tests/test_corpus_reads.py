@@ -33,6 +33,9 @@ def test_every_corpus_capture_is_analysed(corpus: Path) -> None:
         findings[path.relative_to(corpus).as_posix()] = dict(sorted(counts.items()))
         failed = [w for c in result.connections for w in c.warnings if w.startswith("rule ")]
         assert not failed, (path, failed)  # a rule that raised on real traffic
+        for c in result.connections:  # one finding per rule and connection (issue 16, item 11)
+            ids = [f.id for f in c.findings]
+            assert len(ids) == len(set(ids)), (path, c.id, ids)
     # the one capture known to be damaged (its README says so) is read up to the damage
     assert truncated == ["tls_DER-incomplete-header.pcap"]
     if os.environ.get("UPDATE_GOLDENS"):

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import subprocess
 from collections import defaultdict
 from pathlib import Path
 
@@ -493,21 +494,27 @@ CORPUS_EXCEPTIONS: dict[tuple[str, int], str] = {
 
 
 def _our_hashes(capture: Path) -> dict[tuple[int, int], list[str | None]]:
+    """(frame, handshake type) -> the JA3 / JA3S the report gives each hello there (as JSON shows them)."""
+    from analyzer.render.json import connection_json
     from analyzer.report import analyze_capture
     ours: dict[tuple[int, int], list[str | None]] = defaultdict(list)
     for conn in analyze_capture(str(capture)).connections:
-        for entry in conn.entries:
-            msg = getattr(entry, "msg", None)
-            if msg is None or msg.type not in (1, 2):
-                continue
-            if isinstance(msg.body, ClientHello):
-                fp = ja3(msg.body)
-            elif isinstance(msg.body, ServerHello):
-                fp = ja3s(msg.body)
-            else:
-                fp = None
-            ours[(msg.frame, msg.type)].append(None if fp is None else fp[1])
+        for msg in connection_json(conn)["messages"]:
+            if msg["type"] in (1, 2):
+                fp = msg.get("fingerprints") or {}
+                ours[(msg["frame"], msg["type"])].append(fp.get("ja3") or fp.get("ja3s"))
     return ours
+
+
+def test_a_hello_retry_request_has_the_ja3s_tshark_gives_it(tshark: str) -> None:
+    """An HRR is a ServerHello on the wire: tshark computes its JA3S, and so do we."""
+    capture = ROOT / "captures" / "tls13-hrr.pcap"
+    out = subprocess.run([tshark, "-n", "-r", str(capture), "-d", "tcp.port==4434,tls", "-Y", "tls.handshake.type==2",
+                          "-T", "fields", "-e", "frame.number", "-e", "tls.handshake.ja3s"],
+                         capture_output=True, text=True, timeout=60, check=True).stdout
+    theirs = {(int(frame), 2): [ja3s] for frame, ja3s in (line.split("\t") for line in out.splitlines())}
+    ours = _our_hashes(capture)
+    assert len(theirs) == 2 and {k: ours[k] for k in theirs} == theirs  # the HRR (frame 6) and the ServerHello
 
 
 def test_ja3_and_ja3s_match_tshark_on_the_corpus():

@@ -79,8 +79,41 @@ def test_rows_fit_the_width(width: int) -> None:
     assert "..." in text  # long facts were shortened, not dropped silently
 
 
-def test_mermaid_is_a_sequence_diagram_per_connection() -> None:
+def test_mermaid_is_markdown_with_a_diagram_per_connection() -> None:
     conns = analyze_capture(str(CAPTURES / "tls13-psk-resumption.pcap")).connections
     text = mermaid.render(conns)
-    assert text.count("sequenceDiagram") == 2
-    assert "C->>S: ClientHello" in text and "S->>C: ServerHello" in text
+    blocks = re.findall(r"^```mermaid\n(.*?)^```$", text, re.M | re.S)
+    assert len(blocks) == 2 and all(b.startswith("sequenceDiagram\n") for b in blocks)
+    assert re.sub(r"^```mermaid\n.*?^```\n", "", text, flags=re.M | re.S).strip() == ""  # nothing outside them
+    assert "C->>S: ClientHello" in blocks[0] and "S->>C: ServerHello" in blocks[1]
+
+
+def test_rows_lead_with_facts_and_mark_findings_after_them() -> None:
+    """Facts first (SNI, versions), then the ids of the findings above info that point at the row."""
+    text = _ladder("weak-rc4.pcap")
+    [row] = [r for r in _rows(text) if r.split()[1] == "20" and "ClientHello" in r]
+    assert row.endswith("SNI example.test; versions 1.2  ! EXT-HEARTBEAT,SUITE-RC4")
+
+
+def test_facts_are_cut_before_the_marks_on_a_long_row() -> None:
+    text = _ladder("weak-tls13-downgrade.pcap")
+    [row] = [r for r in _rows(text) if " ServerHello " in r and r.split()[1] == "6"]
+    facts, mark = row.split("  ! ")
+    assert facts.endswith("1.2; TLS_ECDHE_RSA_WITH_CHACHA...") and mark == "BEHAV-DOWNGRADE-SENTINEL"
+    assert len(row) <= PLAIN.width
+
+
+def test_info_findings_are_named() -> None:
+    text = _ladder("tls12-rsa.pcap")
+    assert text.rstrip().endswith("info: PROTO-NO-TLS13")
+
+
+def test_a_legitimate_downgrade_sentinel_is_a_fact_not_a_finding() -> None:
+    """The client offered TLS 1.2 only, so a TLS 1.3 server's sentinel is what RFC 8446 asks for:
+    shown on the ServerHello row like any fact, not coloured or listed like a finding."""
+    conn = analyze_capture(str(CAPTURES / "weak-tls13-downgrade.pcap")).connections[1]
+    assert conn.versions_offered == [0x0303] and conn.downgrade_sentinel
+    text = ladder.render_connection(conn, ladder.Style(ascii=True, color=True, width=200))
+    [row] = [line for line in text.splitlines() if "downgrade sentinel" in line]
+    assert row.endswith("downgrade sentinel TLS1.2") and f"\x1b[{ladder.NOTE_COLOUR}m" not in row
+    assert "sentinel" not in text.replace(row, "")  # no warning line, no finding

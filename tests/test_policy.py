@@ -195,7 +195,8 @@ def test_ladder_marks_findings_on_their_rows(capsys) -> None:  # noqa: ANN001
     assert main(["ladder", str(CAPTURES / "tls12-rsa.pcap"), "--ascii", "--profile", "mozilla-intermediate"]) == 0
     lines = capsys.readouterr().out.splitlines()
     sh = next(line for line in lines if "ServerHello " in line or line.rstrip().endswith("ServerHello"))
-    assert "! " in sh and "POLICY-SUITE" in sh and "SUITE-STATIC-RSA" in sh
+    assert sh.endswith("1.2; TLS_RSA_WITH_AES_128_GCM_SHA256  ! POLICY-SUITE +1")  # facts whole, the worst mark first
+    assert any(line.startswith("  ! ") and "SUITE-STATIC-RSA: static RSA key exchange negotiated" in line for line in lines)
     assert any(line.strip().startswith("! medium   POLICY-SUITE:") for line in lines)
     ch = next(line for line in lines if "ClientHello" in line)
     assert "POLICY-" not in ch

@@ -12,9 +12,13 @@ from analyzer.analysis.rulebook import evaluate
 from analyzer.analysis.weakness import RULES
 from analyzer.cli import main
 from analyzer.errors import ExitCode
-from analyzer.report import analyze_capture
+from analyzer.report import Selection, analyze_capture
+from analyzer.model import Connection
+from analyzer.net.flows import Endpoint
+from analyzer.tls.events import Message
 from analyzer.tls.keylog import KeyLog
 
+import test_fingerprints as fp
 from conftest import CAPTURES
 
 
@@ -33,12 +37,67 @@ def test_modern_tls13_has_nothing_above_info() -> None:
     assert max_severity(c.findings) == "info", [(f.id, f.severity) for f in c.findings]
 
 
-def test_what_a_client_merely_offers_weighs_less() -> None:
-    # gnutls-cli's default priority still offers TLS 1.0/1.1, static RSA and CBC; it got TLS 1.3
+def test_legacy_options_offered_beside_modern_ones_are_info() -> None:
+    # gnutls-cli's default priority still offers TLS 1.0/1.1, static RSA and CBC beside TLS 1.3; it got TLS 1.3
     conn = analyze_capture(str(CAPTURES / "tls13-gnutls.pcap")).connections[0]
     offered = {f.id: f.severity for f in conn.findings if f.scope == "offered"}
-    assert offered["PROTO-TLS10-11"] == "low" and offered["SUITE-STATIC-RSA"] == "low"
-    assert all(f.severity == "info" for f in conn.findings if f.scope != "offered")
+    assert {"PROTO-TLS10-11", "SUITE-STATIC-RSA", "SUITE-CBC"} <= set(offered)
+    assert max_severity(conn.findings) == "info", [(f.id, f.severity) for f in conn.findings]
+
+
+def _offering(versions: list[int], suites: list[int], negotiated: int | None = None) -> Connection:
+    """A connection whose client offered `versions` and `suites` (and the server chose `negotiated`)."""
+    exts = [fp.versions(*versions)] if versions != [0x0303] else []
+    hello = fp.client_hello(suites, exts, version=min(versions[-1], 0x0303))
+    msg = Message(side=0, frame=4, ts=0.0, content_type=22, record_version=0x0301, type=1, name="ClientHello",
+                  encrypted=False, length=100, body=hello)
+    return Connection(id=0, client=Endpoint("192.0.2.1", 40000), server=Endpoint("192.0.2.2", 443), role_source="syn",
+                      first_frame=1, last_frame=9, first_ts=0.0, last_ts=1.0, tls=True, client_hellos=[msg],
+                      versions_offered=versions, cipher_suite=negotiated, version=0x0303 if negotiated else None)
+
+
+def _severities(conn: Connection) -> dict[str, str]:
+    found = evaluate(conn)
+    assert len({f.id for f in found}) == len(found), [f.id for f in found]  # one finding per rule
+    return {f.id: f.severity for f in found}
+
+
+MODERN = [0xC02B, 0xC02F, 0x1301]  # ECDHE-ECDSA-AES128-GCM, ECDHE-RSA-AES128-GCM, TLS_AES_128_GCM_SHA256
+
+
+def test_what_is_broken_on_its_face_stays_low_even_beside_modern_options() -> None:
+    # RC4, export, NULL, DES, anonymous and SSL 3.0 offered by a client that also offers TLS 1.3 and AEAD suites
+    found = _severities(_offering([0x0304, 0x0303, 0x0300], MODERN + [0x0005, 0x0003, 0x0002, 0x0009, 0xC018, 0x002F]))
+    assert {k: found[k] for k in ("SUITE-RC4", "SUITE-EXPORT", "SUITE-NULL", "SUITE-DES", "SUITE-ANON",
+                                  "PROTO-SSLV3")} == dict.fromkeys(("SUITE-RC4", "SUITE-EXPORT", "SUITE-NULL",
+                                                                    "SUITE-DES", "SUITE-ANON", "PROTO-SSLV3"), "low")
+    assert found["SUITE-CBC"] == found["SUITE-STATIC-RSA"] == found["SUITE-WEAK-MAC"] == "info"
+
+
+def test_a_client_offering_nothing_newer_than_tls11_stays_low() -> None:
+    found = _severities(_offering([0x0302, 0x0301], [0xC013, 0xC014, 0x002F]))
+    assert found["PROTO-TLS10-11"] == found["SUITE-CBC"] == found["SUITE-STATIC-RSA"] == "low"
+
+
+def test_legacy_suites_without_a_modern_one_stay_low() -> None:
+    # TLS 1.2 offered, but only CBC and static-RSA suites: nothing forward secret with an AEAD to fall back from
+    found = _severities(_offering([0x0303], [0xC013, 0x002F, 0x009C]))
+    assert found["SUITE-CBC"] == found["SUITE-STATIC-RSA"] == "low"
+
+
+def test_a_negotiated_suite_is_one_finding_not_two() -> None:
+    found = evaluate(_offering([0x0303], MODERN + [0x009C, 0x002F], negotiated=0x009C))
+    static = [f for f in found if f.id == "SUITE-STATIC-RSA"]
+    assert [(f.scope, f.severity) for f in static] == [("negotiated", "medium")]
+
+
+def test_several_hits_of_one_rule_are_one_finding(corpus: Path) -> None:
+    """globus-url-copy.pcap: four server and three client certificates with weak RSA keys."""
+    [conn] = analyze_capture(str(corpus / "zeek_zeek/globus-url-copy.pcap"), selection=Selection(conns=[1])).connections
+    [weak] = [f for f in conn.findings if f.id == "CERT-WEAK-KEY"]
+    assert weak.title == "server certificate 0 has a weak RSA key of 512 bits (and 6 more)"
+    assert weak.evidence["key_bits"] == 512 and len(weak.evidence["more"]) == 6
+    assert weak.evidence["more"][-1]["title"] == "client certificate 2 has a weak RSA key of 1024 bits"
 
 
 @pytest.mark.parametrize("name, expected", [
@@ -91,3 +150,11 @@ def test_fail_on_sets_the_exit_code(capsys) -> None:
 def test_non_tls_connections_have_no_findings() -> None:
     conn = analyze_capture(str(CAPTURES / "tls13.pcap"), depth="tcp").connections[0]
     assert evaluate(conn) == []
+
+
+def test_rules_say_which_offers_are_only_info() -> None:
+    from analyzer.analysis.rulebook import rules_table
+
+    said = {r["id"]: r["explanation"] for r in rules_table()}
+    assert said["SUITE-CBC"].endswith("Only offered, beside modern options: info.")
+    assert "Only offered" not in said["SUITE-RC4"]  # broken on its face: stays low

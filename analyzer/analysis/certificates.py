@@ -50,6 +50,7 @@ from cryptography import x509
 from analyzer.analysis.certinfo import (LIST_MAX, WEAK_HASHES, CertInfo, RootSet, capped, drop_none, error_reason,
                                         issued_by, is_trust_anchor, iso, parse_certificate, root_set_for)
 from analyzer.analysis.findings import Rule
+from analyzer.cache import LruCache
 from analyzer.analysis.hostnames import ip_address_of, name_matches, reference_host
 from analyzer.model import Connection, Entry
 from analyzer.tls.messages import Certificate
@@ -335,7 +336,7 @@ def _name_mismatch(conn: Connection, ctx: Any) -> Hits:
                             san_count=len(leaf.san_dns) + len(leaf.san_ip), san_present=leaf.san_present))]
 
 
-_NAMED: Final[dict[tuple[str, str], bool]] = {}  # (SNI, leaf SHA-256) -> matches: both repeat in traffic
+_NAMED: Final = LruCache[bool](4096)  # (SNI, leaf SHA-256) -> matches: both repeat in traffic
 
 
 def _names(sni: str, leaf: CertInfo) -> bool:
@@ -343,10 +344,8 @@ def _names(sni: str, leaf: CertInfo) -> bool:
     key = (sni, leaf.sha256)
     found = _NAMED.get(key)
     if found is None:
-        if len(_NAMED) >= 4096:
-            _NAMED.clear()
-        found = _NAMED[key] = name_matches(sni, leaf.san_dns if leaf.san_present else None, leaf.san_ip,
-                                           leaf.subject_cn)
+        found = _NAMED.put(key, name_matches(sni, leaf.san_dns if leaf.san_present else None, leaf.san_ip,
+                                             leaf.subject_cn))
     return found
 
 
@@ -440,6 +439,16 @@ def _untrusted(conn: Connection, ctx: Any) -> Hits:
                             roots=len(roots)))]
 
 
+def _not_visible(conn: Connection, ctx: Any) -> Hits:
+    """With a CA bundle, say so when a TLS 1.3 server chain could not be judged at all: it travels
+    encrypted, and without (working) keys it was never seen. A resumption sends no chain."""
+    sh = conn.server_hello
+    if _policy(ctx).ca_roots is None or not conn.tls13 or sh is None or conn.resumed or conn.certificates:
+        return []
+    return [("server certificate encrypted (TLS 1.3) and not decrypted: not judged against the CA bundle "
+             "(give --keylog)", "negotiated", sh.frame, {"visible": False})]
+
+
 CERT_RULES: Final[tuple[Rule, ...]] = (
     Rule("CERT-UNPARSABLE", "info", RFC5280 + " 4.1", "A certificate (or a part of it) could not be parsed.", _unparsable),
     Rule("CERT-EXPIRED", "high", RFC5280 + " 4.1.2.5", "A certificate was past its notAfter when it was sent.", _expired),
@@ -463,4 +472,6 @@ CERT_RULES: Final[tuple[Rule, ...]] = (
     Rule("CERT-NAME-MISMATCH", "high", "RFC 6125 6.4", "The server certificate does not name the SNI host.", _name_mismatch),
     Rule("CERT-UNTRUSTED", "high", RFC5280 + " 6.1", "The server chain does not lead to a configured trusted root.",
          _untrusted),
+    Rule("CERT-NOT-VISIBLE", "info", "RFC 8446 4.4.2", "With --ca-bundle: a TLS 1.3 server chain was encrypted and "
+         "not decrypted (no key log), so it could not be judged.", _not_visible),
 )

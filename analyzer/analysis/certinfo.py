@@ -10,9 +10,7 @@ capped (`STR_MAX` characters, `LIST_MAX` list entries) and stay `str`: renderers
 from __future__ import annotations
 
 import hashlib
-import threading
 import warnings
-from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
@@ -25,6 +23,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, padding, rsa
 from cryptography.x509.oid import ExtensionOID, NameOID
 
+from analyzer.cache import LruCache
 from analyzer.errors import InputError
 
 PARSE_CACHE_MAX: Final = 4096  # parsed certificates kept, keyed by SHA-256 of the DER
@@ -44,16 +43,14 @@ def load_ca_bundle(path: str) -> tuple[x509.Certificate, ...]:
         raise InputError(f"CA bundle {path} is a directory", hint) from None
     except OSError as exc:
         raise InputError(f"cannot read CA bundle {path}: {exc.strerror or exc}", hint) from None
+    pem = b"-----BEGIN" in data
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # e.g. roots with negative serials: still roots
-            if b"-----BEGIN" in data:
-                certs = tuple(x509.load_pem_x509_certificates(data))
-            else:
-                certs = (x509.load_der_x509_certificate(data),)
-    except (ValueError, TypeError, UnsupportedAlgorithm) as bad:
-        reason = str(bad).splitlines()[0] if str(bad) else type(bad).__name__
-        raise InputError(f"CA bundle {path} holds no readable certificate ({reason})", hint) from None
+            certs = tuple(x509.load_pem_x509_certificates(data)) if pem else (x509.load_der_x509_certificate(data),)
+    except (ValueError, TypeError, UnsupportedAlgorithm):  # (their text is the parser's debug output)
+        what = "holds no readable PEM certificate" if pem else "is neither a PEM bundle nor a DER certificate"
+        raise InputError(f"CA bundle {path} {what}", hint) from None
     if not certs:
         raise InputError(f"CA bundle {path} holds no certificate", hint)
     return certs
@@ -62,43 +59,9 @@ def load_ca_bundle(path: str) -> tuple[x509.Certificate, ...]:
 
 # --- bounded caches --------------------------------------------------------------------------------
 
-_MISSING: Final = object()
-
-
-class _Lru:
-    """A small thread-safe LRU map; `get(key, make)` computes on a miss."""
-
-    def __init__(self, maxsize: int) -> None:
-        self.maxsize = maxsize
-        self._items: OrderedDict[Any, Any] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, key: Any, make: Callable[[], Any]) -> Any:
-        with self._lock:
-            value = self._items.get(key, _MISSING)
-            if value is not _MISSING:
-                self._items.move_to_end(key)
-                return value
-        value = make()
-        with self._lock:
-            self._items[key] = value
-            self._items.move_to_end(key)
-            while len(self._items) > self.maxsize:
-                self._items.popitem(last=False)
-        return value
-
-    def __len__(self) -> int:
-        return len(self._items)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._items.clear()
-
-
-_PARSED: Final = _Lru(PARSE_CACHE_MAX)
-_ISSUED: Final = _Lru(ISSUER_CACHE_MAX)
-_SUMMARIES: Final = _Lru(PARSE_CACHE_MAX)
-_BY_CONTENT: Final[dict[bytes, CertInfo]] = {}
+_PARSED: Final = LruCache["CertInfo"](PARSE_CACHE_MAX)  # DER bytes -> facts
+_ISSUED: Final = LruCache["bool | None"](ISSUER_CACHE_MAX)  # (child, issuer SHA-256) -> issued_by()
+_SUMMARIES: Final = LruCache[dict[str, Any]](PARSE_CACHE_MAX)  # SHA-256 -> JSON-ready summary
 
 
 def cache_info() -> dict[str, int]:
@@ -163,16 +126,12 @@ class CertInfo:
 
 def parse_certificate(der: bytes | bytearray | memoryview) -> CertInfo:
     """The facts of one DER certificate, from the bounded cache. The same chain comes on every
-    connection to a server: found by its bytes first (hashed once per bytes object, where a
-    SHA-256 would be computed on every call)."""
+    connection to a server: found by its bytes (a bytes object hashes once, where a SHA-256
+    would be computed on every call)."""
     data = bytes(der)
-    info = _BY_CONTENT.get(data)
+    info = _PARSED.get(data)
     if info is None:
-        digest = hashlib.sha256(data).digest()
-        info = _PARSED.get(digest, lambda: _parse(data, digest.hex()))
-        if len(_BY_CONTENT) >= PARSE_CACHE_MAX:
-            _BY_CONTENT.clear()
-        _BY_CONTENT[data] = info
+        info = _PARSED.put(data, _parse(data, hashlib.sha256(data).hexdigest()))
     return info
 
 
@@ -349,7 +308,7 @@ def issued_by(child: CertInfo, issuer: CertInfo) -> bool | None:
         except Exception:  # noqa: BLE001  undecodable names: no relation can be shown
             return None
         return _signature_ok(child_cert, issuer_cert)
-    return _ISSUED.get((child.sha256, issuer.sha256), check)
+    return _ISSUED.get_or_make((child.sha256, issuer.sha256), check)
 
 
 def _same_certificate(a: CertInfo, b: CertInfo) -> bool:
@@ -410,24 +369,19 @@ def _root_set(bundle: tuple[x509.Certificate, ...]) -> RootSet:
     return RootSet(roots, {k: tuple(v) for k, v in by_subject.items()}, frozenset(r.sha256 for r in roots), store)
 
 
-_ROOT_SETS: Final[OrderedDict[int, tuple[tuple, RootSet]]] = OrderedDict()  # id(ca_roots) -> (ca_roots, parsed)
-_ROOT_SETS_MAX: Final = 8
-_ROOT_LOCK: Final = threading.Lock()
+_ROOT_SETS: Final = LruCache[RootSet](8)  # CA bundle (a tuple of certificates, compared by content) -> parsed
+_LAST_BUNDLE: Final[list[Any]] = [None, None]  # the bundle asked about last (held, so never another's) and its roots
 
 
 def root_set_for(bundle: tuple[x509.Certificate, ...] | None) -> RootSet | None:
     """A CA bundle's roots, parsed once per bundle (a bundle may hold hundreds)."""
     if bundle is None:
         return None
-    with _ROOT_LOCK:
-        hit = _ROOT_SETS.get(id(bundle))
-        if hit is not None and hit[0] is bundle:
-            return hit[1]
-    parsed = _root_set(bundle)
-    with _ROOT_LOCK:
-        _ROOT_SETS[id(bundle)] = (bundle, parsed)  # the bundle is kept alive, so its id stays its own
-        while len(_ROOT_SETS) > _ROOT_SETS_MAX:
-            _ROOT_SETS.popitem(last=False)
+    last = _LAST_BUNDLE[:]
+    if last[0] is bundle:  # every connection asks about the same bundle: no hashing of hundreds of roots
+        return last[1]
+    parsed = _ROOT_SETS.get_or_make(bundle, lambda: _root_set(bundle))
+    _LAST_BUNDLE[:] = [bundle, parsed]
     return parsed
 
 
@@ -438,18 +392,13 @@ def is_trust_anchor(c: CertInfo, roots: RootSet | None) -> bool:
 
 # --- JSON-ready summaries ---------------------------------------------------------------------------
 
-_ISO: Final[dict[datetime, str]] = {}  # certificate dates repeat with their certificates
+_ISO: Final = LruCache[str](4096)  # certificate dates repeat with their certificates
 
 
 def iso(t: datetime) -> str:
     if t.tzinfo is not timezone.utc:  # (equal instants in other zones would share one text)
         return t.isoformat().replace("+00:00", "Z")
-    text = _ISO.get(t)
-    if text is None:
-        if len(_ISO) >= 4096:
-            _ISO.clear()
-        text = _ISO[t] = t.isoformat().replace("+00:00", "Z")
-    return text
+    return _ISO.get_or_make(t, lambda: t.isoformat().replace("+00:00", "Z"))
 
 
 def drop_none(d: dict[str, Any]) -> dict[str, Any]:
@@ -460,7 +409,7 @@ def certificate_summary(der: bytes) -> dict[str, Any]:
     """A bounded, JSON-ready description of one certificate (strings, ints, lists, bools), made
     once per certificate: treat as read-only, connections share it."""
     c = parse_certificate(der)
-    return _SUMMARIES.get(c.sha256, lambda: _summary(c))
+    return _SUMMARIES.get_or_make(c.sha256, lambda: _summary(c))
 
 
 def _summary(c: CertInfo) -> dict[str, Any]:

@@ -9,26 +9,26 @@ from typing import Any, Final
 
 from analyzer.analysis import fingerprints, rulebook
 from analyzer.analysis.certinfo import certificate_summary
+from analyzer.cache import LruCache
 from analyzer.model import Connection
-from analyzer.tls.extensions import NOT_INTERNED
 from analyzer.tls.messages import ClientHello
 
+CACHE_MAX: Final = 4096  # distinct client fingerprints kept (a capture has a few clients, a busy one thousands)
+_CLIENT_CACHE: Final = LruCache[dict[str, str]](CACHE_MAX)
 
-_CLIENT_CACHE: Final[dict[tuple, dict[str, str]]] = {}
-CACHE_MAX: Final = 4096
+
+def cached_client_fingerprints(cache: LruCache[dict[str, str]], ch: ClientHello, transport: str) -> dict[str, str]:
+    """JA3/JA4 of a hello; hellos alike (same suites, extension types and the content of the
+    extensions the fingerprints read) share one result in `cache`."""
+    key = fingerprints.client_key(ch, transport)
+    fp = cache.get(key)
+    if fp is None:
+        fp = cache.put(key, fingerprints.client_fingerprints(ch, transport))
+    return fp
 
 
 def _client(ch: ClientHello, transport: str) -> dict[str, str]:
-    """JA3/JA4 depend on the suites, the extension types and the content of interned extensions
-    (groups, point formats, signature algorithms, ALPN, versions): hellos alike share one result."""
-    key = (transport, ch.legacy_version, ch.sslv2, tuple(ch.cipher_suites),
-           tuple((e.type, None if e.type in NOT_INTERNED else id(e)) for e in ch.extensions or ()))
-    fp = _CLIENT_CACHE.get(key)
-    if fp is None:
-        if len(_CLIENT_CACHE) >= CACHE_MAX:
-            _CLIENT_CACHE.clear()
-        fp = _CLIENT_CACHE[key] = fingerprints.client_fingerprints(ch, transport)
-    return fp
+    return cached_client_fingerprints(_CLIENT_CACHE, ch, transport)
 
 
 def enrich(conn: Connection, policy: Any = None) -> Connection:
@@ -37,13 +37,13 @@ def enrich(conn: Connection, policy: Any = None) -> Connection:
     transport = "t" if conn.transport == "tcp" else "q"
     for m in conn.client_hellos:
         conn.message_fingerprints[id(m)] = _client(m.body, transport)
-    for m in conn.server_hellos:
-        if not m.body.hello_retry_request:
-            conn.message_fingerprints[id(m)] = fingerprints.server_fingerprints(m.body)
+    for m in conn.server_hellos:  # a HelloRetryRequest too: on the wire it is a ServerHello (tshark agrees)
+        conn.message_fingerprints[id(m)] = fingerprints.server_fingerprints(m.body)
     first = {}
     if conn.client_hellos:
         first.update(conn.message_fingerprints[id(conn.client_hellos[0])])
-    sh = next((m for m in conn.server_hellos if id(m) in conn.message_fingerprints), None)
+    # the connection's JA3S: the ServerHello that negotiated, else (the handshake stopped there) the HRR
+    sh = conn.server_hello or (conn.server_hellos[0] if conn.server_hellos else None)
     if sh is not None:
         first.update(conn.message_fingerprints[id(sh)])
     conn.fingerprints = first

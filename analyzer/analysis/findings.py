@@ -36,15 +36,18 @@ class Finding:
 
 @dataclass(frozen=True, slots=True)
 class Rule:
-    """`check(conn, policy)` returns the rule's hits (mostly none); the policy carries thresholds
-    and allowed lists. A list rather than a generator: 47 rules run on every connection, and an
-    exhausted generator costs a StopIteration each."""
+    """`check(conn, policy)` returns the rule's hits (mostly none, the most telling first); the
+    policy carries thresholds and allowed lists. A list rather than a generator: 47 rules run on
+    every connection, and an exhausted generator costs a StopIteration each. `legacy`: what the
+    rule flags is old but not broken on its face, so merely offering it beside modern options
+    (see weakness.offers_modern) is only `info`."""
 
     id: str
     severity: str  # under the default profile
     source: str
     explanation: str
     check: Callable[[Any, Any], list[Hit]]
+    legacy: bool = False
 
 
 def severity_at_least(severity: str, threshold: str) -> bool:

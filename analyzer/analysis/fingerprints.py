@@ -24,6 +24,7 @@ import hashlib
 import re
 from dataclasses import dataclass
 
+from analyzer.cache import LruCache
 from analyzer.registry import is_grease
 from analyzer.tls.extensions import Extension
 from analyzer.tls.messages import ClientHello, ServerHello
@@ -293,10 +294,24 @@ def server_fingerprints(sh: ServerHello) -> dict[str, str]:
         return {}
     fp = _SERVER_FINGERPRINTS.get(s)
     if fp is None:
-        if len(_SERVER_FINGERPRINTS) >= 4096:
-            _SERVER_FINGERPRINTS.clear()
-        fp = _SERVER_FINGERPRINTS[s] = {"ja3s_string": s, "ja3s": _md5(s)}
+        fp = _SERVER_FINGERPRINTS.put(s, {"ja3s_string": s, "ja3s": _md5(s)})
     return dict(fp)
 
 
-_SERVER_FINGERPRINTS: Final[dict[str, dict[str, str]]] = {}
+_SERVER_FINGERPRINTS: Final = LruCache[dict[str, str]](4096)  # JA3S string -> both renderings
+
+
+# --- what the client fingerprints read, as a cache key --------------------------------------------
+
+# the decoded list each extension type contributes (others contribute their type and position only)
+_KEYED_FIELDS: Final = {SUPPORTED_GROUPS: "groups", EC_POINT_FORMATS: "formats", SIGNATURE_ALGORITHMS: "schemes",
+                        ALPN: "protocols", SUPPORTED_VERSIONS: "versions"}
+
+
+def client_key(ch: ClientHello, transport: str = "t") -> tuple:
+    """Every value `client_fingerprints` reads from a hello, as a hashable key: hellos with equal
+    keys have equal JA3/JA4 (the SNI's presence counts, not its name). Content only: an `id()`
+    would name a different extension once the first is freed."""
+    return (transport, ch.legacy_version, ch.sslv2, ch.malformed is None, tuple(ch.cipher_suites),
+            tuple((e.type, e.length, e.malformed, tuple(e.fields.get(_KEYED_FIELDS[e.type]) or ()))
+                  if e.type in _KEYED_FIELDS else e.type for e in ch.extensions or ()))

@@ -29,6 +29,7 @@ from typing import Any, Final
 
 from analyzer import registry
 from analyzer.analysis.findings import SEVERITIES, Hit, Rule
+from analyzer.cache import LruCache
 from analyzer.errors import InputError
 from analyzer.policies import POLICY_DIR, PROFILES
 
@@ -40,7 +41,7 @@ ALLOW_KINDS: Final = {"versions": "version", "cipher_suites": "cipher_suite", "g
 TEXT_ALLOWS: Final = ("certificate_types", "certificate_curves", "certificate_signatures")
 
 
-_CERT_POLICIES: Final[dict[tuple, Any]] = {}
+_CERT_POLICIES: Final = LruCache[Any](16)  # certificate thresholds and roots -> CertPolicy
 _LAST_CERT: Final[list[Any]] = [None, None]  # the (frozen) Policy last asked, its CertPolicy
 
 
@@ -75,9 +76,7 @@ class Policy:
         if found is None:
             from analyzer.analysis.certificates import CertPolicy
 
-            if len(_CERT_POLICIES) >= 16:
-                _CERT_POLICIES.clear()
-            found = _CERT_POLICIES[key] = CertPolicy(*key)
+            found = _CERT_POLICIES.put(key, CertPolicy(*key))
         _LAST_CERT[:] = [self, found]
         return found
 

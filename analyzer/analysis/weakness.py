@@ -12,6 +12,7 @@ from typing import Any, Final
 
 from analyzer import registry
 from analyzer.analysis.findings import Hit, Rule
+from analyzer.cache import LruCache
 from analyzer.model import Connection, Entry
 from analyzer.tls.events import Heartbeat, Message
 
@@ -29,7 +30,7 @@ def _hello_frame(conn: Connection, server: bool = False) -> int | None:
 
 # offered suites (wire order) -> (their facts, SCSVs and unknown codes left out; {test: matching names})
 Offered = tuple[tuple[registry.SuiteInfo, ...], dict[Any, list[str]]]
-_OFFERED: Final[dict[tuple[int, ...], Offered]] = {}  # clients repeat the same few lists
+_OFFERED: Final = LruCache[Offered](1024)  # clients repeat the same few lists
 _last_offered: Final[list[Any]] = [None, None]  # the ClientHello body last asked about, its entry
 
 
@@ -43,10 +44,8 @@ def _offered(conn: Connection) -> Offered | None:
         key = tuple(body.cipher_suites)
         entry = _OFFERED.get(key)
         if entry is None:
-            if len(_OFFERED) >= 1024:
-                _OFFERED.clear()
             infos = (registry.cipher_suite(s) for s in key)
-            entry = _OFFERED[key] = (tuple(i for i in infos if i is not None and not i.scsv), {})
+            entry = _OFFERED.put(key, (tuple(i for i in infos if i is not None and not i.scsv), {}))
         _last_offered[:] = [body, entry]
     return _last_offered[1]
 
@@ -63,18 +62,33 @@ def _offered_matching(conn: Connection, test: Callable[[registry.SuiteInfo], boo
 
 
 def _suite_rule(test: Callable[[registry.SuiteInfo], bool], what: str):  # noqa: ANN202
-    """Negotiated suite matching `test` (its own finding), else offered ones (one finding)."""
+    """The negotiated suite matching `test`, else the offered ones: one finding either way (what
+    was used says more than what was offered beside it)."""
     def check(conn: Connection, ctx: Any) -> list[Hit]:
-        hits: list[Hit] = []
         chosen = registry.cipher_suite(conn.cipher_suite) if conn.cipher_suite is not None else None
         if chosen is not None and test(chosen):
-            hits.append((f"{what} negotiated", "negotiated", _hello_frame(conn, server=True),
-                         {"cipher_suite": chosen.name}))
+            return [(f"{what} negotiated", "negotiated", _hello_frame(conn, server=True), {"cipher_suite": chosen.name})]
         names = _offered_matching(conn, test)
         if names:
-            hits.append((f"{what} offered", "offered", _hello_frame(conn), {"cipher_suites": names}))
-        return hits
+            return [(f"{what} offered", "offered", _hello_frame(conn), {"cipher_suites": names})]
+        return []
     return check
+
+
+_MODERN_KX: Final = frozenset({"TLS13", "ECDHE", "DHE", "ECDHE_PSK", "DHE_PSK"})
+
+
+def _modern_suite(s: registry.SuiteInfo) -> bool:
+    """Forward secret and authenticated encryption: any TLS 1.3 suite, (EC)DHE with an AEAD."""
+    return s.mac == "AEAD" and s.kx in _MODERN_KX and s.auth != "anon"
+
+
+def offers_modern(conn: Connection) -> bool:
+    """Does the first ClientHello offer TLS 1.2 or newer and a forward-secret AEAD suite? Then
+    legacy options offered beside them are a fallback the server need not take."""
+    if not any(v in (0x0303, 0x0304) or v >> 8 == 0x7F for v in conn.versions_offered):
+        return False
+    return bool(_offered_matching(conn, _modern_suite))
 
 
 def _beast(conn: Connection, ctx: Any) -> list[Hit]:
@@ -262,7 +276,8 @@ def _renegotiation(conn: Connection, ctx: Any) -> list[Hit]:
 RULES: Final[tuple[Rule, ...]] = (
     Rule("PROTO-SSLV2", "critical", "RFC 6176", "SSL 2.0 is broken and prohibited.", _version_rule({0x0002}, "SSLv2")),
     Rule("PROTO-SSLV3", "critical", "RFC 7568", "SSL 3.0 is broken (POODLE) and prohibited.", _version_rule({0x0300}, "SSLv3")),
-    Rule("PROTO-TLS10-11", "high", "RFC 8996", "TLS 1.0 and 1.1 are deprecated.", _version_rule({0x0301, 0x0302}, "TLS 1.0/1.1")),
+    Rule("PROTO-TLS10-11", "high", "RFC 8996", "TLS 1.0 and 1.1 are deprecated.", _version_rule({0x0301, 0x0302}, "TLS 1.0/1.1"),
+         legacy=True),
     Rule("PROTO-NO-TLS13", "info", RFC9325 + " 3.1.1", "TLS 1.3 should be offered and preferred.", _no_tls13),
     Rule("SUITE-NULL", "critical", RFC9325 + " 4.1", "NULL encryption sends data in the clear.",
          _suite_rule(lambda s: s.cipher == "NULL", "NULL cipher")),
@@ -274,15 +289,15 @@ RULES: Final[tuple[Rule, ...]] = (
     Rule("SUITE-DES", "high", RFC9325 + " 4.1", "Single DES and IDEA have 56/64-bit blocks or keys.",
          _suite_rule(lambda s: s.cipher in ("DES", "IDEA", "RC2"), "DES/IDEA/RC2")),
     Rule("SUITE-3DES", "medium", "SWEET32, " + RFC9325 + " 4.1", "3DES's 64-bit block allows birthday attacks.",
-         _suite_rule(lambda s: s.cipher == "3DES", "3DES")),
+         _suite_rule(lambda s: s.cipher == "3DES", "3DES"), legacy=True),
     Rule("SUITE-CBC-BEAST", "medium", "BEAST (CVE-2011-3389), RFC 8996",
          "CBC with a predictable IV: CBC suites negotiated on SSLv3 or TLS 1.0.", _beast),
     Rule("SUITE-CBC", "low", RFC9325 + " 4.2", "CBC with MAC-then-encrypt invites padding oracles; prefer AEAD.",
-         _suite_rule(lambda s: s.mode == "CBC", "CBC-mode suite")),
+         _suite_rule(lambda s: s.mode == "CBC", "CBC-mode suite"), legacy=True),
     Rule("SUITE-STATIC-RSA", "medium", RFC9325 + " 4.1", "Static RSA key transport has no forward secrecy.",
-         _suite_rule(lambda s: s.kx == "RSA", "static RSA key exchange")),
+         _suite_rule(lambda s: s.kx == "RSA", "static RSA key exchange"), legacy=True),
     Rule("SUITE-WEAK-MAC", "low", RFC9325 + " 4.2", "MD5 and SHA-1 HMACs are legacy (AEAD suites have none).",
-         _suite_rule(lambda s: s.mac in ("MD5", "SHA"), "MD5/SHA-1 MAC")),
+         _suite_rule(lambda s: s.mac in ("MD5", "SHA"), "MD5/SHA-1 MAC"), legacy=True),
     Rule("KX-DH-WEAK", "high", "Logjam, " + RFC9325 + " 4.3", "DHE groups under the policy's minimum (2048 bits by default) or widely shared primes.", _weak_dh),
     Rule("KX-SMALL-CURVE", "medium", RFC9325 + " 4.3",
          "Elliptic curves under the policy's minimum (256 bits by default).", _small_curve),

@@ -10,6 +10,7 @@ from typing import Any
 from analyzer import registry
 from analyzer.model import Connection, DataRun, Entry, GapInfo
 from analyzer.tls.events import Alert, Heartbeat
+from analyzer.wording import article, plural
 from analyzer.tls.messages import (Certificate, ClientHello, NewSessionTicket, ServerHello,
                                    ServerKeyExchange)
 
@@ -36,13 +37,13 @@ def entry_label(e: Entry | DataRun | GapInfo, times: str = "×") -> str:
 def entry_facts(e: Entry | DataRun | GapInfo, conn: Connection) -> list[str]:
     """Key facts of one ladder row, most important first."""
     if isinstance(e, GapInfo):
-        return [f"{e.length} bytes from {e.side} never captured"]
+        return [f"{plural(e.length, 'byte')} from {e.side} never captured"]
     if isinstance(e, DataRun):
         what = {"early_data": "0-RTT early data", "handshake": "encrypted handshake flight"}.get(e.role, "encrypted")
         if e.decrypted:
             what = {"early_data": "0-RTT early data", "handshake": "handshake flight"}.get(e.role, "application data")
-            return [f"decrypted {what}, {e.length} bytes"]
-        return [f"{what}, {e.length} bytes"]
+            return [f"decrypted {what}, {plural(e.length, 'byte')}"]
+        return [f"{what}, {plural(e.length, 'byte')}"]
     m, body = e.msg, e.msg.body
     out: list[str] = ["decrypted"] if m.decrypted else []
     if m.malformed:
@@ -84,8 +85,8 @@ def entry_facts(e: Entry | DataRun | GapInfo, conn: Connection) -> list[str]:
                 out.append("ALPN " + alpn[0])
             if body.ext(41) is not None:
                 out.append("PSK accepted")
-            if body.downgrade_sentinel:
-                out.append(f"DOWNGRADE SENTINEL ({body.downgrade_sentinel})")
+            if body.downgrade_sentinel:  # a fact; a downgrade only when the client offered TLS 1.3 (a finding then)
+                out.append(f"downgrade sentinel {body.downgrade_sentinel}")
     elif isinstance(body, Certificate):
         out.append(f"chain of {len(body.entries)}")
         if body.entries:
@@ -98,16 +99,17 @@ def entry_facts(e: Entry | DataRun | GapInfo, conn: Connection) -> list[str]:
         if body.signature_scheme is not None:
             out.append(registry.signature_scheme_name(body.signature_scheme))
     elif isinstance(body, NewSessionTicket):
-        out.append(f"lifetime {body.lifetime}s, ticket {body.ticket_length} bytes")
+        out.append(f"lifetime {body.lifetime}s, ticket {plural(body.ticket_length, 'byte')}")
     elif isinstance(body, Alert):
         out.append(f"{registry.alert_level_name(body.level)} {registry.alert_description_name(body.description)}")
     elif isinstance(body, Heartbeat):
         kind = "request" if body.heartbeat_type == 1 else "response"
-        out.append(f"{kind}, claims {body.payload_length} bytes in a {body.record_length}-byte record")
+        out.append(f"{kind}, claims {plural(body.payload_length, 'byte')} in {article(body.record_length)} "
+                   f"{body.record_length}-byte record")
         if body.overclaimed:
             out.append("HEARTBLEED-SHAPED")
     elif m.encrypted and m.type is None:
-        out.append(f"{m.length} bytes")
+        out.append(plural(m.length, "byte"))
     return out
 
 
@@ -118,7 +120,7 @@ def _leaf_subject(der: bytes) -> str:
         cert = x509.load_der_x509_certificate(der)
         return "leaf " + cert.subject.rfc4514_string()
     except Exception:  # noqa: BLE001 - a certificate we cannot parse is still shown
-        return f"leaf of {len(der)} bytes (not parseable)"
+        return f"leaf of {plural(len(der), 'byte')} (not parseable)"
 
 
 def header_facts(conn: Connection) -> list[str]:
@@ -142,12 +144,11 @@ def header_facts(conn: Connection) -> list[str]:
 
 
 def footer_notes(conn: Connection) -> list[str]:
-    """What must stand out: unfinished handshakes, gaps, anomalies."""
+    """What must stand out: unfinished handshakes, gaps, anomalies. (A downgrade sentinel is a
+    fact on its ServerHello row; a real downgrade is a finding, listed with the findings.)"""
     notes = []
     if not conn.complete:
         end = conn.end_reason or "capture end"
         notes.append(f"handshake not complete (connection ended: {end})")
-    if conn.downgrade_sentinel:
-        notes.append(f"downgrade sentinel {conn.downgrade_sentinel} in ServerHello.random")
     notes.extend(conn.warnings)
     return notes

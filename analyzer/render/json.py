@@ -53,6 +53,10 @@ NAMERS: Final[dict[str, Callable[[int], str]]] = {
 }
 
 
+# The memos of this module stay plain dicts emptied when full, not analyzer.cache.LruCache: they are
+# consulted for every code point and extension rendered, where a lock and a reordering per hit cost
+# several percent of a run. Each is keyed by content (codes, tuples of codes) or by the interned
+# Extension itself, which the dict then keeps alive (so no other object can take its place).
 _NAMES: Final[dict[str, dict[int, str]]] = {k: {} for k in NAMERS}  # code -> name as met: a capture repeats a few
 
 

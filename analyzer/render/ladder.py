@@ -11,9 +11,11 @@ from dataclasses import dataclass
 from analyzer.model import Connection, DataRun, Entry, GapInfo
 from analyzer.render import facts
 from analyzer.render.sanitize import text
+from analyzer.wording import plural
 
 ARROW_WIDTH = 34
 MIN_FACTS = 16  # narrower than this, facts move to a line of their own
+MIN_WIDTH = 60  # the narrowest ladder (--width)
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,9 +41,9 @@ SEVERITY_COLOUR = {"critical": "1;31", "high": "31", "medium": "33", "low": "2",
 
 
 def finding_marks(conn: Connection) -> dict[int, list[str]]:
-    """Frame -> ids of the findings (above info) that point at it, to flag on the ladder's rows."""
+    """Frame -> ids of the findings (above info) that point at it, worst first, to flag on its rows."""
     marks: dict[int, list[str]] = {}
-    for f in conn.findings:
+    for f in conn.findings:  # (worst first, as findings are sorted)
         if f.frame is not None and f.severity != "info" and f.id not in marks.get(f.frame, ()):
             marks.setdefault(f.frame, []).append(f.id)
     return marks
@@ -53,19 +55,19 @@ def _about_certificates(rule_id: str) -> bool:
 
 
 def _finding_lines(conn: Connection, style: Style) -> list[str]:
-    """One line per finding above info (worst first, as they are sorted), then a count of the rest."""
+    """One line per finding above info (worst first, as they are sorted), then the info ones by id."""
     g, lines = style.glyphs, []
-    info = 0
+    info = []
     for f in conn.findings:
         if f.severity == "info":
-            info += 1
+            info.append(f.id)
             continue
         where = f" (frame {f.frame})" if f.frame is not None else ""
         line = _fit(f"  {g['warn']} {f.severity:<8} {f.id}: {text(f.title)}{where}", style.width, g["ell"])
         lines.append(style.paint(line, SEVERITY_COLOUR[f.severity]))
     if info:
-        lines.append(style.paint(_fit(f"  {info} info finding{'s' if info > 1 else ''} "
-                                      "(see --format json or the table)", style.width, g["ell"]), "2"))
+        lines += [style.paint(line, SEVERITY_COLOUR["info"])
+                  for line in _wrap("  info:", [i + "," for i in info[:-1]] + info[-1:], " ", style.width, g["ell"])]
     return lines
 
 
@@ -73,6 +75,25 @@ def _fit(s: str, room: int, ell: str) -> str:
     if room <= len(ell):
         return ""
     return s if len(s) <= room else s[:room - len(ell)] + ell
+
+
+def _facts_then_marks(facts_text: str, ids: list[str], warn: str, room: int, ell: str) -> tuple[str, str]:
+    """A row's facts, then its finding marks (worst first), in `room` columns. When both do not fit,
+    the marks shorten to their first ids and a count ("! SUITE-RC4 +2"), and the facts are cut,
+    never below half the room (every finding is listed again under the ladder)."""
+    if not ids:
+        return _fit(facts_text, room, ell), ""
+    marks = [f"{warn} " + ",".join(ids[:k]) + (f" +{len(ids) - k}" if k < len(ids) else "")
+             for k in range(len(ids), 0, -1)]
+    if not facts_text:
+        return "", _fit(marks[0], room, ell)
+    if len(facts_text) + 2 + len(marks[0]) <= room:
+        return facts_text, marks[0]
+    keep = min(len(facts_text), room // 2)
+    mark = next((m for m in marks if keep + 2 + len(m) <= room), None)
+    if mark is None:
+        return _fit(facts_text, keep, ell), _fit(marks[-1], room - keep - 2, ell)
+    return _fit(facts_text, room - 2 - len(mark), ell), mark
 
 
 def _wrap(first: str, parts: list[str], sep: str, width: int, ell: str) -> list[str]:
@@ -110,12 +131,12 @@ def _ts(e: Entry | DataRun | GapInfo, conn: Connection) -> str:
     return f"{ts - conn.first_ts:.6f}"
 
 
-def render_connection(conn: Connection, style: Style, marks: dict[int, list[str]] | None = None) -> str:
-    """The ladder of one connection. `marks` maps a frame to finding ids to flag on its rows
-    (by default the connection's own findings above info), which are also listed at the end."""
+def render_connection(conn: Connection, style: Style) -> str:
+    """The ladder of one connection: each row's facts, then the ids of the findings above info
+    that point at its frame (listed again at the end, the info ones by id)."""
     g = style.glyphs
-    if marks is None:
-        marks = finding_marks(conn)
+    marks = finding_marks(conn)
+    severity = {f.id: f.severity for f in conn.findings}
     head = f"#{conn.id}  {_endpoint(conn.client)} {g['both']} {_endpoint(conn.server)}"
     lines = [style.paint(line, "1") for line in _wrap(head, [text(f) for f in facts.header_facts(conn)],
                                                        g["sep"], style.width, g["ell"])]
@@ -125,7 +146,7 @@ def render_connection(conn: Connection, style: Style, marks: dict[int, list[str]
     for e in conn.entries:
         prefix = f"{_ts(e, conn):>10}  {_frames(e):>9}  "
         if isinstance(e, GapInfo):
-            body = f" TCP gap: {e.length} bytes from {e.side} lost ".center(ARROW_WIDTH, g["gap"])
+            body = f" TCP gap: {plural(e.length, 'byte')} from {e.side} lost ".center(ARROW_WIDTH, g["gap"]).rstrip()
             row = prefix + style.paint(body, ALERT_COLOUR)
             lines.append(row)
             continue
@@ -135,32 +156,34 @@ def render_connection(conn: Connection, style: Style, marks: dict[int, list[str]
         colour = CLIENT_COLOUR if to_server else SERVER_COLOUR
         if isinstance(e, Entry) and (e.msg.content_type == 21 or e.msg.malformed):
             colour = ALERT_COLOUR
-        elif isinstance(e, Entry) and (e.msg.name == "HelloRetryRequest"
-                                       or getattr(e.msg.body, "downgrade_sentinel", None)):
+        elif isinstance(e, Entry) and e.msg.name == "HelloRetryRequest":
             colour = NOTE_COLOUR
-        detail = [text(f) for f in facts.entry_facts(e, conn)]
+        joined = "; ".join(text(f) for f in facts.entry_facts(e, conn))
         frame = e.msg.frame if isinstance(e, Entry) else e.frame
-        if marks and frame in marks:
+        ids: list[str] = []
+        if frame in marks:
             cert_row = isinstance(e, Entry) and e.msg.type == 11
             ids = [i for i in marks[frame] if _about_certificates(i) == cert_row and (frame, i) not in placed]
             placed.update((frame, i) for i in ids)
-            if ids:
-                detail.insert(0, f"{g['warn']} " + ",".join(ids))  # first: never cut off
         room = style.width - len(prefix) - ARROW_WIDTH - 2
-        joined = "; ".join(detail)
-        if room >= MIN_FACTS or not joined:
-            tail = _fit(joined, room, g["ell"])
-            lines.append(prefix + style.paint(arrow, colour) + ("  " + tail if tail else ""))
-        else:  # a narrow terminal: facts go on their own line under the arrow
+        if room < MIN_FACTS and (joined or ids):  # a narrow terminal: facts go on a line of their own
             lines.append(prefix + style.paint(arrow, colour))
-            lines.append(_fit(" " * len(prefix) + joined, style.width, g["ell"]))
+            prefix, arrow, room = " " * len(prefix), "", style.width - len(prefix) - 2
+        tail, mark = _facts_then_marks(joined, ids, g["warn"], room, g["ell"])
+        mark_colour = SEVERITY_COLOUR[severity[ids[0]]] if ids else ""
+        row = prefix + (style.paint(arrow, colour) if arrow else "")
+        if tail:
+            row += ("  " if arrow else "") + tail
+        if mark:
+            row += ("  " if arrow or tail else "") + style.paint(mark, mark_colour)
+        lines.append(row)
     for note in facts.footer_notes(conn):
         lines.append(style.paint(_fit(f"  {g['warn']} {text(note)}", style.width, g["ell"]), NOTE_COLOUR))
     lines += _finding_lines(conn, style)
     return "\n".join(lines) + "\n"
 
 
-def render(conns: list[Connection], style: Style, marks: dict[int, dict[int, list[str]]] | None = None) -> str:
+def render(conns: list[Connection], style: Style) -> str:
     if not conns:
         return "no TLS connections found\n"
-    return "\n".join(render_connection(c, style, marks.get(c.id) if marks is not None else None) for c in conns)
+    return "\n".join(render_connection(c, style) for c in conns)

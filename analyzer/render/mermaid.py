@@ -1,12 +1,16 @@
-"""The ladder as a Mermaid sequenceDiagram, for docs and issue reports. Labels are escaped."""
+"""The ladder as Mermaid sequence diagrams, for docs and issue reports: a Markdown document with
+one fenced ```mermaid block per connection (GitHub, GitLab and mermaid-cli render those; a
+bare diagram holds one connection only). Labels are escaped."""
 
 from __future__ import annotations
 
 from analyzer.model import Connection, Entry, GapInfo
 from analyzer.render import facts
-from analyzer.render.sanitize import mermaid
+from analyzer.render.sanitize import WIRE_TEXT_MAX, cut, mermaid
+from analyzer.wording import plural
 
 MAX_FACTS = 4
+FACT_MAX = WIRE_TEXT_MAX + 16  # characters of one fact ("SNI " and a wire string, a leaf's subject, ...)
 
 
 def render_connection(conn: Connection) -> str:
@@ -15,15 +19,15 @@ def render_connection(conn: Connection) -> str:
         "sequenceDiagram",
         f"    participant C as Client {mermaid(c.ip)} port {c.port}",
         f"    participant S as Server {mermaid(s.ip)} port {s.port}",
-        f"    Note over C,S: connection {conn.id} {mermaid(', '.join(facts.header_facts(conn)))}",
+        f"    Note over C,S: connection {conn.id} {mermaid(', '.join(cut(f, FACT_MAX) for f in facts.header_facts(conn)))}",
     ]
     for e in conn.entries:
         if isinstance(e, GapInfo):
-            lines.append(f"    Note over C,S: TCP gap, {e.length} bytes from {e.side} lost at frame {e.frame}")
+            lines.append(f"    Note over C,S: TCP gap, {plural(e.length, 'byte')} from {e.side} lost at frame {e.frame}")
             continue
         arrow = "C->>S" if e.side == "client" else "S->>C"
         frame = e.msg.frame if isinstance(e, Entry) else e.frame
-        detail = facts.entry_facts(e, conn)[:MAX_FACTS]
+        detail = [cut(f, FACT_MAX) for f in facts.entry_facts(e, conn)[:MAX_FACTS]]
         label = f"{facts.entry_label(e)} [frame {frame}]"
         if detail:
             label += " — " + ", ".join(detail)
@@ -34,4 +38,6 @@ def render_connection(conn: Connection) -> str:
 
 
 def render(conns: list[Connection]) -> str:
-    return "\n".join(render_connection(c) for c in conns)
+    if not conns:
+        return "no TLS connections found\n"
+    return "\n".join(f"```mermaid\n{render_connection(c)}```\n" for c in conns)

@@ -25,6 +25,17 @@ def text(value: object) -> str:
     return _UNSAFE.sub(_escape, s)
 
 
+WIRE_TEXT_MAX = 64  # characters of a wire string (SNI, ALPN, names) a text view shows before "..."
+
+
+def cut(value: object, width: int = WIRE_TEXT_MAX, ell: str = "...") -> str:
+    """`text(value)` cut to `width` characters with an ellipsis: a 65 KB SNI must not widen a
+    table column to 65 KB (JSON and CSV keep the whole string)."""
+    s = "" if value is None else str(value)
+    shown = text(s[:width + 1])  # escapes only lengthen it: no need to look further
+    return shown if len(shown) <= width and len(s) <= width else shown[:width - len(ell)] + ell
+
+
 def csv_cell(value: object) -> str:
     """Text for a CSV cell: escaped, and prefixed with ' when a spreadsheet would evaluate it."""
     s = text(value)

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import struct
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,6 +43,7 @@ class LiveCapture:
                  duration: float | None = None, tick: float = 0.25) -> None:
         self.iface, self.snaplen, self.count, self.duration, self.tick = iface, snaplen, count, duration, tick
         self.stats = LiveStats()
+        self.stopped_by: int | None = None  # the signal that asked the capture to stop
         if iface not in interfaces():
             raise UsageError(f"no interface named {iface!r}",
                              "available: " + (", ".join(interfaces()) or "none found"))
@@ -67,7 +69,7 @@ class LiveCapture:
         deadline = None if self.duration is None else time.monotonic() + self.duration
         last_tick = time.monotonic()
         try:
-            while self.count is None or index < self.count:
+            while (self.count is None or index < self.count) and self.stopped_by is None:
                 now = time.monotonic()
                 if deadline is not None and now >= deadline:
                     break
@@ -85,6 +87,10 @@ class LiveCapture:
         finally:
             self.close()
 
+    def stop(self, signum: int) -> None:
+        """End the capture at the next packet or tick (at most `tick` seconds): safe in a signal handler."""
+        self.stopped_by = signum
+
     def close(self) -> None:
         if self.sock is not None:
             try:
@@ -94,3 +100,28 @@ class LiveCapture:
                 pass
             self.sock.close()
             self.sock = None
+
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+def stop_on_signals(capture: LiveCapture) -> Callable[[], None]:
+    """SIGINT and SIGTERM stop `capture` cleanly; a second one raises KeyboardInterrupt. Installed
+    whatever the current disposition: a shell starts background jobs with SIGINT ignored. Returns
+    what puts the previous handlers back (nothing is installed outside the main thread)."""
+    def handle(signum: int, frame: object) -> None:
+        if capture.stopped_by is not None:
+            raise KeyboardInterrupt
+        capture.stop(signum)
+
+    previous = {}
+    try:
+        for sig in STOP_SIGNALS:
+            previous[sig] = signal.signal(sig, handle)
+    except ValueError:  # not the main thread: the caller's own handling stays
+        pass
+
+    def restore() -> None:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler if handler is not None else signal.SIG_DFL)
+    return restore

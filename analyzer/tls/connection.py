@@ -19,6 +19,7 @@ from analyzer.tls.openvpn import OpenVpnUnwrapper, looks_like_openvpn
 from analyzer.tls.keys import KeyState
 from analyzer.tls.messages import ClientHello, Context, ServerHello, decode_reporting, message_name
 from analyzer.tls.sslv2 import SSL2_NAMES, parse_sslv2_hello, parse_sslv2_server_hello, sslv2_record
+from analyzer.wording import CUT, LIMIT, UNDECRYPTABLE, cut_short, ends
 
 DETECT: Final = 0
 RECORDS: Final = 1
@@ -138,9 +139,9 @@ class TlsConnection:
             if not length:
                 return out
         if d.buf and d.mode == RECORDS:
-            out.append(Malformed(side, frame, d.pos, f"{len(d.buf)} bytes of a record lost in a TCP gap"))
+            out.append(Malformed(side, frame, d.pos, f"{len(d.buf)} bytes of a record lost in a TCP gap", CUT))
         if d.hs:
-            out.append(Malformed(side, frame, d.pos, "handshake message cut by a TCP gap"))
+            out.append(Malformed(side, frame, d.pos, "handshake message cut by a TCP gap", CUT))
         d.lost += len(d.buf) + length
         d.pos += len(d.buf) + length
         d.buf = bytearray()
@@ -151,18 +152,26 @@ class TlsConnection:
             d.mode = RESYNC
         return out
 
-    def end(self, side: int, frame: int, ts: float) -> list[Event]:
-        """The direction ended; anything half-read is reported, nothing is invented."""
+    def end(self, side: int, frame: int, ts: float, cause: str = "capture end") -> list[Event]:
+        """The direction ended (`cause`: StreamEnd.reason); anything half-read is reported, nothing
+        is invented."""
         d = self.dirs[side]
         out: list[Event] = []
-        if d.skip:
-            out.append(Malformed(side, frame, d.pos, f"stream ended {d.skip} bytes before the end of a record"))
+        if d.skip and d.skipped_header is not None:
+            total = d.skipped_header[2]
+            out.append(Malformed(side, frame, d.pos, cut_short(cause, total - d.skip, total), CUT))
             d.skip = 0
             self._skipped_record_done(d, frame, ts, out)
-        if d.mode == RECORDS and d.buf:
-            out.append(Malformed(side, frame, d.pos, f"stream ended inside a record ({len(d.buf)} bytes)"))
-        if d.hs and d.mode == RECORDS:
-            out.append(Malformed(side, frame, d.pos, "stream ended inside a handshake message"))
+        buf, hs = d.buf, d.hs
+        if d.mode == RECORDS and buf:
+            why = cut_short(cause, len(buf) - 5, (buf[3] << 8) | buf[4]) if len(buf) >= 5 else \
+                f"{ends(cause)} inside a record header ({len(buf)} of 5 bytes)"
+            out.append(Malformed(side, frame, d.pos, why, CUT))
+        if hs and d.mode == RECORDS:
+            why = cut_short(cause, len(hs) - 4, (hs[1] << 16) | (hs[2] << 8) | hs[3],
+                            registry.handshake_type_name(hs[0])) if len(hs) >= 4 else \
+                f"{ends(cause)} inside a handshake message header"
+            out.append(Malformed(side, frame, d.pos, why, CUT))
         d.buf = bytearray()
         d.hs = bytearray()
         d.mode = OFF
@@ -343,7 +352,10 @@ class TlsConnection:
         length = end - start
         if d.encrypted and ct == CT_HANDSHAKE and self.version is None and _whole_client_hello(buf, start, end):
             d.encrypted = False  # a TLS 1.3 compat CCS, then the second ClientHello after a lost HRR
-        if ct == CT_APPDATA or (d.encrypted and (ct != CT_CCS or (length > 1 and self._keyed(d.side)))):
+        # a 2-byte alert is never protected (a tag or MAC alone is 16 bytes): some TLS 1.3 clients
+        # send one in the clear after the server's encrypted flight
+        if ct == CT_APPDATA or (d.encrypted and (ct != CT_CCS or (length > 1 and self._keyed(d.side)))
+                                and not (ct == CT_ALERT and length == 2)):
             if self._keyed(d.side):
                 self._decrypt(d, ct, version, bytes(buf[start:end]), frame, ts, out)
             else:
@@ -358,7 +370,7 @@ class TlsConnection:
                  out: list[Event]) -> None:
         result = self.keys.decrypt(d.side, ct, version, body)  # type: ignore[union-attr]
         if isinstance(result, str):
-            out.append(Malformed(d.side, frame, d.pos, f"cannot decrypt: {result}; records stay opaque"))
+            out.append(Malformed(d.side, frame, d.pos, f"cannot decrypt: {result}; records stay opaque", UNDECRYPTABLE))
             self._opaque(d, ct, version, len(body), frame, ts, out)
             return
         inner_ct, plain = result
@@ -440,7 +452,7 @@ class TlsConnection:
             hlen = (hs[p + 1] << 16) | (hs[p + 2] << 8) | hs[p + 3]
             if hlen > MAX_HANDSHAKE:
                 out.append(Malformed(d.side, frame, d.pos, f"handshake message of {hlen} bytes "
-                                     f"exceeds the {MAX_HANDSHAKE}-byte cap; skipped"))
+                                     f"exceeds the {MAX_HANDSHAKE}-byte cap; skipped", LIMIT))
                 d.hs_skip = hlen - (n - p - 4)
                 p = n
                 if d.hs_skip <= 0:

@@ -70,10 +70,16 @@ class TlsStart:
 
 @dataclass(frozen=True, slots=True)
 class Malformed:
+    """Bytes of one direction that could not be read as TLS. `kind` says why (analyzer.wording):
+    "malformed" (they break the protocol), "cut" (a capture end, connection end or TCP gap cut a
+    record or message part-way), "undecryptable" (keys given, the record does not decrypt) or
+    "limit" (a cap was reached)."""
+
     side: int
     frame: int
     offset: int
     reason: str
+    kind: str = "malformed"
 
 
 @dataclass(frozen=True, slots=True)
