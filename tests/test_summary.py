@@ -289,17 +289,6 @@ def test_top_cuts_the_long_lists_only() -> None:
     assert top2["distinct"] == doc["distinct"] and top2["observed"] == doc["observed"]
 
 
-def test_readme_summary_example_is_current() -> None:
-    """The README's `$ tls-analyzer summary captures` block is this command's exact output."""
-    readme = (ROOT / "README.md").read_text()
-    block = re.search(r"```\n\$ tls-analyzer summary captures\n(.*?)```", readme, re.S)
-    assert block is not None
-    p = run("summary", "captures")
-    got = p.stdout.decode() + p.stderr.decode()
-    normalise = lambda s: re.sub(r"\(\d+\.\d+s\)", "(0.00s)", s)  # noqa: E731
-    assert normalise(got) == normalise(block.group(1))
-
-
 def test_a_pq_group_chosen_for_a_client_hello_never_captured_still_counts(corpus: Path) -> None:
     """nDPI's tls_missing_ch_frag.pcap lost the ClientHello; the ServerHello chose CECPQ2, which
     the registry grades a PQ hybrid (Google's 2019 experiment)."""
