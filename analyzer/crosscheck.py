@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from analyzer.errors import AnalyzerError
 from analyzer.model import Connection, Entry
-from analyzer.report import analyze_capture
+from analyzer.api import analyze
 from analyzer.sources.tshark import OracleMessage, wireshark_messages
 
 # A plaintext preamble's first bytes (from the client) -> the dissector tshark must be told to use
@@ -105,7 +105,7 @@ def crosscheck(path: str, extra_decode_as: dict[int, str] | None = None) -> Cros
 
 
 def _crosscheck(path: str, extra_decode_as: dict[int, str] | None = None) -> Crosscheck:
-    conns = analyze_capture(path).connections
+    conns = [r.connection for r in analyze(path).connections]
     result = Crosscheck(decode_as={**decode_as_for(conns), **(extra_decode_as or {})})
     ours: dict[tuple[int, int], list[OracleMessage]] = defaultdict(list)
     for c in conns:

@@ -113,12 +113,6 @@ class Connection:
     history: str
     server_key_exchange: Any  # the ServerKeyExchange body (TLS <= 1.2)
     sslv2_server_hello_frame: int | None  # SSLv2 proper: where its SERVER-HELLO was
-    # analysis (analyzer/analysis/enrich.py)
-    fingerprints: dict[str, str]  # of the first ClientHello and ServerHello
-    message_fingerprints: dict[int, dict[str, str]]  # id(hello Message) -> ...: an index, not a cache (the
-    # connection holds those messages for its whole life, so no other object can take their ids)
-    findings: list[Any]  # analyzer.analysis.weakness.Finding, worst first
-    extra: dict[str, Any]  # JSON-ready analysis additions (findings, ...)
 
     def __init__(self, *, id: int, client: Endpoint, server: Endpoint, role_source: str, first_frame: int,
                  last_frame: int, first_ts: float, last_ts: float, packets: int = 0, bytes_client: int = 0,
@@ -136,8 +130,6 @@ class Connection:
         self.resumed = self.early_data_accepted = self.downgrade_sentinel = None
         self.certificates, self.client_certificates, self.alerts = [], [], []
         self.history, self.server_key_exchange, self.sslv2_server_hello_frame = "", None, None
-        # analysis
-        self.fingerprints, self.message_fingerprints, self.findings, self.extra = {}, {}, [], {}
         for name, value in facts.items():  # (tests build connections with some facts set)
             setattr(self, name, value)
 

@@ -23,9 +23,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Final
 
-from analyzer.pipeline import Pipeline
+from analyzer.api import CaptureAnalysis
 from analyzer.render import json as rjson
-from analyzer.report import ordered
+from analyzer.report.connection import Report
 from analyzer.sources.pcap import CaptureInfo
 
 MIN_BYTES = 32 << 20  # smaller captures are faster in one process than the cost of forking
@@ -74,21 +74,21 @@ _RECORD: Final = struct.Struct("<QII")  # a spool record: first frame, then the 
 
 def _work(args: tuple[str, int, int, str, Any, Any, str]) -> ShardResult:
     path, k, n, depth, selection, keylog, spool_dir = args
-    info = CaptureInfo(path)
-    pipeline = Pipeline(depth=depth, shard=(k, n), keylog=keylog, policy=_POLICY[0])
+    run = CaptureAnalysis(path, keylog=keylog, policy=_POLICY[0], select=selection, depth=depth, shard=(k, n))
     fd, spool = tempfile.mkstemp(prefix=f"shard-{k}-", dir=spool_dir)
     warned: dict[int, int] = {}
 
-    def render(c: Any) -> tuple[int, bytes, bytes]:
-        if c.warnings:
-            warned[c.first_frame] = len(c.warnings)
-        return (c.first_frame, *_split(rjson.connection_json(c)))
+    def render(r: Report) -> tuple[int, bytes, bytes]:
+        first = r.connection.first_frame
+        if r.warnings:
+            warned[first] = len(r.warnings)
+        return (first, *_split(r.to_json()))
 
     with os.fdopen(fd, "wb") as fh:
-        for first, before, after in ordered(path, depth, selection, render, info, pipeline):
+        for first, before, after in run.rendered(render):
             fh.write(_RECORD.pack(first, len(before), len(after)) + before + after)
-    return ShardResult(info.frames, info, list(info.warnings) + pipeline.stats.warnings,
-                       list(pipeline.flows.first_frames), pipeline.stats.handed_out, warned, spool)
+    return ShardResult(run.info.frames, run.info, run.warnings, list(run.pipeline.flows.first_frames), run.total,
+                       warned, spool)
 
 
 def _records(path: str) -> Iterator[tuple[int, bytes, bytes]]:

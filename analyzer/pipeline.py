@@ -1,7 +1,8 @@
-"""Wires the stages: frames -> segments -> TCP events -> TLS events -> `Connection`s.
+"""Wires the stages: frames -> segments -> TCP events -> TLS events -> `Connection` facts ->
+`Report`s (the facts judged).
 
-The only module that knows every layer. Streams: connections are handed out as they end, so
-memory depends on the connections open at once, not on the capture's length.
+The only module that knows every layer. Streams: reports are handed out as their connections
+end, so memory depends on the connections open at once, not on the capture's length.
 """
 
 from __future__ import annotations
@@ -12,9 +13,9 @@ from collections.abc import Iterable, Iterator
 from typing import Any, Final
 from dataclasses import dataclass, field
 
-from analyzer.analysis.enrich import enrich
 from analyzer.assemble import ConnectionBuilder
-from analyzer.model import Connection
+from analyzer.report.build import judge
+from analyzer.report.connection import Report
 from analyzer.net.decode import PacketDecoder, Segment
 from analyzer.net.flows import FlowTable, Limits, TcpConnection
 from analyzer.sources.pcap import TICK, Frame
@@ -50,19 +51,25 @@ class Pipeline:
         self.keylog = keylog  # analyzer.tls.keylog.KeyLog: secrets to decrypt with (may grow while reading)
         self.policy = policy  # analyzer.analysis.policy.Policy for the findings (None: the default profile)
 
-    def run(self, frames: Iterable[Frame]) -> Iterator[Connection]:
-        """Connections as they end. The cyclic GC is paused meanwhile: the pipeline's objects hold
-        no reference cycles once reported, and with millions of live objects GC passes would
-        otherwise cost as much as the decoding itself."""
-        gc_was_enabled = gc.isenabled()
-        gc.disable()
-        try:
-            yield from self._run(frames)
-        finally:
-            if gc_was_enabled:
-                gc.enable()
+    def run(self, frames: Iterable[Frame]) -> Iterator[Report]:
+        """Reports as their connections end. The cyclic GC is paused while the pipeline works (its
+        objects hold no reference cycles once reported, and with millions of live objects GC passes
+        would otherwise cost as much as the decoding itself), and given back as it was whenever a
+        report is handed out: the caller's code between reports runs as it would anyway."""
+        work = self._run(frames)
+        restore = gc.isenabled()
+        while True:
+            gc.disable()
+            try:
+                report = next(work, None)
+            finally:
+                if restore:
+                    gc.enable()
+            if report is None:
+                return
+            yield report
 
-    def _run(self, frames: Iterable[Frame]) -> Iterator[Connection]:
+    def _run(self, frames: Iterable[Frame]) -> Iterator[Report]:
         # typed calls, not bound methods kept in locals: compiled, those are native calls
         decoder, flows = self.decoder, self.flows
         tls = self.depth != "tcp"
@@ -101,7 +108,7 @@ class Pipeline:
                     app.reported = True
                     self.stats.connections += 1
                     self.stats.handed_out += 1
-                    yield enrich(app.finish(), self.policy)
+                    yield judge(app.finish(), self.policy)
             if n >= next_sweep:  # (frame numbers skip those a sharded reader left out)
                 next_sweep = n + SWEEP_EVERY
                 yield from self._sweep(ts)
@@ -122,11 +129,11 @@ class Pipeline:
         id can be released up to here while the capture is still being read."""
         return self._watermark
 
-    def _sweep(self, now: float) -> Iterator[Connection]:
+    def _sweep(self, now: float) -> Iterator[Report]:
         yield from self._report(self.flows.sweep(now))
         self._watermark = self.flows.lowest_open  # only once the whole batch is out
 
-    def _report(self, conns: list[TcpConnection]) -> Iterator[Connection]:
+    def _report(self, conns: list[TcpConnection]) -> Iterator[Report]:
         for tcp in conns:
             if not tcp.closed:
                 out: list = []
@@ -143,4 +150,4 @@ class Pipeline:
             self.stats.connections += 1
             if conn.tls or self.depth == "tcp":
                 self.stats.handed_out += 1
-                yield enrich(conn, self.policy)
+                yield judge(conn, self.policy)

@@ -8,7 +8,7 @@ import threading
 
 import pytest
 
-from analyzer.analysis import enrich
+from analyzer.report import build as enrich
 from analyzer.analysis.fingerprints import client_fingerprints, client_key
 from analyzer.cache import LruCache
 from analyzer.tls import extensions
@@ -80,7 +80,7 @@ def test_each_hello_gets_its_own_fingerprint_while_interned_extensions_churn(mon
         server_hello(0x1301, [ext(0xFF77, i.to_bytes(4, "big"))])  # a distinct extension, interned
         if len(interned) >= INTERN_CAP:
             interned.clear()
-        fp = enrich._client(_hello(i), "t") if cache_size is None else \
+        fp = enrich.cached_client_fingerprints(cache, _hello(i), "t") if cache_size is None else \
             enrich.cached_client_fingerprints(cache, _hello(i), "t")
         expected = truth[i % len(CLIENTS)]
         wrong += fp["ja4"] != expected["ja4"] or fp["ja3"] != expected["ja3"]

@@ -17,6 +17,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from analyzer.sources.keylog_file import read_keylog
 from analyzer.analysis import certinfo as certs
 from analyzer.analysis.certificates import CERT_RULES, CertPolicy
 from analyzer.analysis.certinfo import certificate_summary, load_ca_bundle, parse_certificate
@@ -24,12 +25,10 @@ from analyzer.analysis.hostnames import dns_name_matches, name_matches
 from analyzer.errors import InputError
 from analyzer.model import Connection, Entry
 from analyzer.net.flows import Endpoint
-from analyzer.report import analyze_capture
 from analyzer.tls.events import Message
-from analyzer.tls.keylog import KeyLog
 from analyzer.tls.messages import Certificate, CertificateEntry
 
-from conftest import CAPTURES
+from conftest import CAPTURES, facts
 
 UTC = timezone.utc
 RULES = {r.id: r for r in CERT_RULES}
@@ -53,8 +52,8 @@ def hits(conn: Connection, context: SimpleNamespace | None = None) -> dict[str, 
 
 def capture(name: str, keys: bool = True) -> Connection:
     keyfile = CAPTURES / "keys" / f"{name}.keys"
-    keylog = KeyLog.from_file(str(keyfile)) if keys and keyfile.exists() else None
-    conns = analyze_capture(str(CAPTURES / f"{name}.pcap"), keylog=keylog).connections
+    keylog = read_keylog(str(keyfile)) if keys and keyfile.exists() else None
+    conns = facts(str(CAPTURES / f"{name}.pcap"), keylog=keylog)
     assert len(conns) == 1
     return conns[0]
 
@@ -201,7 +200,7 @@ def test_a_tls13_chain_never_seen_is_said_not_judged_with_a_ca_bundle() -> None:
     assert "not judged against the CA bundle" in title and evidence == {"visible": False}
     assert "CERT-NOT-VISIBLE" not in hits(hidden)  # no bundle: nothing was asked of the chain
     assert "CERT-NOT-VISIBLE" not in hits(capture("cert-tls13-good"), roots)  # decrypted: judged
-    resumed = analyze_capture(str(CAPTURES / "tls13-psk-resumption.pcap")).connections[1]
+    resumed = facts(str(CAPTURES / "tls13-psk-resumption.pcap"))[1]
     assert resumed.resumed == "psk" and "CERT-NOT-VISIBLE" not in hits(resumed, roots)  # no chain is sent
 
 

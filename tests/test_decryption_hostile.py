@@ -10,12 +10,12 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from analyzer.report import analyze_capture
+from analyzer.sources.keylog_file import read_keylog
 from analyzer.sources.pcap import read_frames
 from analyzer.sources.pcapng_writer import PcapngWriter
 from analyzer.tls.keylog import KeyLog
 
-from conftest import CAPTURES
+from conftest import CAPTURES, facts
 
 # one per key schedule: TLS 1.3 with 0-RTT, CBC with chained IVs, MAC-then-encrypt, renegotiation
 KEYED = ("tls13-0rtt", "keyed-tls10-cbc", "keyed-tls12-cbc-mte", "keyed-tls12-renegotiation", "keyed-tls12-chacha20")
@@ -39,7 +39,7 @@ def _capture(name: str) -> tuple[int, tuple, tuple[tuple[int, int], ...]]:
 
 @cache
 def _keys(name: str) -> KeyLog:
-    return KeyLog.from_file(str(CAPTURES / "keys" / f"{name}.keys"))
+    return read_keylog(str(CAPTURES / "keys" / f"{name}.keys"))
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -56,13 +56,13 @@ def test_a_flipped_byte_is_reported_never_raised(tmp_path: Path, name: str, pick
         writer = PcapngWriter(fh, linktype)
         for i, f in enumerate(frames):
             writer.write(f.ts, bytes(data) if i == index else f.data)
-    damaged = analyze_capture(str(target), keylog=_keys(name)).connections
+    damaged = facts(str(target), keylog=_keys(name))
     assert len(damaged) == len(_intact(name))  # every connection is still reported
 
 
 @cache
 def _intact(name: str) -> tuple:
-    return tuple(analyze_capture(str(CAPTURES / f"{name}.pcap"), keylog=_keys(name)).connections)
+    return tuple(facts(str(CAPTURES / f"{name}.pcap"), keylog=_keys(name)))
 
 
 def test_a_damaged_record_is_named_and_the_rest_goes_on(tmp_path: Path) -> None:
@@ -77,6 +77,6 @@ def test_a_damaged_record_is_named_and_the_rest_goes_on(tmp_path: Path) -> None:
         writer = PcapngWriter(fh, linktype)
         for i, f in enumerate(frames):
             writer.write(f.ts, f.data[:-1] + bytes([f.data[-1] ^ 0x01]) if i == index else f.data)
-    [after] = analyze_capture(str(target), keylog=_keys(name)).connections
+    [after] = facts(str(target), keylog=_keys(name))
     assert any(f"frame {first_data.frame}:" in w and "cannot decrypt" in w for w in after.warnings), after.warnings
     assert after.complete and after.version == conn.version and after.certificates == conn.certificates

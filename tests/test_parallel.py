@@ -6,7 +6,8 @@ import pytest
 
 from analyzer import parallel
 from analyzer.render import json as rjson
-from analyzer.report import Selection, analyze_capture, json_document
+from analyzer.api import analyze, json_document
+from analyzer.selection import Selection
 
 from conftest import CAPTURES
 
@@ -14,7 +15,7 @@ from conftest import CAPTURES
 def _parallel_document(path: str, jobs: int, selection: Selection | None = None, policy=None) -> bytes:  # noqa: ANN001
     info, frames, stream, warnings = parallel.analyze_json(path, jobs, "tls", selection, policy=policy)
     conns = list(stream)
-    result = analyze_capture(path)  # only for the capture header fields
+    result = analyze(path)  # only for the capture header fields
     result.frames = frames
     return rjson.document_bytes(result.capture_json(), conns, warnings)
 
@@ -59,7 +60,7 @@ def test_workers_judge_by_the_given_policy() -> None:
 def test_selection_by_id_uses_global_ids() -> None:
     path = str(CAPTURES / "tls13-psk-resumption.pcap")
     sel = Selection(conns=[1])
-    assert _parallel_document(path, 2, sel) == json_document(path, selection=sel)
+    assert _parallel_document(path, 2, sel) == json_document(path, select=sel)
 
 
 def test_small_captures_stay_in_one_process() -> None:

@@ -9,24 +9,23 @@ from pathlib import Path
 
 import pytest
 
+from analyzer.sources.keylog_file import read_keylog
 from analyzer import registry
 from analyzer.analysis import rulebook
 from analyzer.analysis.findings import Rule
 from analyzer.analysis.policy import POLICY_DIR, PROFILES, load_policy_file, load_profile
 from analyzer.cli import main
 from analyzer.errors import ExitCode, InputError
-from analyzer.report import analyze_capture
 
-from conftest import CAPTURES, ROOT
+from conftest import CAPTURES, ROOT, reports
 
 REFERENCE = ROOT.parent / "shared" / "reference"
 
 
 def _findings(name: str, policy=None, keys: str | None = None) -> dict[str, str]:  # noqa: ANN001
-    from analyzer.tls.keylog import KeyLog
 
-    keylog = KeyLog.from_file(str(CAPTURES / "keys" / keys)) if keys else None
-    conn = analyze_capture(str(CAPTURES / name), keylog=keylog, policy=policy).connections[0]
+    keylog = read_keylog(str(CAPTURES / "keys" / keys)) if keys else None
+    conn = reports(str(CAPTURES / name), keylog=keylog, policy=policy)[0]
     worst: dict[str, str] = {}
     for f in conn.findings:  # worst first: keep each id's first
         worst.setdefault(f.id, f.severity)
@@ -186,7 +185,7 @@ def test_a_failing_rule_costs_a_warning_not_the_analysis(monkeypatch) -> None:  
 
     rules = rulebook.all_rules() + (Rule("TEST-BROKEN", "high", "test", "always fails", broken),)
     monkeypatch.setattr(rulebook, "all_rules", lambda: rules)
-    conn = analyze_capture(str(CAPTURES / "tls12-rsa.pcap")).connections[0]
+    conn = reports(str(CAPTURES / "tls12-rsa.pcap"))[0]
     assert "SUITE-STATIC-RSA" in {f.id for f in conn.findings}
     assert any("rule TEST-BROKEN failed: ValueError: boom" in w for w in conn.warnings)
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from analyzer.report import json_document
+from analyzer.api import json_document
 
 from conftest import CAPTURES
 

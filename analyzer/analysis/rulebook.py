@@ -51,10 +51,10 @@ def _finding(rule: Rule, severity: str, source: str, hits: list[Hit], conn: Conn
     return Finding(rule.id, worst, title, scope, source, frame, evidence)
 
 
-def evaluate(conn: Connection, policy: Policy | None = None) -> list[Finding]:
+def evaluate(conn: Connection, policy: Policy | None = None, warnings: list[str] | None = None) -> list[Finding]:
     """Every finding on one connection under `policy` (the default profile if None), worst first,
-    at most one per rule. A rule that fails on strange input costs a warning on the connection,
-    never the analysis."""
+    at most one per rule. A rule that fails on strange input costs a warning (appended to
+    `warnings`), never the analysis."""
     if not conn.tls:
         return []
     policy = policy or default_policy()
@@ -65,7 +65,8 @@ def evaluate(conn: Connection, policy: Policy | None = None) -> list[Finding]:
             if hits:
                 findings.append(_finding(rule, severity, source, hits, conn))
         except Exception as exc:  # noqa: BLE001 - one rule's bug must not hide the others' findings
-            conn.warnings.append(f"rule {rule.id} failed: {type(exc).__name__}: {exc}"[:300])
+            if warnings is not None:
+                warnings.append(f"rule {rule.id} failed: {type(exc).__name__}: {exc}"[:300])
     findings.sort(key=lambda f: (-SEVERITIES.index(f.severity), f.id, f.scope))
     return findings
 

@@ -10,6 +10,7 @@ import textwrap
 from typing import Any, Final
 
 from analyzer.analysis.findings import SEVERITIES
+from analyzer.wording import plural
 from analyzer.render.sanitize import text
 from analyzer.summary.facts import is_legacy
 
@@ -30,10 +31,6 @@ def share(n: int, total: int) -> str:
         return "-"
     pct = 100 * n / total
     return "<1%" if 0 < pct < 0.5 else f"{pct:.0f}%"
-
-
-def plural(n: int, noun: str) -> str:
-    return f"{n} {noun if n == 1 else noun + 's'}"
 
 
 def ranked(counts: dict[str, int]) -> list[tuple[str, int]]:

@@ -12,7 +12,7 @@ from typing import Any
 
 from analyzer.errors import AnalyzerError, ExitCode, InputError
 from analyzer.output import write_atomically
-from analyzer.report import json_document
+from analyzer.api import json_document
 from analyzer.wording import plural
 
 CAPTURE_SUFFIXES = (".pcap", ".pcapng", ".cap", ".pcap.gz", ".pcapng.gz", ".cap.gz")
@@ -178,7 +178,7 @@ def run_check(folder: Path, update: bool, keylog: Any = None, policy: Any = None
     """The `check` command: one line per capture (and its differences), a summary on stderr.
     Exit 1 on any difference, or (with `fail_on`) on a finding at or above that severity."""
     from analyzer.render.sanitize import text
-    from analyzer.report import fail_on_code
+    from analyzer.commands.common import fail_on_code
 
     results = []
     for r in check_folder(folder, update, keylog, policy):

@@ -1,4 +1,4 @@
-"""Judgement added to a connection's facts: fingerprints and weakness findings.
+"""Judge one connection: its facts in, a `Report` out (fingerprints, findings, certificates).
 
 Runs once per finished connection (the pipeline calls it), so every output sees the same report.
 """
@@ -11,6 +11,7 @@ from analyzer.analysis import fingerprints, rulebook
 from analyzer.analysis.certinfo import certificate_summary
 from analyzer.cache import LruCache
 from analyzer.model import Connection
+from analyzer.report.connection import Report
 from analyzer.tls.messages import ClientHello
 
 CACHE_MAX: Final = 4096  # distinct client fingerprints kept (a capture has a few clients, a busy one thousands)
@@ -27,28 +28,25 @@ def cached_client_fingerprints(cache: LruCache[dict[str, str]], ch: ClientHello,
     return fp
 
 
-def _client(ch: ClientHello, transport: str) -> dict[str, str]:
-    return cached_client_fingerprints(_CLIENT_CACHE, ch, transport)
-
-
-def enrich(conn: Connection, policy: Any = None) -> Connection:
+def judge(conn: Connection, policy: Any = None) -> Report:
+    """The connection's report under `policy` (None: the default profile)."""
+    report = Report(conn)
     if not conn.tls:
-        return conn
+        return report
     transport = "t" if conn.transport == "tcp" else "q"
-    for m in conn.client_hellos:
-        conn.message_fingerprints[id(m)] = _client(m.body, transport)
-    for m in conn.server_hellos:  # a HelloRetryRequest too: on the wire it is a ServerHello (tshark agrees)
-        conn.message_fingerprints[id(m)] = fingerprints.server_fingerprints(m.body)
-    first = {}
+    report.hello_fingerprints = [cached_client_fingerprints(_CLIENT_CACHE, m.body, transport)
+                                 for m in conn.client_hellos]
+    # a HelloRetryRequest too: on the wire it is a ServerHello (tshark agrees)
+    report.server_fingerprints = [fingerprints.server_fingerprints(m.body) for m in conn.server_hellos]
+    first: dict[str, str] = {}
     if conn.client_hellos:
-        first.update(conn.message_fingerprints[id(conn.client_hellos[0])])
+        first.update(report.hello_fingerprints[0])
     # the connection's JA3S: the ServerHello that negotiated, else (the handshake stopped there) the HRR
-    sh = conn.server_hello or (conn.server_hellos[0] if conn.server_hellos else None)
-    if sh is not None:
-        first.update(conn.message_fingerprints[id(sh)])
-    conn.fingerprints = first
-    conn.findings = rulebook.evaluate(conn, policy)
-    for key, chain in (("certificates", conn.certificates), ("client_certificates", conn.client_certificates)):
-        if chain:  # what X.509 says of each certificate (parsed once, cached), in place of length + SHA-256
-            conn.extra[key] = [certificate_summary(der) for der in chain]
-    return conn
+    negotiating = next((k for k, m in enumerate(conn.server_hellos) if not m.body.hello_retry_request), 0)
+    if conn.server_hellos:
+        first.update(report.server_fingerprints[negotiating])
+    report.fingerprints = first
+    report.findings = rulebook.evaluate(conn, policy, report.warnings)
+    report.certificates = [certificate_summary(der) for der in conn.certificates]
+    report.client_certificates = [certificate_summary(der) for der in conn.client_certificates]
+    return report
