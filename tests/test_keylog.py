@@ -124,7 +124,7 @@ def test_from_file_errors_are_one_line_with_a_hint(tmp_path: Path) -> None:
 def _from_blocks(blocks: list) -> KeyLog:
     keylog = KeyLog()
     for block in blocks:
-        keylog.add_secrets_block(block)
+        keylog.add_secrets_block(block.secrets_type, block.data)
     return keylog
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from analyzer.render.json import message_json
+from analyzer.report.messages import message_json
 
 from conftest import CAPTURES, facts
 from udp_oracle import oracle_view as _oracle_view
