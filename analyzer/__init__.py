@@ -27,7 +27,9 @@ _PUBLIC = {
     "KeyLog": "analyzer.tls.keylog", "Selection": "analyzer.selection",
     "AnalyzerError": "analyzer.errors", "InputError": "analyzer.errors", "UsageError": "analyzer.errors",
 }
-__all__ = sorted(_PUBLIC) + ["__version__"]
+__all__ = ["AnalyzerError", "CaptureAnalysis", "CaptureReport", "Connection", "Depth", "Finding", "InputError", "KeyLog",
+           "Policy", "Report", "Selection", "UsageError", "__version__", "analyze", "iter_reports", "json_document",
+           "load_keylog", "load_policy", "open_capture"]
 
 if TYPE_CHECKING:
     from analyzer.analysis.findings import Finding

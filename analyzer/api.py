@@ -19,15 +19,16 @@ from collections.abc import Callable, Iterator
 from enum import Enum
 from typing import TypeVar
 
-from analyzer.analysis.policy import Policy, load_policy_file, load_profile
-from analyzer.errors import UsageError
+from analyzer.analysis.policy import Policy
+from analyzer.analysis.policy_file import load_policy_file, load_profile
+from analyzer.analysis.rulebook import Judge
+from analyzer.errors import InputError, UsageError
 from analyzer.net.flows import Limits
 from analyzer.pipeline import Pipeline
 from analyzer.policies import PROFILES
 from analyzer.report.capture import CaptureReport
 from analyzer.report.connection import Report
 from analyzer.selection import Selection
-from analyzer.sources.keylog_file import read_keylog
 from analyzer.sources.pcap import CaptureInfo, DecryptionSecrets, Frame, read_frames
 from analyzer.tls.keylog import KeyLog
 
@@ -48,19 +49,34 @@ def as_depth(depth: Depth | str) -> Depth:
         raise UsageError(f"depth {depth!r} is neither 'tls' nor 'tcp'") from None
 
 
-def load_policy(policy: Policy | str | os.PathLike[str] | None) -> Policy | None:
-    """A Policy as given, a built-in profile by name (`mozilla-modern`, ...), or a TOML policy file."""
-    if policy is None or isinstance(policy, Policy):
+PolicyLike = Policy | Judge | str | os.PathLike[str] | None
+
+
+def load_policy(policy: PolicyLike) -> Policy | Judge | None:
+    """A Policy (or a Judge: a policy made ready for a run) as given, a built-in profile by name
+    (`mozilla-modern`, ...), or a TOML policy file."""
+    if policy is None or isinstance(policy, (Policy, Judge)):
         return policy
     name = os.fspath(policy)
     return load_profile(name) if name in PROFILES else load_policy_file(name)
 
 
 def load_keylog(keylog: KeyLog | str | os.PathLike[str] | None) -> KeyLog | None:
-    """A KeyLog as given, or read from an NSS key log file (SSLKEYLOGFILE format)."""
+    """A KeyLog as given, or read from an NSS key log file (SSLKEYLOGFILE format); a missing or
+    unreadable file is a one-line InputError."""
     if keylog is None or isinstance(keylog, KeyLog):
         return keylog
-    return read_keylog(os.fspath(keylog))
+    path = os.fspath(keylog)
+    try:
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            text = fh.read()
+    except FileNotFoundError:
+        raise InputError(f"key log {path}: no such file", "give the file SSLKEYLOGFILE wrote") from None
+    except OSError as exc:
+        raise InputError(f"key log {path}: {exc.strerror}", "check the path and permissions") from None
+    parsed = KeyLog()
+    parsed.add_text(text, path)
+    return parsed
 
 
 class CaptureAnalysis:
@@ -70,7 +86,7 @@ class CaptureAnalysis:
     """
 
     def __init__(self, path: str | os.PathLike[str], *, keylog: KeyLog | str | os.PathLike[str] | None = None,
-                 policy: Policy | str | os.PathLike[str] | None = None, select: Selection | None = None,
+                 policy: PolicyLike = None, select: Selection | None = None,
                  depth: Depth | str = Depth.TLS, limits: Limits | None = None,
                  shard: tuple[int, int] | None = None, early: bool = False) -> None:
         self.path = os.fspath(path)
@@ -135,7 +151,7 @@ def open_capture(path: str | os.PathLike[str]) -> CaptureAnalysis:
 
 
 def iter_reports(capture: str | os.PathLike[str], *, keylog: KeyLog | str | os.PathLike[str] | None = None,
-                 policy: Policy | str | os.PathLike[str] | None = None, select: Selection | None = None,
+                 policy: PolicyLike = None, select: Selection | None = None,
                  depth: Depth | str = Depth.TLS, order: str = "id") -> Iterator[Report]:
     """Stream a capture's reports: `order="id"` (connection order, as `analyze` prints them) or
     `"end"` (as each connection ends: nothing is held back). Raises InputError when the capture
@@ -147,7 +163,7 @@ def iter_reports(capture: str | os.PathLike[str], *, keylog: KeyLog | str | os.P
 
 
 def analyze(capture: str | os.PathLike[str], *, keylog: KeyLog | str | os.PathLike[str] | None = None,
-            policy: Policy | str | os.PathLike[str] | None = None, select: Selection | None = None,
+            policy: PolicyLike = None, select: Selection | None = None,
             depth: Depth | str = Depth.TLS) -> CaptureReport:
     """Analyse a whole capture: its reports in connection order, its counts and warnings.
     `result.to_json()` is exactly what `tls-analyzer analyze CAPTURE --format json` prints."""
@@ -156,7 +172,7 @@ def analyze(capture: str | os.PathLike[str], *, keylog: KeyLog | str | os.PathLi
 
 
 def json_document(capture: str | os.PathLike[str], *, keylog: KeyLog | str | os.PathLike[str] | None = None,
-                  policy: Policy | str | os.PathLike[str] | None = None, select: Selection | None = None,
+                  policy: PolicyLike = None, select: Selection | None = None,
                   depth: Depth | str = Depth.TLS) -> bytes:
     """Exactly the bytes `tls-analyzer analyze CAPTURE --format json` prints (one capture)."""
     from analyzer.render.json import connection_bytes, document_bytes

@@ -15,6 +15,7 @@ from typing import Annotated, Optional
 import typer
 
 from analyzer.errors import AnalyzerError, ExitCode, UsageError
+from analyzer.render.sanitize import text
 from analyzer.policies import PROFILES
 
 app = typer.Typer(
@@ -83,7 +84,7 @@ def _policy(profile: Profile | None, policy_file: Path | None, ca_bundle: Path |
         return None
     from dataclasses import replace
 
-    from analyzer.analysis.policy import load_policy_file, load_profile
+    from analyzer.analysis.policy_file import load_policy_file, load_profile
 
     if profile is not None and policy_file is not None:
         raise UsageError("--profile and --policy together", "write `extends = \"<profile>\"` in the policy file")
@@ -399,13 +400,14 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # quiet exit under `| head`
         return ExitCode.OK
-    except Exception as exc:  # a bug: one line unless --debug
+    except Exception as exc:  # a bug: one line and its own exit code; the traceback with --debug
         if _state["debug"]:
-            raise
-        first = (str(exc).splitlines() or [""])[0]
-        print(f"error: internal error: {type(exc).__name__}: {first} (rerun with --debug and report it)",
-              file=sys.stderr)
-        return ExitCode.USAGE
+            import traceback
+            traceback.print_exc()
+        first = text((str(exc).splitlines() or [""])[0])[:200]
+        print(f"error: internal error: {type(exc).__name__}: {first} (please report it, with the output of "
+              "the same command run with --debug: tls-analyzer --debug ...)", file=sys.stderr)
+        return ExitCode.INTERNAL
 
 
 def run() -> None:

@@ -54,6 +54,8 @@ MODULES = (
     "analysis/certinfo.py",
     "analysis/hostnames.py",
     "analysis/policy.py",
+    "analysis/policy_rules.py",
+    "analysis/rules.py",
     "report/__init__.py",
     "report/build.py",
     "report/connection.py",

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any, Final
 from dataclasses import dataclass, field
 
+from analyzer.analysis.rulebook import Judge
 from analyzer.assemble import ConnectionBuilder
 from analyzer.report.build import judge
 from analyzer.report.connection import Report
@@ -49,7 +50,8 @@ class Pipeline:
         self.early = early  # live: hand a connection out as soon as its handshake settles
         self._watermark = 0
         self.keylog = keylog  # analyzer.tls.keylog.KeyLog: secrets to decrypt with (may grow while reading)
-        self.policy = policy  # analyzer.analysis.policy.Policy for the findings (None: the default profile)
+        # the findings' policy, made ready once (a Judge given is used as it is; None: the default profile)
+        self.judge = policy if isinstance(policy, Judge) else Judge(policy)
 
     def run(self, frames: Iterable[Frame]) -> Iterator[Report]:
         """Reports as their connections end. The cyclic GC is paused while the pipeline works (its
@@ -108,7 +110,7 @@ class Pipeline:
                     app.reported = True
                     self.stats.connections += 1
                     self.stats.handed_out += 1
-                    yield judge(app.finish(), self.policy)
+                    yield judge(app.finish(), self.judge)
             if n >= next_sweep:  # (frame numbers skip those a sharded reader left out)
                 next_sweep = n + SWEEP_EVERY
                 yield from self._sweep(ts)
@@ -150,4 +152,4 @@ class Pipeline:
             self.stats.connections += 1
             if conn.tls or self.depth == "tcp":
                 self.stats.handed_out += 1
-                yield judge(conn, self.policy)
+                yield judge(conn, self.judge)

@@ -59,6 +59,6 @@ def facts(path, **options) -> list:
 
 def read_keys(path) -> object:
     """A key log file, as the CLI reads it."""
-    from analyzer.sources.keylog_file import read_keylog
+    from analyzer.api import load_keylog
 
-    return read_keylog(str(path))
+    return load_keylog(str(path))

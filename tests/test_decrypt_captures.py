@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from analyzer.sources.keylog_file import read_keylog
+from analyzer.api import load_keylog
 from analyzer.net.decode import PacketDecoder, Segment
 from analyzer.net.flows import FlowTable
 from analyzer.net.tcp import Gap, StreamData
@@ -232,7 +232,7 @@ def tls13_session(records: tuple[list[Record], list[Record]], keylog: KeyLog) ->
 
 
 def sessions(name: str) -> list[Session]:
-    keylog = read_keylog(str(KEYS / f"{name}.keys"))
+    keylog = load_keylog(str(KEYS / f"{name}.keys"))
     out = []
     for client, server in tcp_streams(CAPTURES / f"{name}.pcap"):
         records = (split_records(client), split_records(server))
@@ -357,7 +357,7 @@ def test_tls13_key_update_moves_to_the_next_secret() -> None:
     assert s.app_data(0) == b"before the key update\nafter the key update\n"
     assert s.alerts(0) == [b"\x01\x00"]
     # and OpenSSL logged the client's new secret itself after the update
-    secrets = read_keylog(str(KEYS / "keyed-tls13-keyupdate.keys")).secrets_for(s.client_hello.random)
+    secrets = load_keylog(str(KEYS / "keyed-tls13-keyupdate.keys")).secrets_for(s.client_hello.random)
     assert decrypt.tls13_next_secret(0x1301, secrets["CLIENT_TRAFFIC_SECRET_0"]) == secrets["CLIENT_TRAFFIC_SECRET_N"]
 
 
@@ -367,7 +367,7 @@ def test_rsa_key_log_line_gives_the_logged_master_secret() -> None:
     checked = 0
     for name in ("tls12-rsa", "keyed-tls12-aes128-ccm", "keyed-tls12-aes128-ccm8", "keyed-tls12-cbc-sha1-etm",
                  "keyed-tls12-cbc-sha1-mte"):
-        keylog = read_keylog(str(KEYS / f"{name}.keys"))
+        keylog = load_keylog(str(KEYS / f"{name}.keys"))
         [s] = sessions(name)
         cke = next(m for m in s.handshakes[0] if m[0] == 16)
         premaster = keylog.rsa_premaster(cke[6:])  # after the header and the 2-byte length
@@ -402,7 +402,7 @@ def _first_protected(name: str, side: int) -> tuple[list[Record], int, Session]:
 @pytest.mark.parametrize("damage", ["wrong master secret", "flipped last byte", "flipped first byte"])
 def test_tls12_wrong_key_or_damaged_record_is_an_error(name: str, damage: str) -> None:
     records, first, s = _first_protected(name, 0)
-    master = bytearray(read_keylog(str(KEYS / f"{name}.keys")).secrets_for(s.client_hello.random)["CLIENT_RANDOM"])
+    master = bytearray(load_keylog(str(KEYS / f"{name}.keys")).secrets_for(s.client_hello.random)["CLIENT_RANDOM"])
     if damage == "wrong master secret":
         master[-1] ^= 0x01
     client, _ = decrypt.tls12_ciphers(s.server_hello.version, s.server_hello.suite, bytes(master),
@@ -431,7 +431,7 @@ def test_tls12_wrong_key_or_damaged_record_is_an_error(name: str, damage: str) -
                                   "keyed-tls13-aes128-ccm8"])
 def test_tls13_wrong_secret_or_damaged_record_is_an_error(name: str) -> None:
     client, server = tcp_streams(CAPTURES / f"{name}.pcap")[0]
-    keylog = read_keylog(str(KEYS / f"{name}.keys"))
+    keylog = load_keylog(str(KEYS / f"{name}.keys"))
     s = sessions(name)[0]
     secret = keylog.secrets_for(s.client_hello.random)["SERVER_HANDSHAKE_TRAFFIC_SECRET"]
     ct, version, body = next(r for r in split_records(server) if r[0] == 23)
@@ -448,5 +448,5 @@ def test_tls13_wrong_secret_or_damaged_record_is_an_error(name: str) -> None:
 
 def test_every_captured_key_log_line_parses() -> None:
     for path in sorted(KEYS.glob("*.keys")):
-        keylog = read_keylog(str(path))
+        keylog = load_keylog(str(path))
         assert keylog.skipped == 0 and len(keylog) >= 1, path.name

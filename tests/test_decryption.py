@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from analyzer.sources.keylog_file import read_keylog
+from analyzer.api import load_keylog
 from analyzer.cli import main
 from analyzer.errors import ExitCode
 from analyzer.sources.pcap import read_frames
@@ -50,7 +50,7 @@ def _messages(name: str, keylog: KeyLog | None = None) -> list:
 def test_fixture_flights_decrypt(name: str, expected: list[str]) -> None:
     before = [m.name for m in _messages(f"{name}.pcap") if m.decrypted]
     assert before == []
-    msgs = _messages(f"{name}.pcap", read_keylog(str(KEYS / f"{name}.keys")))
+    msgs = _messages(f"{name}.pcap", load_keylog(str(KEYS / f"{name}.keys")))
     decrypted = [m.name for m in msgs if m.decrypted]
     for message in expected:
         assert message in decrypted, (message, decrypted)
@@ -60,13 +60,13 @@ def test_fixture_flights_decrypt(name: str, expected: list[str]) -> None:
 
 
 def test_tls13_certificates_become_visible() -> None:
-    keys = read_keylog(str(KEYS / "tls13.keys"))
+    keys = load_keylog(str(KEYS / "tls13.keys"))
     conn = facts(str(CAPTURES / "tls13.pcap"), keylog=keys)[0]
     assert conn.certificates and conn.certificates[0][:2] == b"\x30\x82"
 
 
 def test_accepted_early_data_is_known_once_decrypted() -> None:
-    keys = read_keylog(str(KEYS / "tls13-0rtt.keys"))
+    keys = load_keylog(str(KEYS / "tls13-0rtt.keys"))
     conns = facts(str(CAPTURES / "tls13-0rtt.pcap"), keylog=keys)
     assert [c.early_data_accepted for c in conns] == [None, True]
     assert [c.early_data_accepted for c in facts(str(CAPTURES / "tls13-0rtt.pcap"))] == [None, None]
@@ -122,7 +122,7 @@ def test_missing_keylog_is_a_one_line_error(capsys) -> None:
 def test_corpus_rc4_and_cbc_sessions_decrypt(corpus: Path) -> None:
     """Wireshark's own test capture of many TLS 1.2 suites (RC4, AES-CBC, 3DES, GCM) with its key log."""
     folder = corpus / "Lekensteyn_wireshark-notes" / "tls" / "works"
-    keys = read_keylog(str(folder / "premaster.txt"))
+    keys = load_keylog(str(folder / "premaster.txt"))
     conns = facts(str(folder / "dump.pcapng"), keylog=keys)
     suites = {c.cipher_suite for c in conns if any(getattr(e, "msg", None) is not None and e.msg.decrypted
                                                    and e.msg.name == "Finished" for e in c.entries)}
@@ -142,7 +142,7 @@ def test_corpus_rc4_and_cbc_sessions_decrypt(corpus: Path) -> None:
     ("keyed-tls12-null", 0xC010, None),  # integrity only: the MAC is checked, nothing is hidden
 ])
 def test_every_cipher_family_decrypts(name: str, suite: int, etm: bool | None) -> None:
-    keys = read_keylog(str(KEYS / f"{name}.keys"))
+    keys = load_keylog(str(KEYS / f"{name}.keys"))
     conn = facts(str(CAPTURES / f"{name}.pcap"), keylog=keys)[0]
     assert conn.cipher_suite == suite and not conn.warnings
     if etm is not None:
@@ -171,7 +171,7 @@ def test_rsa_lines_alone_decrypt_an_extended_master_secret_session() -> None:
 
 
 def test_renegotiation_switches_to_the_new_keys_at_each_change_cipher_spec() -> None:
-    keys = read_keylog(str(KEYS / "keyed-tls12-renegotiation.keys"))
+    keys = load_keylog(str(KEYS / "keyed-tls12-renegotiation.keys"))
     assert len(keys.secrets) == 2  # one master secret per handshake
     conn = facts(str(CAPTURES / "keyed-tls12-renegotiation.pcap"), keylog=keys)[0]
     names = _decrypted_names(conn)
@@ -187,7 +187,7 @@ def test_renegotiation_switches_to_the_new_keys_at_each_change_cipher_spec() -> 
 
 
 def test_null_cipher_records_are_checked_by_their_mac(tmp_path: Path) -> None:
-    keys = read_keylog(str(KEYS / "keyed-tls12-null.keys"))
+    keys = load_keylog(str(KEYS / "keyed-tls12-null.keys"))
     wrong = KeyLog()
     wrong.add_text("\n".join(f"{p[0]} {p[1]} {'00' * 48}" for p in (line.split() for line in
                    (KEYS / "keyed-tls12-null.keys").read_text().splitlines()) if len(p) == 3 and p[0] == "CLIENT_RANDOM"))

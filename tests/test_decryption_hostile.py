@@ -10,7 +10,7 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from analyzer.sources.keylog_file import read_keylog
+from analyzer.api import load_keylog
 from analyzer.sources.pcap import read_frames
 from analyzer.sources.pcapng_writer import PcapngWriter
 from analyzer.tls.keylog import KeyLog
@@ -39,7 +39,7 @@ def _capture(name: str) -> tuple[int, tuple, tuple[tuple[int, int], ...]]:
 
 @cache
 def _keys(name: str) -> KeyLog:
-    return read_keylog(str(CAPTURES / "keys" / f"{name}.keys"))
+    return load_keylog(str(CAPTURES / "keys" / f"{name}.keys"))
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

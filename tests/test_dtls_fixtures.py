@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from analyzer.sources.keylog_file import read_keylog
+from analyzer.api import load_keylog
 from analyzer.dtls.events import Fragment, Retransmission
 from analyzer.dtls.messages import HelloVerifyRequest
 from analyzer.dtls.versions import DTLS10, DTLS12
@@ -62,7 +62,7 @@ def _keys(name: str) -> Path | None:
 
 def _events(name: str) -> list:
     keys = _keys(name)
-    keylog = read_keylog(str(keys)) if keys else None
+    keylog = load_keylog(str(keys)) if keys else None
     flows = dtls_harness.run(DTLS / f"{name}.pcap", keylog)
     assert len(flows) == 1, "one DTLS flow per fixture"
     return flows[0].events

@@ -7,7 +7,7 @@ from functools import cache
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from analyzer.sources.keylog_file import read_keylog
+from analyzer.api import load_keylog
 from analyzer.dtls import DtlsConnection, looks_like_dtls
 from analyzer.dtls import handshake as hs
 from analyzer.dtls.records import frame_records
@@ -73,7 +73,7 @@ def _fixture_datagrams(name: str) -> tuple[tuple[int, bytes], ...]:
        st.data())
 def test_damaged_keyed_capture_never_raises(name: str, data: st.DataObject) -> None:
     """A flipped or cut byte anywhere in a keyed fixture: warnings on the connection, never an exception."""
-    keylog = read_keylog(str(CAPTURES / "dtls" / "keys" / f"{name}.keys"))
+    keylog = load_keylog(str(CAPTURES / "dtls" / "keys" / f"{name}.keys"))
     dgrams = list(_fixture_datagrams(name))
     i = data.draw(st.integers(0, len(dgrams) - 1))
     side, payload = dgrams[i]

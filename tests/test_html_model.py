@@ -9,7 +9,7 @@ import re
 
 import pytest
 
-from analyzer.sources.keylog_file import read_keylog
+from analyzer.api import load_keylog
 from analyzer.render import html_model
 from analyzer.api import json_document
 
@@ -22,7 +22,7 @@ def connections(name: str, keylog: str | None = None) -> list[dict]:
     kl = None
     if keylog:
 
-        kl = read_keylog(str(CAPTURES / "keys" / keylog))
+        kl = load_keylog(str(CAPTURES / "keys" / keylog))
     return json.loads(json_document(str(CAPTURES / name), keylog=kl))["connections"]
 
 

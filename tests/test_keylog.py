@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from analyzer.sources.keylog_file import read_keylog
+from analyzer.api import load_keylog
 from analyzer.errors import InputError
 from analyzer.sources.pcap import CaptureInfo, DecryptionSecrets, read_frames
 from analyzer.sources.pcapng_writer import PcapngWriter
@@ -102,7 +102,7 @@ def test_secrets_never_in_repr() -> None:
 def test_from_file_reads_the_fixture_key_logs() -> None:
     for name, label in (("tls13", "SERVER_HANDSHAKE_TRAFFIC_SECRET"), ("tls12-rsa", "CLIENT_RANDOM")):
         path = CAPTURES / "keys" / f"{name}.keys"
-        k = read_keylog(str(path))
+        k = load_keylog(str(path))
         assert k.skipped == 0 and k.sources == [str(path)]
         random, secret = next((line.split()[1], line.split()[2]) for line in path.read_text().splitlines()
                               if line.startswith(label))
@@ -112,12 +112,12 @@ def test_from_file_reads_the_fixture_key_logs() -> None:
 def test_from_file_errors_are_one_line_with_a_hint(tmp_path: Path) -> None:
     for path in (tmp_path / "missing.keys", tmp_path):  # absent; a directory
         with pytest.raises(InputError) as err:
-            read_keylog(str(path))
+            load_keylog(str(path))
         line = err.value.one_line()
         assert "\n" not in line and str(path) in line and err.value.hint
     unreadable = tmp_path / "latin1.keys"
     unreadable.write_bytes(b"\xff\xfe not utf-8\n" + f"CLIENT_RANDOM {CR_HEX} {MASTER.hex()}\n".encode())
-    k = read_keylog(str(unreadable))
+    k = load_keylog(str(unreadable))
     assert k.skipped == 1 and k.secrets_for(CR) == {"CLIENT_RANDOM": MASTER}
 
 
@@ -149,5 +149,5 @@ def test_secrets_embedded_in_a_pcapng_file(tmp_path: Path) -> None:
     info = CaptureInfo(str(target))
     assert len(list(read_frames(str(target), info))) == len(frames)
     embedded = _from_blocks(info.secrets)
-    direct = read_keylog(str(keyfile))
+    direct = load_keylog(str(keyfile))
     assert embedded.secrets == direct.secrets and embedded.skipped == 0 and len(embedded) == 1

@@ -53,7 +53,7 @@ def test_a_run_that_fails_half_way_leaves_the_old_output(tmp_path: Path, monkeyp
     monkeypatch.setattr(Output, "write", lambda self, data: (written.append(data), real_write(self, data))[1])
     code = main(["analyze", str(CAPTURES / "tls13.pcap"), str(CAPTURES / "tls12-rsa.pcap"), "--format", fmt,
                  "--output", str(out), "--jobs", "1"])
-    assert code == ExitCode.USAGE  # an internal error, reported
+    assert code == ExitCode.INTERNAL  # an internal error, reported
     assert b"".join(written)  # the first capture's output was on its way
     assert out.read_bytes() == OLD
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]  # and no temporary file left behind

@@ -49,7 +49,7 @@ def test_a_sharded_reader_leaves_out_only_other_shards_tcp(name: str) -> None:
 
 
 def test_workers_judge_by_the_given_policy() -> None:
-    from analyzer.analysis.policy import load_profile
+    from analyzer.analysis.policy_file import load_profile
 
     path = str(CAPTURES / "tls12-session-resumption.pcap")
     modern = load_profile("mozilla-modern")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from analyzer.sources.keylog_file import read_keylog
+from analyzer.api import load_keylog
 from analyzer.analysis.findings import max_severity, severity_at_least
 from analyzer.analysis.rulebook import evaluate
 from analyzer.analysis.weakness import RULES
@@ -32,7 +32,7 @@ def test_modern_tls13_has_nothing_above_info() -> None:
         for c in reports(str(CAPTURES / name)):
             assert max_severity(c.findings) in (None, "info"), [f.id for f in c.findings]
     # with its certificate decrypted and judged too: a sound short-lived chain for the SNI
-    keys = read_keylog(str(CAPTURES / "keys" / "cert-tls13-good.keys"))
+    keys = load_keylog(str(CAPTURES / "keys" / "cert-tls13-good.keys"))
     [c] = reports(str(CAPTURES / "cert-tls13-good.pcap"), keylog=keys)
     assert c.connection.certificates and c.connection.tls13
     assert max_severity(c.findings) == "info", [(f.id, f.severity) for f in c.findings]
@@ -112,7 +112,7 @@ def test_rules_fire_on_our_fixtures(name: str, expected: set[str]) -> None:
 
 
 def test_accepted_0rtt_is_flagged_once_decrypted() -> None:
-    keys = read_keylog(str(CAPTURES / "keys" / "tls13-0rtt.keys"))
+    keys = load_keylog(str(CAPTURES / "keys" / "tls13-0rtt.keys"))
     assert "BEHAV-0RTT-ACCEPTED" in _ids(CAPTURES / "tls13-0rtt.pcap", keys)
     assert "BEHAV-0RTT-ACCEPTED" not in _ids(CAPTURES / "tls13-0rtt.pcap")  # unknown without keys
 

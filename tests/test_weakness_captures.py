@@ -22,7 +22,8 @@ from typing import NamedTuple
 
 import pytest
 
-from analyzer.sources.keylog_file import read_keylog
+from analyzer.analysis.case import Case
+from analyzer.api import load_keylog
 from analyzer.analysis.weakness import RULES, offers_modern
 
 from conftest import CAPTURES, reports
@@ -35,7 +36,7 @@ NO_CAPTURE = {"EXT-TRUNCATED-HMAC"}  # see the module docstring
 @cache
 def _connections(capture: str) -> tuple:
     keys = CAPTURES / "keys" / (Path(capture).stem + ".keys")
-    keylog = read_keylog(str(keys)) if keys.exists() else None  # heartbeats and 0-RTT need it
+    keylog = load_keylog(str(keys)) if keys.exists() else None  # heartbeats and 0-RTT need it
     return tuple(reports(str(CAPTURES / capture), keylog=keylog))
 
 
@@ -50,7 +51,7 @@ LEGACY = {"PROTO-TLS10-11", "SUITE-3DES", "SUITE-CBC", "SUITE-STATIC-RSA", "SUIT
 
 def _offered(rule: str, conn) -> str:  # noqa: ANN001
     """What a client merely offers: info for a legacy option beside modern ones, else at most low."""
-    if rule in LEGACY and offers_modern(conn):
+    if rule in LEGACY and offers_modern(conn, Case()):
         return "info"
     return "info" if SEVERITY[rule] == "info" else "low"
 

@@ -11,7 +11,7 @@ import csv
 import struct
 from pathlib import Path
 
-from analyzer.sources.keylog_file import read_keylog
+from analyzer.api import load_keylog
 
 from conftest import CAPTURES, facts
 
@@ -100,7 +100,7 @@ def test_tls13_0rtt_resumption_is_complete_at_the_decrypted_client_finished(tmp_
     """PSK resumption with 0-RTT, decrypted, cut right after the client's Finished (no application
     data of the client follows): ServerHello, EncryptedExtensions, Finished, EndOfEarlyData and
     the client's Finished are all there, so the handshake is complete."""
-    keys = read_keylog(str(CAPTURES / "keys" / "tls13-0rtt.keys"))
+    keys = load_keylog(str(CAPTURES / "keys" / "tls13-0rtt.keys"))
     cut = _first_frames(CAPTURES / "tls13-0rtt.pcap", tmp_path / "0rtt-cut.pcap", 25)
     resumed = facts(str(cut), keylog=keys)[1]
     names = [e.msg.name for e in resumed.entries if hasattr(e, "msg")]

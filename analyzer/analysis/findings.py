@@ -46,7 +46,7 @@ class Rule:
     severity: str  # under the default profile
     source: str
     explanation: str
-    check: Callable[[Any, Any], list[Hit]]
+    check: Callable[[Any, Any], list[Hit]]  # (Connection, analysis.case.Case)
     legacy: bool = False
 
 

@@ -14,7 +14,7 @@ from analyzer.analysis.findings import severity_at_least
 from analyzer.errors import ExitCode
 from analyzer.render.sanitize import text
 from analyzer.selection import Selection
-from analyzer.sources.keylog_file import read_keylog
+from analyzer.api import load_keylog
 from analyzer.tls.keylog import KeyLog
 from analyzer.wording import plural
 
@@ -24,7 +24,7 @@ def keylog_from_options(path: str | None, notice: Callable[[str], None] | None =
     A browser creates SSLKEYLOGFILE only when it first writes to it: a name that does not exist
     yet is a notice and no decryption, while a --keylog that does not exist is an error."""
     if path is not None:
-        return read_keylog(path)
+        return load_keylog(path)
     path = os.environ.get("SSLKEYLOGFILE") or None
     if path is None:
         return None
@@ -33,7 +33,7 @@ def keylog_from_options(path: str | None, notice: Callable[[str], None] | None =
         say(f"notice: SSLKEYLOGFILE names {path}, which does not exist (yet): nothing to decrypt with")
         return None
     say(f"notice: decrypting with the key log named by SSLKEYLOGFILE ({path})")
-    return read_keylog(path)
+    return load_keylog(path)
 
 
 @contextlib.contextmanager

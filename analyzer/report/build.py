@@ -5,7 +5,7 @@ Runs once per finished connection (the pipeline calls it), so every output sees 
 
 from __future__ import annotations
 
-from typing import Any, Final
+from typing import Final
 
 from analyzer.analysis import fingerprints, rulebook
 from analyzer.analysis.certinfo import certificate_summary
@@ -28,8 +28,8 @@ def cached_client_fingerprints(cache: LruCache[dict[str, str]], ch: ClientHello,
     return fp
 
 
-def judge(conn: Connection, policy: Any = None) -> Report:
-    """The connection's report under `policy` (None: the default profile)."""
+def judge(conn: Connection, judge: rulebook.Judge) -> Report:
+    """The connection's report, judged under `judge`'s policy (rulebook.Judge: one per run)."""
     report = Report(conn)
     if not conn.tls:
         return report
@@ -46,7 +46,7 @@ def judge(conn: Connection, policy: Any = None) -> Report:
     if conn.server_hellos:
         first.update(report.server_fingerprints[negotiating])
     report.fingerprints = first
-    report.findings = rulebook.evaluate(conn, policy, report.warnings)
+    report.findings = judge.evaluate(conn, report.warnings)
     report.certificates = [certificate_summary(der) for der in conn.certificates]
     report.client_certificates = [certificate_summary(der) for der in conn.client_certificates]
     return report

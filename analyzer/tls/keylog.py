@@ -1,6 +1,6 @@
 """NSS key logs (SSLKEYLOGFILE format) and pcapng-embedded secrets: client random -> secrets.
 
-Sans-IO: text and bytes in (analyzer/sources/keylog_file.py reads the files).
+Sans-IO: text and bytes in (analyzer.api.load_keylog reads the files).
 
 Secrets never appear in a repr, a message or an exception.
 """
