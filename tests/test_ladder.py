@@ -38,7 +38,6 @@ def _rows(text: str) -> list[str]:
 def test_hrr_ladder() -> None:
     text = _ladder("tls13-hrr.pcap")
     _snapshot("tls13-hrr", text)
-    names = [r.split()[2] if "<" not in r.split()[2] else r.split()[-1] for r in _rows(text)]
     assert "HelloRetryRequest" in text and "retry with secp256r1" in text
     assert text.count("ClientHello") == 2 and "| HRR |" in text
 

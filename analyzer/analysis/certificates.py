@@ -45,7 +45,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, Final
 
-from cryptography import x509
 
 from analyzer.analysis.certinfo import (LIST_MAX, WEAK_HASHES, CertInfo, RootSet, capped, drop_none, error_reason,
                                         issued_by, is_trust_anchor, iso, parse_certificate)
