@@ -63,6 +63,7 @@ MODULES = (
     "report/capture.py",
     "render/json.py",
     "registry/__init__.py",
+    "registry/codes.py",
     "cache.py",
 )
 MANIFEST = "native-build.json"  # beside this file: {"analyzer/x.py": sha256 of the source compiled}
