@@ -7,16 +7,16 @@ memory depends on the connections open at once, not on the capture's length.
 from __future__ import annotations
 
 import gc
-from collections import Counter
 from collections.abc import Iterable, Iterator
 from typing import Any, Final
 from dataclasses import dataclass, field
 
 from analyzer.analysis.enrich import enrich
 from analyzer.assemble import ConnectionBuilder
+from analyzer.limits import Limits
 from analyzer.model import Connection
 from analyzer.net.decode import PacketDecoder, Segment
-from analyzer.net.flows import FlowTable, Limits, TcpConnection
+from analyzer.net.flows import FlowTable, TcpConnection
 from analyzer.sources.pcap import TICK, Frame
 
 SWEEP_EVERY: Final = 8192  # frames between looks for connections to hand out
@@ -28,7 +28,7 @@ class Stats:
     udp_datagrams: int = 0
     connections: int = 0
     evicted: int = 0
-    skipped: Counter = field(default_factory=Counter)
+    undecoded: dict[str, int] = field(default_factory=dict)  # frames that may have held TCP, by cause
     warnings: list[str] = field(default_factory=list)
 
 
@@ -38,8 +38,9 @@ class Pipeline:
     def __init__(self, limits: Limits | None = None, depth: str = "tls",
                  shard: tuple[int, int] | None = None, early: bool = False, keylog: Any = None,
                  policy: Any = None) -> None:
-        self.decoder = PacketDecoder()
-        self.flows = FlowTable(limits)
+        self.limits = limits = limits or Limits()
+        self.decoder = PacketDecoder(limits)
+        self.flows = FlowTable(limits, discard=depth == "tcp")
         self.depth = depth
         self.stats = Stats()
         self.shard = shard  # (k, n): only connections whose port sum is k mod n (see parallel.py)
@@ -86,13 +87,11 @@ class Pipeline:
             if hit is None:
                 continue
             conn, d = hit
-            app: ConnectionBuilder | None = conn.app
-            if app is None:
-                app = conn.app = ConnectionBuilder(conn, self.keylog)
-                if not tls:
-                    conn.halves[0].discard = conn.halves[1].discard = True
             conn.segment(d, pkt, n, ts, out)
-            if out:
+            if out:  # (a connection that never carried a byte never gets a builder: see FlowTable)
+                app: ConnectionBuilder | None = conn.app
+                if app is None:
+                    app = conn.app = ConnectionBuilder(conn, self.keylog, self.limits)
                 app.feed(out)
                 out.clear()
                 if early and app.settled and not app.reported:
@@ -106,12 +105,9 @@ class Pipeline:
         yield from self._report(self.flows.drain())
         self._watermark = self.flows.lowest_open
         stats.evicted = self.flows.evicted
-        stats.skipped = self.decoder.skipped
-        for lt, count in self.decoder.unsupported_linktypes.items():
-            stats.warnings.append(f"{count} frames of unsupported link type {lt} skipped")
-        if self.decoder.fragments.dropped:
-            stats.warnings.append(f"{self.decoder.fragments.dropped} incomplete IP fragment sets dropped")
-        stats.warnings.extend(self.flows.warnings)
+        stats.undecoded = self.decoder.finish()
+        stats.warnings.extend(self.decoder.fragments.summary())
+        stats.warnings.extend(self.flows.summary())
 
     @property
     def watermark(self) -> int:
@@ -125,6 +121,8 @@ class Pipeline:
 
     def _report(self, conns: list[TcpConnection]) -> Iterator[Connection]:
         for tcp in conns:
+            if tcp.app is None and self.depth == "tcp":  # listed even if it never carried a byte
+                tcp.app = ConnectionBuilder(tcp, None, self.limits)
             if not tcp.closed:
                 out: list = []
                 tcp.finish("capture end" if not tcp.end_reason else tcp.end_reason, out)

@@ -14,6 +14,7 @@ import gc
 import os
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -64,7 +65,7 @@ class Analysis:
     def capture_json(self) -> dict[str, Any]:
         name = "-" if self.info.path == "-" else os.path.basename(self.info.path)
         return {"file": name, "format": self.info.format, "compressed": self.info.compressed,
-                "frames": self.frames, "truncated": self.info.truncated}
+                "frames": self.frames, "truncated": self.info.truncated, "undecoded": self.info.undecoded}
 
 
 def load_keylog(path: str | None, notice: Callable[[str], None] | None = None) -> Any:
@@ -96,7 +97,8 @@ def iter_connections(path: str, depth: str = "tls", info: CaptureInfo | None = N
     """Stream a capture's connections as they end (not in id order)."""
     info = info or CaptureInfo(path)
     pipeline = pipeline or Pipeline(depth=depth)
-    yield from pipeline.run(read_frames(path, info, _embedded_secrets(pipeline), pipeline.shard))
+    yield from pipeline.run(read_frames(path, info, _embedded_secrets(pipeline), pipeline.shard, pipeline.limits))
+    info.undecoded = pipeline.stats.undecoded
 
 
 def ordered(path: str, depth: str, selection: Selection | None, render: Callable[[Connection], Any],
@@ -195,6 +197,7 @@ def run_analyze(captures: list[str], fmt: str, output: Path | None, depth: str,
     code = ExitCode.OK
     started = time.monotonic()
     total_conns = total_frames = total_warn = docs = 0
+    undecoded: Counter[str] = Counter()  # frames that may have held TCP and did not decode, by cause
     try:
         for path in captures:
             info, pipeline = CaptureInfo(path), Pipeline(depth=depth, keylog=keylog, policy=policy)
@@ -220,7 +223,7 @@ def run_analyze(captures: list[str], fmt: str, output: Path | None, depth: str,
                     frames, warnings = pipeline.stats.frames, list(info.warnings) + pipeline.stats.warnings
                 else:
                     result = analyze_capture(path, depth, selection, reveal, keylog=keylog, policy=policy)
-                    count, frames, warnings = len(result.connections), result.frames, result.warnings
+                    count, frames, warnings, info = len(result.connections), result.frames, result.warnings, result.info
                     if fmt == "csv":
                         out.write(table.csv_rows(result.connections, depth, header=(path == captures[0])).encode())
                     else:
@@ -251,16 +254,25 @@ def run_analyze(captures: list[str], fmt: str, output: Path | None, depth: str,
             total_conns += count
             total_frames += frames
             total_warn += len(warnings)
+            undecoded.update(info.undecoded)
         if fmt == "json" and len(captures) > 1 and docs:
             out.write(b"\n]\n")
     finally:
         out.close()
     elapsed = time.monotonic() - started
-    print(f"{total_conns} connections, {total_frames} frames, {total_warn} warnings "
+    print(f"{total_conns} connections, {total_frames} frames{not_decoded(undecoded)}, {total_warn} warnings "
           f"({elapsed:.2f}s)", file=sys.stderr)
     if fail_on is not None and code == ExitCode.OK:
         code = fail_on_code(worst, fail_on)
     return code
+
+
+def not_decoded(counts: dict[str, int]) -> str:
+    """' (12 not decoded: 8 unsupported ethertype 0x88e5, 4 truncated IPv4 header)', or '' when none."""
+    if not counts:
+        return ""
+    causes = ", ".join(f"{n} {cause}" for cause, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+    return f" ({sum(counts.values())} not decoded: {causes})"
 
 
 def fail_on_code(worst: list[str], fail_on: str) -> ExitCode:

@@ -13,11 +13,12 @@ from typing import Any, Final
 
 from analyzer import registry
 from analyzer.errors import DecodeError
+from analyzer.limits import Limits
 from analyzer.tls import detect
-from analyzer.tls.events import Alert, Event, Heartbeat, Malformed, Message, Resync, TlsStart
+from analyzer.tls.events import Alert, Event, Heartbeat, Malformed, Message, Notice, Resync, TlsStart
 from analyzer.tls.openvpn import OpenVpnUnwrapper, looks_like_openvpn
 from analyzer.tls.keys import KeyState
-from analyzer.tls.messages import ClientHello, Context, ServerHello, decode_message, message_name
+from analyzer.tls.messages import Certificate, ClientHello, Context, ServerHello, decode_message, message_name
 from analyzer.tls.sslv2 import SSL2_NAMES, parse_sslv2_hello, parse_sslv2_server_hello, sslv2_record
 
 DETECT: Final = 0
@@ -26,7 +27,7 @@ RESYNC: Final = 2
 OFF: Final = 3
 SSLV2: Final = 4
 MAX_RECORD: Final = (1 << 14) + 2048  # the largest TLSCiphertext fragment RFC 8446 allows
-MAX_HANDSHAKE: Final = 1 << 20  # a handshake message larger than this is skipped, not buffered
+_LIMITS: Final = Limits()  # (handshake messages over Limits.max_handshake_bytes are skipped, not buffered)
 PREAMBLE_KEEP: Final = 32  # bytes of a plaintext preamble kept to name its protocol
 DETECT_LIMIT: Final = 64 << 10  # plaintext preamble scanned for TLS before a direction is given up
 
@@ -66,8 +67,10 @@ class _Direction:
 class TlsConnection:
     """TLS state of one TCP connection; feed it with `data`, `gap` and `end`."""
 
-    def __init__(self, keylog: Any = None) -> None:
+    def __init__(self, keylog: Any = None, limits: Limits = _LIMITS) -> None:
         self.keys = KeyState(keylog) if keylog is not None and len(keylog) else None
+        self.max_handshake = limits.max_handshake_bytes
+        self.max_certificates = limits.max_certificates
         self.compression = 0  # TLS <= 1.2 compression method of the ServerHello (1: DEFLATE)
         self._inflaters: list[Any] = [None, None]
         self._decrypting = False  # set while the plaintext of a decrypted record is processed
@@ -438,9 +441,9 @@ class TlsConnection:
         while n - p >= 4:
             htype = hs[p]
             hlen = (hs[p + 1] << 16) | (hs[p + 2] << 8) | hs[p + 3]
-            if hlen > MAX_HANDSHAKE:
-                out.append(Malformed(d.side, frame, d.pos, f"handshake message of {hlen} bytes "
-                                     f"exceeds the {MAX_HANDSHAKE}-byte cap; skipped"))
+            if hlen > self.max_handshake:
+                out.append(Malformed(d.side, frame, d.pos, f"handshake message of {hlen} bytes exceeds the "
+                                     f"{self.max_handshake}-byte cap (max_handshake_bytes); skipped"))
                 d.hs_skip = hlen - (n - p - 4)
                 p = n
                 if d.hs_skip <= 0:
@@ -459,7 +462,7 @@ class TlsConnection:
 
     def _message(self, d: _Direction, version: int, htype: int, hlen: int, body: bytes, frame: int,
                  ts: float, out: list[Event]) -> None:
-        ctx = Context(self.version, self.kx)
+        ctx = Context(self.version, self.kx, self.max_certificates)
         malformed = None
         try:
             decoded = decode_message(htype, body, ctx)
@@ -470,6 +473,10 @@ class TlsConnection:
         if partial and malformed is None:
             malformed = f"{registry.handshake_type_name(htype)}: {partial}"
             out.append(Malformed(d.side, frame, d.pos, malformed))
+        if isinstance(decoded, Certificate) and decoded.omitted:
+            out.append(Notice(d.side, frame, f"a Certificate message lists {len(decoded.entries) + decoded.omitted} "
+                              f"certificates: the first {len(decoded.entries)} are kept (max_certificates), "
+                              f"{decoded.omitted} only counted"))
         msg = Message(side=d.side, frame=frame, ts=ts, content_type=CT_HANDSHAKE, record_version=version,
                       type=htype, name=message_name(htype, decoded), encrypted=False, length=hlen,
                       decrypted=self._decrypting,
@@ -479,6 +486,7 @@ class TlsConnection:
             self.keys.handshake_message(htype, body)
             if htype == 16 and self.kx is not None and "RSA" in self.kx:
                 self.keys.client_key_exchange(body)
+            self._key_notes(d, frame, out)
 
     # -- state -----------------------------------------------------------------------------------
 
@@ -511,11 +519,21 @@ class TlsConnection:
                 self.compression = sh.compression_method
             if keys is not None:
                 keys.server_hello(sh, self.version)
+                self._key_notes(d, msg.frame, out)
             is13 = self.version == 0x0304 or (self.version >> 8) == 0x7F
             if is13 and not sh.hello_retry_request:
                 self.tls13 = True
                 for other in self.dirs:  # everything after a TLS 1.3 ServerHello is protected
                     other.encrypted = True
+
+
+    def _key_notes(self, d: _Direction, frame: int, out: list[Event]) -> None:
+        """What the key schedule could not do (a suite we cannot decrypt), as warnings."""
+        keys = self.keys
+        if keys is not None and keys.notes:
+            for text in keys.notes:
+                out.append(Notice(d.side, frame, text))
+            keys.notes.clear()
 
 
 def _whole_client_hello(buf: bytearray, start: int, end: int) -> bool:

@@ -86,4 +86,14 @@ class Resync:
     skipped: int
 
 
-Event = Message | TlsStart | Malformed | Resync
+@dataclass(frozen=True, slots=True)
+class Notice:
+    """Not malformed, but worth a warning on the connection: a record we cannot decrypt (a suite
+    we lack), a list cut at a limit."""
+
+    side: int
+    frame: int
+    text: str
+
+
+Event = Message | TlsStart | Malformed | Resync | Notice
