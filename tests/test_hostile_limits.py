@@ -259,3 +259,30 @@ def test_the_connection_cap_is_split_between_parallel_workers() -> None:
     limits = Limits(max_connections=1000)
     assert limits.split(4).max_connections == 250 and limits.split(4).max_fragment_sets == limits.max_fragment_sets
     assert replace(limits).split(1) == limits
+
+
+def test_connections_handed_out_together_are_released_one_by_one(tmp_path: Path) -> None:
+    """At the end of a capture every open connection is handed out at once: the watermark follows each,
+    so their JSON does not wait for the whole batch (it did: 100,000 connections' JSON in memory)."""
+    path = tmp_path / "open.pcap"
+    path.write_bytes(pcap(syn_flood(300, hello=True)))
+    pipeline = Pipeline()
+    for conn in pipeline.run(read_frames(str(path))):
+        assert pipeline.watermark == conn.id + 1
+
+
+def test_tombstones_are_capped_and_evicted_connections_leave_none(tmp_path: Path) -> None:
+    from hostile_inputs import Flow, timed
+
+    frames = []
+    for i in range(3000):  # connections that open, carry a hello and close within a second
+        flow = Flow(cport=2000 + i)
+        frames += [*flow.handshake(), flow.data(0, record(22, client_hello())), flow.fin(0), flow.fin(1)]
+    limits = Limits(max_connections=200, close_grace=0.0)
+    path = tmp_path / "closing.pcap"
+    path.write_bytes(pcap(timed(frames, step=1e-5)))
+    pipeline = Pipeline(limits)
+    biggest = 0
+    for _ in pipeline.run(read_frames(str(path))):
+        biggest = max(biggest, len(pipeline.flows.tombstones))
+    assert 0 < biggest <= 200

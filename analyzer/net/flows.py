@@ -181,10 +181,17 @@ class FlowTable:
             self.expired.append(conn)
 
     def retire(self, conn: TcpConnection) -> None:
-        """The connection was reported: from now on a tombstone (see `lookup`)."""
+        """The connection was reported: from now on a tombstone (see `lookup`), if its ports still
+        lead to it (an evicted or expired one is forgotten already: nothing to swallow). Tombstones
+        count against max_connections too: past it the oldest goes, whatever its age."""
         conn.finished = True
         self.live.pop(conn.id, None)
+        hit = self.flows.get(conn.key)
+        if hit is None or hit[0] is not conn:
+            return
         self.tombstones.append(conn)
+        if len(self.tombstones) > self.limits.max_connections:
+            self._forget(self.tombstones.popleft())
 
     def _create(self, key: tuple, seg: Segment, frame: int, ts: float) -> tuple[TcpConnection, int]:
         if seg.flags & SYN and not seg.flags & ACK:
