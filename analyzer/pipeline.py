@@ -19,7 +19,7 @@ from analyzer.net.decode import PacketDecoder, Segment
 from analyzer.net.flows import FlowTable, TcpConnection
 from analyzer.sources.pcap import TICK, Frame
 
-SWEEP_EVERY: Final = 8192  # frames between looks for connections to hand out
+SWEEP_EVERY: Final = 8192  # frames between looks for connections to hand out (more with many open: see _run)
 
 
 @dataclass(slots=True)
@@ -99,8 +99,11 @@ class Pipeline:
                     self.stats.connections += 1
                     yield enrich(app.finish(), self.policy)
             if n >= next_sweep:  # (frame numbers skip those a sharded reader left out)
-                next_sweep = n + SWEEP_EVERY
                 yield from self._sweep(ts)
+                # a sweep visits every open connection: with many open, the next waits about as many
+                # frames (time stays linear), or fewer when that many new ones could pass the cap
+                live = len(flows.live)
+                next_sweep = n + max(SWEEP_EVERY, min(live, self.limits.max_connections - live))
         stats.frames = n
         yield from self._report(self.flows.drain())
         stats.evicted = self.flows.evicted

@@ -299,11 +299,13 @@ def fragments_with_hole(n: int, datagrams: int = 1) -> Frames:
     return timed(out)
 
 
-def certificate_flood(n: int) -> Frames:
-    """#23.8: a TLS 1.2 handshake whose Certificate message lists n four-byte certificates."""
-    flow = Flow()
+def certificate_flood(n: int, connections: int = 1) -> Frames:
+    """#23.8: TLS 1.2 handshakes whose Certificate message lists n four-byte certificates."""
     server = records(22, server_hello() + certificate([b"\x30\x02\x05\x00"] * n))
-    return timed(replay((record(22, client_hello(tls13=False)), server), flow=flow))
+    frames = []
+    for i in range(connections):
+        frames += replay((record(22, client_hello(tls13=False)), server), flow=Flow(cport=CPORT + i))
+    return timed(frames)
 
 
 def zero_flood(nbytes: int) -> Frames:

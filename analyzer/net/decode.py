@@ -49,6 +49,7 @@ PPP_MPLS: Final = (0x0281, 0x0283)
 NFULA_PAYLOAD: Final = 9
 AF_INET: Final = 2
 AF_INET6: Final = 10
+FRAGMENT_OVERHEAD: Final = 240  # bytes of Python objects per fragment held (tuples, ints, heap entry), charged too
 IPPROTO_TCP: Final = 6
 IPPROTO_UDP: Final = 17
 IPPROTO_IPIP: Final = 4
@@ -163,7 +164,7 @@ class FragmentCache:
         self.max_fragments = limits.max_fragments
         self.max_bytes = limits.max_fragment_bytes
         self.pending: OrderedDict[tuple, _Datagram] = OrderedDict()
-        self.held = 0  # bytes held over all datagrams
+        self.held = 0  # bytes held over all datagrams, each fragment's bookkeeping counted too
         self.dropped: Counter[str] = Counter()  # datagrams given up, by Limits field or reason
         self.frames_lost = 0  # fragments (frames) of datagrams given up
         self.conflicts = 0  # datagrams reassembled although some fragments disagreed
@@ -186,7 +187,7 @@ class FragmentCache:
             return None
         entry.parts.append((offset, len(entry.parts), data))
         entry.held += len(data)
-        self.held += len(data)
+        self.held += len(data) + FRAGMENT_OVERHEAD
         if not more:
             if entry.total is None:
                 entry.total = end
@@ -205,7 +206,7 @@ class FragmentCache:
         if total is None or entry.filled < total:
             return None
         del self.pending[key]
-        self.held -= entry.held
+        self.held -= entry.held + FRAGMENT_OVERHEAD * len(entry.parts)
         out = bytearray()
         for off, _arrival, piece in sorted(entry.parts):  # lower offset first, then first to arrive
             pos = len(out)
@@ -222,7 +223,7 @@ class FragmentCache:
 
     def _drop(self, key: tuple, why: str) -> None:
         entry = self.pending.pop(key)
-        self.held -= entry.held
+        self.held -= entry.held + FRAGMENT_OVERHEAD * len(entry.parts)
         self.dropped[why] += 1
         self.frames_lost += len(entry.parts)
 
