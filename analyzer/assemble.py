@@ -50,7 +50,7 @@ class ConnectionBuilder:
         self.preamble: dict[int, bytes] = {}
         self.settled = False  # the handshake finished or failed: a live view can show it now
         self.reported = False  # already handed out early (live mode)
-        self._keyed_sides = 0  # bit per side that sent an encrypted handshake record (TLS <= 1.2)
+        self._keyed_sides: set[int] = set()
 
     def feed(self, events: list) -> None:
         """Take TCP events, pass bytes through the TLS layer, keep what it says."""
@@ -157,8 +157,8 @@ class ConnectionBuilder:
             if self.tls.tls13 and m.content_type == 23 and m.side == self.tls.client_side:
                 self.settled = True  # TLS 1.3: the client's encrypted flight follows the server's
             elif not self.tls.tls13 and m.content_type == 22:
-                self._keyed_sides |= 1 << m.side
-                self.settled = self._keyed_sides == 3
+                self._keyed_sides.add(m.side)
+                self.settled = len(self._keyed_sides) == 2
 
     def finish(self) -> Connection:
         tcp = self.tcp
