@@ -259,7 +259,7 @@ def test_evicted_connections_say_so_and_one_warning_names_the_cap(tmp_path: Path
 
 
 def test_an_idle_connection_costs_little_memory() -> None:
-    """bench/README.md gives the figures; this keeps them from creeping back (were 4.7 kB and 6.3 kB)."""
+    """bench/README.md gives the figures; this keeps them from creeping back (were 4.6 kB and 6.2 kB)."""
     import sys
 
     sys.path.insert(0, str(ROOT / "bench"))
