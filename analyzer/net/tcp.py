@@ -183,19 +183,23 @@ class HalfStream:
             heappush(order, off)
         pending[off] = (data, frame, ts)
         self._held(len(data))
-        over = 0
-        if self.pending_bytes > self.max_pending:
-            over = _OVER_BYTES
-        elif len(order) > self.max_segments:
-            over = _OVER_SEGMENTS
-        elif self.budget.held > self.budget.limit:
-            over = _OVER_TOTAL
-        if over:
+        over = self._over_cap()
+        while over and order:  # the lowest hole becomes a gap, until under every cap
             if not self.warned & over:
                 self.warned |= over
                 out.append(self._over(over, frame))
             self.skip_to(order[0], frame, out)
             self._drain(frame, ts, out)
+            over = self._over_cap()
+
+    def _over_cap(self) -> int:
+        if self.pending_bytes > self.max_pending:
+            return _OVER_BYTES
+        if self.order is not None and len(self.order) > self.max_segments:
+            return _OVER_SEGMENTS
+        if self.budget.held > self.budget.limit:
+            return _OVER_TOTAL
+        return 0
 
     def _over(self, over: int, frame: int) -> TcpAnomaly:
         if over == _OVER_BYTES:
