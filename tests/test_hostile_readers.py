@@ -223,3 +223,35 @@ def test_a_syn_only_capture_reads_with_no_warning(tmp_path: Path) -> None:
     path = tmp_path / "syn.pcap"
     path.write_bytes(pcap([(0.0, Flow().syn())]))
     assert analyze_capture(str(path)).warnings == []
+
+
+def test_a_read_error_mid_capture_is_a_warning_too(tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
+    """A device or pipe that fails (EIO) after some bytes: what came before is kept, and a warning says so."""
+    import errno
+    import io
+
+    import analyzer.sources.pcap as pcap_module
+
+    data = pcap(FRAMES)
+
+    class Failing(io.RawIOBase):
+        def __init__(self) -> None:
+            self.pos = 0
+
+        def readable(self) -> bool:
+            return True
+
+        def readinto(self, b) -> int:  # noqa: ANN001
+            if self.pos >= 3000:
+                raise OSError(errno.EIO, "Input/output error")
+            n = min(len(b), 3000 - self.pos, 700)
+            b[:n] = data[self.pos:self.pos + n]
+            self.pos += n
+            return n
+
+    monkeypatch.setattr(pcap_module, "open_capture", lambda path: (io.BufferedReader(Failing(), 1024), False))
+    info = CaptureInfo("eio.pcap")
+    frames = list(read_frames("eio.pcap", info))
+    assert frames and all(f.data == d for f, (_, d) in zip(frames, FRAMES)) and info.truncated
+    assert info.warnings[0].startswith(f"capture truncated after frame {len(frames)} at byte ")
+    assert "(reading failed: [Errno 5] Input/output error)" in info.warnings[0]

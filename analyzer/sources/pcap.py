@@ -245,7 +245,7 @@ def _read_exact(stream: BinaryIO, n: int) -> bytes:
 def _truncated(info: CaptureInfo, c: _Chunks, frames: int, what: str) -> None:
     """The read stops here: one warning with the frame, the byte and why (the gzip layer's reason
     too, when the compressed data ended or broke first)."""
-    problem = getattr(c.stream, "problem", None)
+    problem = getattr(c.stream, "problem", None) or c.problem
     if problem:
         what += f" ({problem})"
     info.truncated = True
@@ -259,10 +259,10 @@ def _ended(info: CaptureInfo, c: _Chunks, frames: int, what: str) -> None:
     if c.pos < len(c.buf):
         _truncated(info, c, frames, what)
         return
-    problem = getattr(c.stream, "problem", None)
+    problem = getattr(c.stream, "problem", None) or c.problem
     if not problem:
         return
-    if getattr(c.stream, "cut", True):
+    if getattr(c.stream, "cut", True) or c.problem:
         info.truncated = True
         info.warnings.append(f"capture truncated after frame {frames} at byte {c.offset}: {problem}; "
                              "everything before it was analysed")
@@ -273,7 +273,7 @@ def _ended(info: CaptureInfo, c: _Chunks, frames: int, what: str) -> None:
 class _Chunks:
     """A sliding window over a stream: `need(n)` guarantees n bytes from `pos`, else False."""
 
-    __slots__ = ("stream", "buf", "pos", "base", "eof")
+    __slots__ = ("stream", "buf", "pos", "base", "eof", "problem")
 
     def __init__(self, stream: BinaryIO, initial: bytes = b"") -> None:
         self.stream = stream
@@ -281,6 +281,7 @@ class _Chunks:
         self.pos = 0
         self.base = 0  # file offset of buf[0]
         self.eof = False
+        self.problem: str | None = None  # why the data ended early, if the stream said nothing
 
     def need(self, n: int) -> bool:
         if self.pos + n <= len(self.buf):
@@ -296,9 +297,12 @@ class _Chunks:
         return len(self.buf) >= n
 
     def _read(self, n: int) -> bytes:
+        # read1: one read of the file at most, so that an error loses nothing read before it
+        read = self.stream.read1 if isinstance(self.stream, io.BufferedReader) else self.stream.read
         try:
-            more = self.stream.read(n)
-        except (OSError, EOFError):  # a pipe or device failing: the data ends here
+            more = read(n)
+        except (OSError, EOFError) as exc:  # a pipe or device failing: the data ends here, said so
+            self.problem = f"reading failed: {exc}"
             more = b""
         if not more:
             self.eof = True

@@ -27,7 +27,7 @@ RESYNC: Final = 2
 OFF: Final = 3
 SSLV2: Final = 4
 MAX_RECORD: Final = (1 << 14) + 2048  # the largest TLSCiphertext fragment RFC 8446 allows
-_LIMITS: Final = Limits()  # (handshake messages over Limits.max_handshake_bytes are skipped, not buffered)
+_LIMITS: Final = Limits()  # the default caps (a handshake message over max_handshake_bytes is skipped, not buffered)
 PREAMBLE_KEEP: Final = 32  # bytes of a plaintext preamble kept to name its protocol
 DETECT_LIMIT: Final = 64 << 10  # plaintext preamble scanned for TLS before a direction is given up
 
@@ -525,7 +525,6 @@ class TlsConnection:
                 self.tls13 = True
                 for other in self.dirs:  # everything after a TLS 1.3 ServerHello is protected
                     other.encrypted = True
-
 
     def _key_notes(self, d: _Direction, frame: int, out: list[Event]) -> None:
         """What the key schedule could not do (a suite we cannot decrypt), as warnings."""
