@@ -128,7 +128,8 @@ class GzipStream:
         return data
 
     def close(self) -> None:
-        self.raw.close()
+        if self.raw is not sys.stdin.buffer:
+            self.raw.close()
 
     def _raw(self) -> bytes:
         try:
