@@ -98,7 +98,7 @@ class CaptureAnalysis:
 
     def frames(self) -> Iterator[Frame]:
         """The capture's frames; pcapng Decryption Secrets Blocks join the key log as they are read."""
-        return read_frames(self.path, self.info, self._secrets, self.pipeline.shard)
+        return read_frames(self.path, self.info, self._secrets, self.pipeline.shard, self.pipeline.limits)
 
     def _secrets(self, block: DecryptionSecrets) -> None:
         keylog = self.pipeline.keylog if self.pipeline.keylog is not None else KeyLog()
@@ -111,6 +111,7 @@ class CaptureAnalysis:
         for report in self.pipeline.run(self.frames()):
             if select is None or select.matches(report):
                 yield report
+        self.info.undecoded = self.pipeline.stats.undecoded
 
     def rendered(self, render: Callable[[Report], T]) -> Iterator[T]:
         """`render(report)` for each selected report, in id order. Each is rendered as soon as its
@@ -126,6 +127,7 @@ class CaptureAnalysis:
                 yield heapq.heappop(waiting)[1]
         while waiting:
             yield heapq.heappop(waiting)[1]
+        self.info.undecoded = pipeline.stats.undecoded
 
     @property
     def frames_read(self) -> int:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Final
 
+from analyzer.limits import Limits
 from analyzer.model import AlertInfo, Connection, DataRun, Entry, GapInfo
 from analyzer.net.flows import TcpConnection
 from analyzer.net.tcp import Gap, StreamData, StreamEnd, TcpAnomaly
@@ -23,20 +24,29 @@ HISTORY: Final = {0: "H", 1: "C", 2: "S", 3: "V", 4: "T", 5: "E", 8: "O", 11: "X
            14: "N", 15: "Y", 16: "G", 20: "F", 21: "W", 22: "U", 23: "A", 24: "P", 254: "M"}
 CONTENT_HISTORY: Final = {20: "I", 21: "L", 24: "B"}
 FALLBACK_SCSV: Final = 0x5600
+_LIMITS: Final = Limits()
 
 
 class ConnectionBuilder:
-    """Collects one connection's events; `finish()` returns its `Connection`."""
+    """Collects one connection's events; `finish()` returns its `Connection`.
+
+    What it keeps is capped (`Limits.max_messages`, `max_message_bytes`, `max_warnings`): past a
+    cap, messages and warnings are counted, not kept, and `finish` adds one warning per cap."""
 
     __slots__ = ("tcp", "tls", "entries", "gaps", "warnings", "tls_offset", "preamble", "settled",
-                 "reported", "_keyed_sides")
+                 "reported", "_keyed_sides", "limits", "kept_bytes", "dropped", "hidden", "limits_hit")
 
-    def __init__(self, tcp: TcpConnection, keylog: Any = None) -> None:
+    def __init__(self, tcp: TcpConnection, keylog: Any = None, limits: Limits = _LIMITS) -> None:
         self.tcp = tcp
-        self.tls = TlsConnection(keylog)
+        self.tls = TlsConnection(keylog, limits)
         self.entries: list = []  # (wire side, Message | DataRun | GapInfo)
         self.gaps: list[GapInfo] = []
         self.warnings: list[tuple[int | None, str]] = []  # (wire side it concerns, text)
+        self.limits = limits
+        self.kept_bytes = 0  # of handshake messages kept
+        self.dropped: dict[str, int] = {}  # cap reached -> messages (and gaps) counted since, not kept
+        self.hidden = 0  # warnings counted, not kept
+        self.limits_hit: set[str] | None = None  # caps a TCP anomaly already named
         self.tls_offset: dict[int, int] = {}
         self.preamble: dict[int, bytes] = {}
         self.settled = False  # the handshake finished or failed: a live view can show it now
@@ -56,14 +66,21 @@ class ConnectionBuilder:
                 if tls.dirs[ev.direction].mode == 3:  # OFF: stop paying for these bytes
                     self.tcp.halves[ev.direction].discard = True
             elif isinstance(ev, Gap):
-                gap = GapInfo(ev.direction, ev.offset, ev.length, ev.frame)
-                self.gaps.append(gap)
-                self.entries.append(gap)
+                if self._room(0):
+                    gap = GapInfo(ev.direction, ev.offset, ev.length, ev.frame)
+                    self.gaps.append(gap)
+                    self.entries.append(gap)
                 self._tls_events(tls.gap(ev.direction, ev.length, ev.frame, 0.0))
             elif isinstance(ev, StreamEnd):
                 self._tls_events(tls.end(ev.direction, ev.frame, 0.0, ev.reason))
             elif isinstance(ev, TcpAnomaly):
-                self.warnings.append((None, f"frame {ev.frame}: {ev.text}"))
+                if ev.limit:
+                    if self.limits_hit is None:
+                        self.limits_hit = set()
+                    elif ev.limit in self.limits_hit:
+                        continue
+                    self.limits_hit.add(ev.limit)
+                self._warn(None, f"frame {ev.frame}: {ev.text}")
 
     def _tls_events(self, out: list) -> None:
         entries = self.entries
@@ -73,24 +90,62 @@ class ConnectionBuilder:
                     self._settle(ev)
                 if ev.content_type == 23 and ev.type is None:  # application data, opaque or decrypted
                     last = entries[-1] if entries else None
-                    if isinstance(last, DataRun) and last.side == ev.side and last.decrypted == ev.decrypted:
+                    if isinstance(last, DataRun) and last.side == ev.side and last.decrypted == ev.decrypted \
+                            and not self.dropped:
                         last.records += 1
                         last.length += ev.length
                         last.last_frame = ev.frame
                         continue
-                    entries.append(DataRun(ev.side, ev.frame, ev.frame, ev.ts, 23, ev.record_version, 1,
-                                           ev.length, decrypted=ev.decrypted))
+                    if self._room(0):
+                        entries.append(DataRun(ev.side, ev.frame, ev.frame, ev.ts, 23, ev.record_version, 1,
+                                               ev.length, decrypted=ev.decrypted))
                     continue
-                entries.append(ev)
+                if self._room(ev.length if ev.type is not None else 0):
+                    entries.append(ev)
             elif isinstance(ev, Malformed):
-                self.warnings.append((ev.side, warning_text(ev.kind, ev.frame, "{side}", ev.offset, ev.reason)))
+                self._warn(ev.side, warning_text(ev.kind, ev.frame, "{side}", ev.offset, ev.reason))
             elif isinstance(ev, Resync):
-                self.warnings.append((ev.side, f"frame {ev.frame}: TLS records found again from {{side}} at "
-                                     f"offset {ev.offset} after {ev.skipped} lost bytes"))
+                self._warn(ev.side, f"frame {ev.frame}: TLS records found again from {{side}} at "
+                                    f"offset {ev.offset} after {ev.skipped} lost bytes")
             elif isinstance(ev, TlsStart):
                 self.tls_offset[ev.side] = ev.offset
                 if ev.preamble:
                     self.preamble[ev.side] = ev.preamble
+
+    def _room(self, size: int) -> bool:
+        """Whether one more entry (holding `size` bytes of handshake message) may be kept; if not,
+        it is counted against the cap that stopped it."""
+        limits = self.limits
+        if len(self.entries) >= limits.max_messages:
+            cap = "max_messages"
+        elif size and self.kept_bytes + size > limits.max_message_bytes:
+            cap = "max_message_bytes"
+        else:
+            self.kept_bytes += size
+            return True
+        self.dropped[cap] = self.dropped.get(cap, 0) + 1
+        return False
+
+    def _warn(self, side: int | None, text: str) -> None:
+        if len(self.warnings) < self.limits.max_warnings:
+            self.warnings.append((side, text))
+        else:
+            self.hidden += 1
+
+    def _capped(self) -> list[str]:
+        """One warning per cap this connection reached, with what was counted instead of kept."""
+        limits = self.limits
+        notes = []
+        if "max_messages" in self.dropped:
+            notes.append(f"more than {limits.max_messages} messages (max_messages): "
+                         f"{self.dropped['max_messages']} later messages and gaps counted, not kept")
+        if "max_message_bytes" in self.dropped:
+            notes.append(f"more than {limits.max_message_bytes} bytes of handshake messages (max_message_bytes): "
+                         f"{self.dropped['max_message_bytes']} later messages counted, not kept")
+        if self.hidden:
+            notes.append(f"more than {limits.max_warnings} warnings (max_warnings): {self.hidden} more counted, "
+                         "not kept")
+        return notes
 
     def _settle(self, m: Message) -> None:
         """Has the handshake now finished (both sides keyed) or failed (a fatal alert)?"""
@@ -120,6 +175,7 @@ class ConnectionBuilder:
         conn.tls_offset = {names[s]: off for s, off in sorted(self.tls_offset.items())}
         conn.preamble = {names[s]: head for s, head in sorted(self.preamble.items())}
         conn.warnings = [text if side is None else text.replace("{side}", names[side]) for side, text in self.warnings]
+        conn.warnings += self._capped()
         for e in self.entries:
             if isinstance(e, Message):
                 conn.entries.append(Entry(side=names[e.side], msg=e))

@@ -12,20 +12,16 @@ from __future__ import annotations
 import hashlib
 import struct
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import pytest
 
 from analyzer.api import load_keylog
-from analyzer.net.decode import PacketDecoder, Segment
-from analyzer.net.flows import FlowTable
-from analyzer.net.tcp import Gap, StreamData
-from analyzer.sources.pcap import read_frames
 from analyzer.tls import decrypt
 from analyzer.tls.decrypt import DecryptError, RecordCipher
 from analyzer.tls.keylog import KeyLog
 
 from conftest import CAPTURES, assert_no_secret, handshake_messages
+from hostile_inputs import tcp_streams
 
 KEYS = CAPTURES / "keys"
 HTTP_GET = b"GET / HTTP/1.0\r\n\r\n"  # what every s_client/gnutls-cli of a -www/--http fixture sends
@@ -35,37 +31,6 @@ CH, SH, NST, EOED, EE, FIN, KEY_UPDATE = 1, 2, 4, 5, 8, 20, 24
 # Real captures: TCP streams reassembled here, records cut with a 5-byte header loop
 # --------------------------------------------------------------------------------------------
 Record = tuple[int, int, bytes]  # content type, record version, body
-
-
-def tcp_streams(path: Path) -> list[tuple[bytes, bytes]]:
-    """(client bytes, server bytes) of every TCP connection, in order of first packet."""
-    decoder, table = PacketDecoder(), FlowTable()
-    data: dict[int, tuple[bytearray, bytearray]] = {}
-
-    def take(conn_id: int, events: list) -> None:
-        for ev in events:
-            assert not isinstance(ev, Gap), f"{path.name}: bytes missing from the capture"
-            if isinstance(ev, StreamData):
-                buf = data.setdefault(conn_id, (bytearray(), bytearray()))[ev.direction]
-                assert ev.offset == len(buf)
-                buf += ev.data
-
-    for frame in read_frames(str(path)):
-        seg = decoder.decode(frame.linktype, frame.data)
-        if not isinstance(seg, Segment):
-            continue
-        hit = table.lookup(seg, frame.number, frame.ts)
-        if hit is None:
-            continue
-        conn, direction = hit
-        events: list = []
-        conn.segment(direction, seg, frame.number, frame.ts, events)
-        take(conn.id, events)
-    for conn in table.drain():
-        events = []
-        conn.finish("capture end", events)
-        take(conn.id, events)
-    return [(bytes(c), bytes(s)) for _, (c, s) in sorted(data.items())]
 
 
 def split_records(stream: bytes) -> list[Record]:

@@ -14,6 +14,7 @@ import shutil
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,7 +33,7 @@ from analyzer.report.capture import capture_json
 from analyzer.report.connection import Report
 from analyzer.selection import Selection
 from analyzer.tls.keylog import KeyLog
-from analyzer.wording import plural
+from analyzer.wording import not_decoded, plural
 
 SPOOL_IN_MEMORY: Final = 32 << 20  # JSON of a large capture beyond this waits in a temporary file
 WRITE_PIECE: Final = 1 << 20  # JSON is written in pieces of about this many bytes
@@ -48,6 +49,7 @@ class Tally:
     warnings: int = 0  # the captures' and their connections': what the warnings columns and lines add up to
     worst: list[str] = field(default_factory=list)  # each connection's worst finding, for --fail-on
     captures: list[dict[str, Any]] = field(default_factory=list)  # each capture read: its JSON and warnings
+    undecoded: Counter[str] = field(default_factory=Counter)  # frames that may have held TCP, not decoded, by cause
 
 
 def secrets_json(report: Report, keylog: KeyLog | None) -> dict[str, str]:
@@ -92,7 +94,8 @@ class AnalyzeCommand:
         shown = plural(tally.connections, "connection")
         if self.selection.describe():
             shown = f"{tally.connections} of {plural(tally.total, 'connection')} ({text(self.selection.describe())})"
-        print(f"{shown}, {plural(tally.frames, 'frame')}, {plural(tally.warnings, 'warning')} "
+        print(f"{shown}, {plural(tally.frames, 'frame')}{not_decoded(tally.undecoded)}, "
+              f"{plural(tally.warnings, 'warning')} "
               f"({time.monotonic() - started:.2f}s)", file=sys.stderr)
         if self.fail_on is not None and code == ExitCode.OK:
             code = fail_on_code(tally.worst, self.fail_on)
@@ -172,6 +175,7 @@ class AnalyzeCommand:
         tally.connections += shown
         tally.total += total
         tally.frames += capture["frames"]
+        tally.undecoded.update(capture["undecoded"])
         tally.warnings += len(warnings) + connection_warnings
         tally.captures.append({**capture, "warnings": warnings})
 

@@ -16,7 +16,7 @@ def capture_json(info: CaptureInfo, frames: int) -> dict[str, Any]:
     """The document's `capture` object."""
     name = "-" if info.path == "-" else os.path.basename(info.path)
     return {"file": name, "format": info.format, "compressed": info.compressed, "frames": frames,
-            "truncated": info.truncated}
+            "truncated": info.truncated, "undecoded": info.undecoded}
 
 
 @dataclass(slots=True)

@@ -13,11 +13,12 @@ from typing import Any, Final
 
 from analyzer import registry
 from analyzer.errors import DecodeError
+from analyzer.limits import Limits
 from analyzer.tls import detect
 from analyzer.tls.events import Alert, Event, Heartbeat, Malformed, Message, Resync, TlsStart
 from analyzer.tls.openvpn import OpenVpnUnwrapper, looks_like_openvpn
 from analyzer.tls.keys import KeyState
-from analyzer.tls.messages import ClientHello, Context, ServerHello, decode_reporting, message_name
+from analyzer.tls.messages import Certificate, ClientHello, Context, ServerHello, decode_reporting, message_name
 from analyzer.tls.sslv2 import SSL2_NAMES, parse_sslv2_hello, parse_sslv2_server_hello, sslv2_record
 from analyzer.wording import CUT, LIMIT, UNDECRYPTABLE, cut_short, ends
 
@@ -27,7 +28,7 @@ RESYNC: Final = 2
 OFF: Final = 3
 SSLV2: Final = 4
 MAX_RECORD: Final = (1 << 14) + 2048  # the largest TLSCiphertext fragment RFC 8446 allows
-MAX_HANDSHAKE: Final = 1 << 20  # a handshake message larger than this is skipped, not buffered
+_LIMITS: Final = Limits()  # the default caps (a handshake message over max_handshake_bytes is skipped, not buffered)
 PREAMBLE_KEEP: Final = 32  # bytes of a plaintext preamble kept to name its protocol
 DETECT_LIMIT: Final = 64 << 10  # plaintext preamble scanned for TLS before a direction is given up
 
@@ -67,8 +68,10 @@ class _Direction:
 class TlsConnection:
     """TLS state of one TCP connection; feed it with `data`, `gap` and `end`."""
 
-    def __init__(self, keylog: Any = None) -> None:
+    def __init__(self, keylog: Any = None, limits: Limits = _LIMITS) -> None:
         self.keys = KeyState(keylog) if keylog is not None and len(keylog) else None
+        self.max_handshake = limits.max_handshake_bytes
+        self.max_certificates = limits.max_certificates
         self.compression = 0  # TLS <= 1.2 compression method of the ServerHello (1: DEFLATE)
         self._inflaters: list[Any] = [None, None]
         self._decrypting = False  # set while the plaintext of a decrypted record is processed
@@ -450,9 +453,9 @@ class TlsConnection:
         while n - p >= 4:
             htype = hs[p]
             hlen = (hs[p + 1] << 16) | (hs[p + 2] << 8) | hs[p + 3]
-            if hlen > MAX_HANDSHAKE:
-                out.append(Malformed(d.side, frame, d.pos, f"handshake message of {hlen} bytes "
-                                     f"exceeds the {MAX_HANDSHAKE}-byte cap; skipped", LIMIT))
+            if hlen > self.max_handshake:
+                out.append(Malformed(d.side, frame, d.pos, f"handshake message of {hlen} bytes exceeds the "
+                                     f"{self.max_handshake}-byte cap (max_handshake_bytes); skipped", LIMIT))
                 d.hs_skip = hlen - (n - p - 4)
                 p = n
                 if d.hs_skip <= 0:
@@ -471,9 +474,15 @@ class TlsConnection:
 
     def _message(self, d: _Direction, version: int, htype: int, hlen: int, body: bytes, frame: int,
                  ts: float, out: list[Event]) -> None:
-        decoded, malformed = decode_reporting(htype, body, Context(self.version, self.kx))
+        decoded, malformed = decode_reporting(htype, body, Context(self.version, self.kx,
+                                                                   max_certificates=self.max_certificates))
         if malformed is not None:
             out.append(Malformed(d.side, frame, d.pos, malformed))
+        if isinstance(decoded, Certificate) and decoded.omitted:
+            out.append(Malformed(d.side, frame, d.pos, f"a Certificate message lists "
+                                 f"{len(decoded.entries) + decoded.omitted} certificates: the first "
+                                 f"{len(decoded.entries)} are kept (max_certificates), {decoded.omitted} only counted",
+                                 LIMIT))
         msg = Message(side=d.side, frame=frame, ts=ts, content_type=CT_HANDSHAKE, record_version=version,
                       type=htype, name=message_name(htype, decoded), encrypted=False, length=hlen,
                       decrypted=self._decrypting,
@@ -483,6 +492,7 @@ class TlsConnection:
             self.keys.handshake_message(htype, body)
             if htype == 16 and self.kx is not None and "RSA" in self.kx:
                 self.keys.client_key_exchange(body)
+            self._key_notes(d, frame, out)
 
     # -- state -----------------------------------------------------------------------------------
 
@@ -515,11 +525,20 @@ class TlsConnection:
                 self.compression = sh.compression_method
             if keys is not None:
                 keys.server_hello(sh, self.version)
+                self._key_notes(d, msg.frame, out)
             is13 = self.version == 0x0304 or (self.version >> 8) == 0x7F
             if is13 and not sh.hello_retry_request:
                 self.tls13 = True
                 for other in self.dirs:  # everything after a TLS 1.3 ServerHello is protected
                     other.encrypted = True
+
+    def _key_notes(self, d: _Direction, frame: int, out: list[Event]) -> None:
+        """What the key schedule could not do (a suite we cannot decrypt), as warnings."""
+        keys = self.keys
+        if keys is not None and keys.notes:
+            for text in keys.notes:
+                out.append(Malformed(d.side, frame, d.pos, text, UNDECRYPTABLE))
+            keys.notes.clear()
 
 
 def _whole_client_hello(buf: bytearray, start: int, end: int) -> bool:

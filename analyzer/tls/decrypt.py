@@ -109,6 +109,8 @@ class RecordCipher:
             raise DecryptError("authentication tag does not match (wrong key or lost records)") from None
 
     def _chacha12(self, ct: int, version: int, body: bytes) -> tuple[int, bytes]:
+        if len(body) < 16:
+            raise DecryptError("record too short for its tag")
         try:
             return ct, self.aead.decrypt(self._nonce(), body, self._aad12(ct, version, len(body) - 16))  # type: ignore[attr-defined]
         except (InvalidTag, ValueError):

@@ -34,9 +34,11 @@ class Context:
     kx: str | None = None  # key exchange of the negotiated suite (registry SuiteInfo.kx)
     dtls: bool = False  # DTLS: the ClientHello has a cookie field (RFC 6347 4.2.1); give the TLS
     # version DTLS builds on in `version` (analyzer.dtls.versions.tls_equivalent)
+    max_certificates: int = 64  # Limits.max_certificates: certificates kept from one message
 
-    def __init__(self, version: int | None = None, kx: str | None = None, dtls: bool = False) -> None:
-        self.version, self.kx, self.dtls = version, kx, dtls
+    def __init__(self, version: int | None = None, kx: str | None = None, dtls: bool = False,
+                 max_certificates: int = 64) -> None:
+        self.version, self.kx, self.dtls, self.max_certificates = version, kx, dtls, max_certificates
 
     @property
     def tls13(self) -> bool:
@@ -112,6 +114,7 @@ class CertificateEntry:
 class Certificate:
     entries: list[CertificateEntry]
     request_context: bytes | None = None  # TLS 1.3 form only
+    omitted: int = 0  # certificates past Context.max_certificates: length-checked and counted, not kept
 
 
 @dataclass(slots=True)
@@ -282,13 +285,20 @@ def server_hello(c: Cursor, ctx: Context) -> ServerHello:
 def certificate(c: Cursor, ctx: Context) -> Certificate:
     context = c.opaque(1, "certificate_request_context") if ctx.tls13 else None
     lst = c.block(3, "certificate_list")
-    entries = []
+    entries: list[CertificateEntry] = []
+    omitted = 0
     while lst.remaining:
+        if len(entries) >= ctx.max_certificates:  # the rest: checked, counted, neither copied nor decoded
+            lst.skip_opaque(3, "certificate")
+            if ctx.tls13:
+                lst.skip_opaque(2, "extensions")
+            omitted += 1
+            continue
         der = lst.opaque(3, "certificate")
         exts = decode_extensions(lst.block(2, "extensions"), X.CT) if ctx.tls13 else []
         entries.append(CertificateEntry(der, exts))
     c.expect_end("certificate")
-    return Certificate(entries, context)
+    return Certificate(entries, context, omitted)
 
 
 def _signature(c: Cursor, ctx: Context) -> tuple[int | None, int]:
