@@ -32,6 +32,7 @@ from pathlib import Path
 # the modules setup.py compiles, as paths under analyzer/
 MODULES = (
     "sources/pcap.py",
+    "sources/shard.py",
     "net/decode.py",
     "net/flows.py",
     "net/tcp.py",
@@ -53,6 +54,7 @@ MODULES = (
     "analysis/certificates.py",
     "analysis/certinfo.py",
     "analysis/hostnames.py",
+    "analysis/case.py",
     "analysis/policy.py",
     "analysis/policy_rules.py",
     "analysis/rules.py",

@@ -200,10 +200,11 @@ def test_a_certificate_message_listing_100000_certificates_keeps_64(tmp_path: Pa
     frames = certificate_flood(100_000)
     ([conn], _), peak = _peak(lambda: _analyze(tmp_path, "certs.pcap", frames))
     assert len(conn.certificates) == 64
-    assert [w for w in conn.warnings if "max_certificates" in w] == [
+    [note] = [w for w in conn.warnings if "max_certificates" in w]
+    assert note.startswith(
         f"frame {next(e.msg.frame for e in conn.entries if getattr(e, 'msg', None) and e.msg.type == 11)}: "
         "a Certificate message lists 100000 certificates: the first 64 are kept (max_certificates), "
-        "99936 only counted"]
+        "99936 only counted (server, stream offset ")
     assert peak < 8 << 20  # was 17 MB here (190 MB through the whole CLI in the issue)
 
 

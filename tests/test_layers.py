@@ -17,7 +17,7 @@ BASE = {"errors", "cache", "wording", "native", "limits", "policies", "registry"
 ALLOWED: dict[str, set[str]] = {
     "registry": set(),
     "sources": set(),
-    "net": set(),
+    "net": {"sources"},
     "tls": set(),
     "quic": {"tls"},
     "dtls": {"tls"},

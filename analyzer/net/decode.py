@@ -16,6 +16,7 @@ from collections import Counter, OrderedDict
 from dataclasses import dataclass
 from heapq import heappop, heappush
 
+from analyzer.sources.shard import plain_ipv4_tcp
 from analyzer.limits import Limits
 
 ETH_IPV4: Final = 0x0800
@@ -78,25 +79,8 @@ _tcp = struct.Struct("!HHIIBB").unpack_from  # sport, dport, seq, ack, data offs
 _udp = struct.Struct("!HH").unpack_from
 
 
-def _plain_ipv4_tcp(buf: bytes, start: int, end: int = -1) -> bool:
-    """Whether the Ethernet frame at buf[start:end] (end -1: the buffer's end) carries IPv4 without
-    options, not a fragment, and TCP with both ports: the layout the fast paths read directly."""
-    return ((end if end >= 0 else len(buf)) - start >= 54 and buf[start + 12] == 8 and buf[start + 13] == 0
-            and buf[start + 14] == 0x45 and buf[start + 23] == IPPROTO_TCP
-            and not (buf[start + 20] & 0x3F or buf[start + 21]))
-
-
 def _be32(buf: bytes, at: int) -> int:
     return buf[at] << 24 | buf[at + 1] << 16 | buf[at + 2] << 8 | buf[at + 3]
-
-
-def other_shard(linktype: int, buf: bytes, start: int, end: int, shard: int, shards: int) -> bool:
-    """Whether the frame at buf[start:end] is a plain Ethernet/IPv4/TCP segment of another shard
-    (its port sum modulo `shards` is not `shard`), told from header bytes alone, so a sharded
-    reader drops it before it is copied or decoded. Anything else: False (decoded and sorted later)."""
-    return (linktype == LINKTYPE_ETHERNET and _plain_ipv4_tcp(buf, start, end)
-            and buf[start + 46] >> 4 >= 5  # a TCP header the fast path reads (others are counted if bad)
-            and ((buf[start + 34] << 8 | buf[start + 35]) + (buf[start + 36] << 8 | buf[start + 37])) % shards != shard)
 
 
 @dataclass(slots=True, init=False)
@@ -273,7 +257,7 @@ class PacketDecoder:
         if linktype == LINKTYPE_ETHERNET:
             # fast path for the common case, Ethernet + IPv4 without options or fragments + TCP, read
             # byte by byte (compiled, that boxes nothing); anything unusual takes the long way
-            if _plain_ipv4_tcp(data, 0):
+            if plain_ipv4_tcp(data, 0):
                 total, doff = data[16] << 8 | data[17], data[46] >> 4
                 if doff >= 5 and total >= 20 + doff * 4:
                     end = 14 + total

@@ -21,7 +21,7 @@ from typing import Any, BinaryIO, Final, NamedTuple
 
 from analyzer.errors import InputError
 from analyzer.limits import Limits
-from analyzer.net.decode import other_shard
+from analyzer.sources.shard import other_shard
 
 CHUNK: Final = 1 << 20
 PCAP_MAGICS: Final = {
