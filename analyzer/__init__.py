@@ -34,8 +34,16 @@ __all__ = ["AnalyzerError", "CaptureAnalysis", "CaptureReport", "Connection", "D
 if TYPE_CHECKING:
     from analyzer.analysis.findings import Finding
     from analyzer.analysis.policy import Policy
-    from analyzer.api import (CaptureAnalysis, Depth, analyze, iter_reports, json_document, load_keylog, load_policy,
-                              open_capture)
+    from analyzer.api import (
+        CaptureAnalysis,
+        Depth,
+        analyze,
+        iter_reports,
+        json_document,
+        load_keylog,
+        load_policy,
+        open_capture,
+    )
     from analyzer.errors import AnalyzerError, InputError, UsageError
     from analyzer.model import Connection
     from analyzer.report.capture import CaptureReport

@@ -15,8 +15,8 @@ from typing import Annotated, Optional
 import typer
 
 from analyzer.errors import AnalyzerError, ExitCode, UsageError
-from analyzer.render.sanitize import text
 from analyzer.policies import PROFILES
+from analyzer.render.sanitize import text
 
 app = typer.Typer(
     name="tls-analyzer",

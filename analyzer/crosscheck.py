@@ -14,9 +14,10 @@ import tempfile
 from collections import defaultdict
 from dataclasses import dataclass, field
 
+from analyzer.api import analyze
 from analyzer.errors import AnalyzerError
 from analyzer.model import Connection, Entry
-from analyzer.api import analyze
+from analyzer.registry.codes import HS_CLIENT_HELLO, HS_SERVER_HELLO
 from analyzer.sources.tshark import OracleMessage, wireshark_messages
 
 # A plaintext preamble's first bytes (from the client) -> the dissector tshark must be told to use
@@ -68,9 +69,9 @@ def _ours(m: Entry) -> OracleMessage:
     body = m.msg.body
     o = OracleMessage(m.msg.frame, m.msg.type)
     exts = getattr(body, "extensions", None) or []
-    if m.msg.type == 1:
+    if m.msg.type == HS_CLIENT_HELLO:
         o.cipher_suites = list(body.cipher_suites) if not getattr(body, "sslv2", False) else []
-    elif m.msg.type == 2 and body is not None:
+    elif m.msg.type == HS_SERVER_HELLO and body is not None:
         o.cipher_suites = [body.cipher_suite]
     o.extension_types = [e.type for e in exts]
     for e in exts:

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from analyzer.net.flows import Endpoint
+from analyzer.registry import is_tls13
 
 
 @dataclass(slots=True, init=False)
@@ -143,5 +144,4 @@ class Connection:
 
     @property
     def tls13(self) -> bool:
-        v = self.version
-        return v is not None and (v == 0x0304 or v >> 8 == 0x7F)
+        return is_tls13(self.version)

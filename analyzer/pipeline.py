@@ -9,16 +9,16 @@ from __future__ import annotations
 
 import gc
 from collections.abc import Iterable, Iterator
-from typing import Any, Final
 from dataclasses import dataclass, field
+from typing import Any, Final
 
 from analyzer.analysis.rulebook import Judge
 from analyzer.assemble import ConnectionBuilder
 from analyzer.limits import Limits
-from analyzer.report.build import judge
-from analyzer.report.connection import Report
 from analyzer.net.decode import PacketDecoder, Segment
 from analyzer.net.flows import FlowTable, TcpConnection
+from analyzer.report.build import judge
+from analyzer.report.connection import Report
 from analyzer.sources.pcap import TICK, Frame
 
 SWEEP_EVERY: Final = 8192  # frames between looks for connections to hand out (more with many open: see _run)

@@ -18,7 +18,8 @@ LIBRARIES = {"pcap_files.py"}  # modules the scripts import, no command line of 
 
 
 def test_the_linter_finds_nothing() -> None:
-    """pyflakes' checks (unused and undefined names, ...) and syntax errors, through ruff."""
+    """pyflakes' checks (unused and undefined names, ...) and syntax errors, through ruff; and the
+    package's imports sorted (isort's order, configured in pyproject.toml)."""
     ruff = shutil.which("ruff")
     if ruff is None:
         if os.environ.get("CI"):
@@ -26,6 +27,9 @@ def test_the_linter_finds_nothing() -> None:
         pytest.skip("ruff is not installed")
     p = subprocess.run([ruff, "check", "--select", "F,E9", "--no-cache", "--output-format", "concise",
                         "analyzer", "tests", "captures/scripts", "bench", "tools"],
+                       cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stdout + p.stderr
+    p = subprocess.run([ruff, "check", "--select", "I", "--no-cache", "--output-format", "concise", "analyzer"],
                        cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert p.returncode == 0, p.stdout + p.stderr
 

@@ -45,14 +45,25 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, Final
 
-
-from analyzer.analysis.certinfo import (LIST_MAX, WEAK_HASHES, CertInfo, RootSet, capped, drop_none, error_reason,
-                                        issued_by, is_trust_anchor, iso, parse_certificate)
 from analyzer.analysis.case import Case
+from analyzer.analysis.certinfo import (
+    LIST_MAX,
+    WEAK_HASHES,
+    CertInfo,
+    RootSet,
+    capped,
+    drop_none,
+    error_reason,
+    is_trust_anchor,
+    iso,
+    issued_by,
+    parse_certificate,
+)
 from analyzer.analysis.findings import Rule
-from analyzer.cache import LruCache
 from analyzer.analysis.hostnames import ip_address_of, name_matches, reference_host
+from analyzer.cache import LruCache
 from analyzer.model import Connection, Entry
+from analyzer.registry.codes import HS_CERTIFICATE
 from analyzer.tls.messages import Certificate
 
 CHAIN_MAX: Final = 16  # certificates judged per chain; a longer chain is judged on its first ones
@@ -93,7 +104,7 @@ class Chain:
 
 def _certificate_message(conn: Connection, side: str, ders: list[bytes]) -> Any:
     for e in conn.entries:
-        if isinstance(e, Entry) and e.side == side and e.msg.type == 11 and isinstance(e.msg.body, Certificate):
+        if isinstance(e, Entry) and e.side == side and e.msg.type == HS_CERTIFICATE and isinstance(e.msg.body, Certificate):
             if [ent.der for ent in e.msg.body.entries] == ders:
                 return e.msg
     return None

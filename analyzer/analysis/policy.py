@@ -12,11 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from analyzer.analysis.findings import Rule
 from analyzer.analysis.certinfo import RootSet, root_set
-
-
-
+from analyzer.analysis.findings import Rule
 
 
 @dataclass(frozen=True)

@@ -6,9 +6,10 @@ from __future__ import annotations
 from typing import Any, Final
 
 from analyzer import registry
+from analyzer.analysis.case import Case
 from analyzer.analysis.certificates import server_chain
 from analyzer.analysis.findings import Hit, Rule
-from analyzer.analysis.case import Case
+
 
 def _negotiated(conn: Any, allowed: frozenset[int] | None, value: int | None, name: Any, what: str,
                 key: str) -> list[Hit]:

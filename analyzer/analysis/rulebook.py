@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Final
-
 from functools import cache
+from typing import Final
 
 from analyzer.analysis.case import Case
 from analyzer.analysis.findings import SEVERITIES, Finding, Hit, Rule, severity_at_least

@@ -15,6 +15,17 @@ from analyzer.analysis.case import Case
 from analyzer.analysis.findings import Hit, Rule
 from analyzer.cache import LruCache
 from analyzer.model import Connection, Entry
+from analyzer.registry.codes import (
+    CT_HEARTBEAT,
+    EXT_EXTENDED_MASTER_SECRET,
+    EXT_HEARTBEAT,
+    EXT_KEY_SHARE,
+    EXT_PRE_SHARED_KEY,
+    EXT_PSK_KEY_EXCHANGE_MODES,
+    EXT_RENEGOTIATION_INFO,
+    EXT_TRUNCATED_HMAC,
+    TLS12,
+)
 from analyzer.tls.events import Heartbeat, Message
 
 RFC9325: Final = "RFC 9325"
@@ -86,7 +97,7 @@ def _modern_suite(s: registry.SuiteInfo) -> bool:
 def offers_modern(conn: Connection, case: Case) -> bool:
     """Does the first ClientHello offer TLS 1.2 or newer and a forward-secret AEAD suite? Then
     legacy options offered beside them are a fallback the server need not take."""
-    if not any(v in (0x0303, 0x0304) or v >> 8 == 0x7F for v in conn.versions_offered):
+    if not any(v == TLS12 or registry.is_tls13(v) for v in conn.versions_offered):
         return False
     return bool(_offered_matching(conn, case, _modern_suite))
 
@@ -114,7 +125,7 @@ def _version_rule(versions: set[int], what: str):  # noqa: ANN202
 
 
 def _no_tls13(conn: Connection, case: Case) -> list[Hit]:
-    if conn.client_hellos and not any(v == 0x0304 or v >> 8 == 0x7F for v in conn.versions_offered):
+    if conn.client_hellos and not any(registry.is_tls13(v) for v in conn.versions_offered):
         return [("TLS 1.3 not offered", "offered", _hello_frame(conn),
                  {"versions": [registry.version_name(v) for v in conn.versions_offered]})]
     if conn.version is not None and not conn.tls13 and conn.server_hellos:
@@ -185,13 +196,13 @@ def _heartbeat(conn: Connection, case: Case) -> list[Hit]:
         if not isinstance(e, Entry):
             continue
         m: Message = e.msg
-        if m.content_type == 24 and isinstance(m.body, Heartbeat) and m.body.overclaimed:
+        if m.content_type == CT_HEARTBEAT and isinstance(m.body, Heartbeat) and m.body.overclaimed:
             return [("heartbeat claims more payload than its record holds (Heartbleed)", "behaviour", m.frame,
                      {"claimed": m.body.payload_length, "record": m.body.record_length, "from": e.side})]
     sh = conn.server_hello
-    if sh is not None and sh.body.ext(15) is not None:
+    if sh is not None and sh.body.ext(EXT_HEARTBEAT) is not None:
         return [("heartbeat extension negotiated", "negotiated", sh.frame, {})]
-    if conn.client_hellos and conn.client_hellos[0].body.ext(15) is not None:
+    if conn.client_hellos and conn.client_hellos[0].body.ext(EXT_HEARTBEAT) is not None:
         return [("heartbeat extension offered", "offered", _hello_frame(conn), {})]
     return []
 
@@ -200,18 +211,18 @@ def _secure_renegotiation(conn: Connection, case: Case) -> list[Hit]:
     if not conn.client_hellos or conn.tls13 or conn.client_hellos[0].body.sslv2:
         return []
     ch = conn.client_hellos[0].body
-    if ch.ext(0xFF01) is None and 0x00FF not in ch.cipher_suites:
+    if ch.ext(EXT_RENEGOTIATION_INFO) is None and 0x00FF not in ch.cipher_suites:
         # RFC 5746 3.6: a server must not answer a client that did not signal, so it says nothing of the server
         return [("client does not signal secure renegotiation", "offered", _hello_frame(conn), {})]
     sh = conn.server_hello
-    if sh is not None and sh.body.ext(0xFF01) is None:
+    if sh is not None and sh.body.ext(EXT_RENEGOTIATION_INFO) is None:
         return [("server does not support secure renegotiation", "negotiated", sh.frame, {})]
     return []
 
 
 def _ems(conn: Connection, case: Case) -> list[Hit]:
     sh = conn.server_hello
-    if conn.version in (0x0301, 0x0302, 0x0303) and sh is not None and sh.body.ext(23) is None:  # RFC 7627: TLS 1.0-1.2
+    if conn.version in (0x0301, 0x0302, 0x0303) and sh is not None and sh.body.ext(EXT_EXTENDED_MASTER_SECRET) is None:  # RFC 7627: TLS 1.0-1.2
         return [(f"extended_master_secret not negotiated on {registry.version_name(conn.version)}", "negotiated",
                  sh.frame, {"version": registry.version_name(conn.version)})]
     return []
@@ -219,7 +230,7 @@ def _ems(conn: Connection, case: Case) -> list[Hit]:
 
 def _truncated_hmac(conn: Connection, case: Case) -> list[Hit]:
     sh = conn.server_hello
-    if sh is not None and sh.body.ext(4) is not None:
+    if sh is not None and sh.body.ext(EXT_TRUNCATED_HMAC) is not None:
         return [("truncated_hmac negotiated", "negotiated", sh.frame, {})]
     return []
 
@@ -250,10 +261,10 @@ def _fatal_alerts(conn: Connection, case: Case) -> list[Hit]:
 
 def _psk_ke(conn: Connection, case: Case) -> list[Hit]:
     sh = conn.server_hello
-    if conn.tls13 and sh is not None and sh.body.ext(41) is not None and sh.body.ext(51) is None:
+    if conn.tls13 and sh is not None and sh.body.ext(EXT_PRE_SHARED_KEY) is not None and sh.body.ext(EXT_KEY_SHARE) is None:
         return [("PSK resumption without (EC)DHE negotiated: no forward secrecy", "negotiated", sh.frame,
                  {"key_share": False})]
-    ext = conn.client_hellos[0].body.ext(45) if conn.client_hellos else None
+    ext = conn.client_hellos[0].body.ext(EXT_PSK_KEY_EXCHANGE_MODES) if conn.client_hellos else None
     modes = ext.fields.get("modes", []) if ext is not None else []
     if modes and 1 not in modes:
         return [("PSK resumption without (EC)DHE (psk_ke only): no forward secrecy", "offered", _hello_frame(conn),

@@ -11,10 +11,10 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
 
 from analyzer.analysis.findings import severity_at_least
+from analyzer.api import load_keylog
 from analyzer.errors import ExitCode
 from analyzer.render.sanitize import text
 from analyzer.selection import Selection
-from analyzer.api import load_keylog
 from analyzer.tls.keylog import KeyLog
 from analyzer.wording import plural
 

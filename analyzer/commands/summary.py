@@ -23,8 +23,8 @@ from analyzer.output import Output
 from analyzer.report.capture import capture_json
 from analyzer.selection import Selection
 from analyzer.summary.aggregate import Summary
-from analyzer.wording import plural
 from analyzer.tls.keylog import KeyLog
+from analyzer.wording import plural
 
 
 def capture_json_stream(path: str, selection: Selection | None = None, keylog: KeyLog | None = None,
@@ -72,8 +72,8 @@ def summarise(captures: list[str], summary: Summary, selection: Selection | None
 def run_summary(captures: list[str], skipped: int, fmt: str, output: Path | None, top: int, selection: Selection,
                 keylog: Any = None, policy: Any = None, fail_on: str | None = None) -> int:
     """Summarise the captures (`skipped`: files the folders held that are not captures)."""
-    from analyzer.render import json as rjson
     from analyzer.render import html, summary_csv, summary_table
+    from analyzer.render import json as rjson
 
     started = time.monotonic()
     summary = Summary()

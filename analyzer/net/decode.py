@@ -9,15 +9,14 @@ TCP (cut short, a header we cannot read, an encapsulation we do not know) it is 
 
 from __future__ import annotations
 
-from typing import Final
-
 import struct
 from collections import Counter, OrderedDict
 from dataclasses import dataclass
 from heapq import heappop, heappush
+from typing import Final
 
-from analyzer.sources.shard import plain_ipv4_tcp
 from analyzer.limits import Limits
+from analyzer.sources.shard import plain_ipv4_tcp
 
 ETH_IPV4: Final = 0x0800
 ETH_IPV6: Final = 0x86DD

@@ -13,10 +13,9 @@ is declared a gap, and the one `TcpAnomaly` says which cap (`Limits` names).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from heapq import heappop, heappush
 from typing import Final
-
-from dataclasses import dataclass
 
 SEQ_MOD: Final = 1 << 32
 HALF: Final = 1 << 31

@@ -9,11 +9,11 @@ from typing import Any
 
 from analyzer import registry
 from analyzer.model import DataRun, Entry, GapInfo
+from analyzer.registry.codes import EXT_EARLY_DATA, EXT_PRE_SHARED_KEY
 from analyzer.report.connection import Report
 from analyzer.tls.events import Alert, Heartbeat
+from analyzer.tls.messages import Certificate, ClientHello, NewSessionTicket, ServerHello, ServerKeyExchange
 from analyzer.wording import article, plural
-from analyzer.tls.messages import (Certificate, ClientHello, NewSessionTicket, ServerHello,
-                                   ServerKeyExchange)
 
 
 def short_version(v: int) -> str:
@@ -62,9 +62,9 @@ def entry_facts(e: Entry | DataRun | GapInfo, report: Report) -> list[str]:
         alpn = _ext_field(body, 16, "protocols")
         if alpn:
             out.append("ALPN " + ",".join(alpn))
-        if body.ext(41) is not None:
+        if body.ext(EXT_PRE_SHARED_KEY) is not None:
             out.append("PSK offered")
-        if body.ext(42) is not None:
+        if body.ext(EXT_EARLY_DATA) is not None:
             out.append("early_data")
         if 0x5600 in body.cipher_suites:
             out.append("TLS_FALLBACK_SCSV")
@@ -84,7 +84,7 @@ def entry_facts(e: Entry | DataRun | GapInfo, report: Report) -> list[str]:
             alpn = _ext_field(body, 16, "protocols")
             if alpn:
                 out.append("ALPN " + alpn[0])
-            if body.ext(41) is not None:
+            if body.ext(EXT_PRE_SHARED_KEY) is not None:
                 out.append("PSK accepted")
             if body.downgrade_sentinel:  # a fact; a downgrade only when the client offered TLS 1.3 (a finding then)
                 out.append(f"downgrade sentinel {body.downgrade_sentinel}")

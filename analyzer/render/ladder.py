@@ -9,9 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from analyzer.model import DataRun, Entry, GapInfo
-from analyzer.report.connection import Report
+from analyzer.registry.codes import CT_ALERT, HS_CERTIFICATE
 from analyzer.render import facts
 from analyzer.render.sanitize import text
+from analyzer.report.connection import Report
 from analyzer.wording import plural
 
 ARROW_WIDTH = 34
@@ -155,7 +156,7 @@ def render_connection(report: Report, style: Style) -> str:
         label = facts.entry_label(e, "x" if style.ascii else "×")
         arrow = _arrow(label, to_server, g)
         colour = CLIENT_COLOUR if to_server else SERVER_COLOUR
-        if isinstance(e, Entry) and (e.msg.content_type == 21 or e.msg.malformed):
+        if isinstance(e, Entry) and (e.msg.content_type == CT_ALERT or e.msg.malformed):
             colour = ALERT_COLOUR
         elif isinstance(e, Entry) and e.msg.name == "HelloRetryRequest":
             colour = NOTE_COLOUR
@@ -163,7 +164,7 @@ def render_connection(report: Report, style: Style) -> str:
         frame = e.msg.frame if isinstance(e, Entry) else e.frame
         ids: list[str] = []
         if frame in marks:
-            cert_row = isinstance(e, Entry) and e.msg.type == 11
+            cert_row = isinstance(e, Entry) and e.msg.type == HS_CERTIFICATE
             ids = [i for i in marks[frame] if _about_certificates(i) == cert_row and (frame, i) not in placed]
             placed.update((frame, i) for i in ids)
         room = style.width - len(prefix) - ARROW_WIDTH - 2

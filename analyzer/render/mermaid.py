@@ -5,9 +5,9 @@ bare diagram holds one connection only). Labels are escaped."""
 from __future__ import annotations
 
 from analyzer.model import Entry, GapInfo
-from analyzer.report.connection import Report
 from analyzer.render import facts
 from analyzer.render.sanitize import WIRE_TEXT_MAX, cut, mermaid
+from analyzer.report.connection import Report
 from analyzer.wording import plural
 
 MAX_FACTS = 4

@@ -10,9 +10,9 @@ import textwrap
 from typing import Any, Final
 
 from analyzer.analysis.findings import SEVERITIES
-from analyzer.wording import plural
 from analyzer.render.sanitize import text
 from analyzer.summary.facts import is_legacy
+from analyzer.wording import plural
 
 WIDTH: Final = 100
 LABEL: Final = 15  # width of the answers' labels

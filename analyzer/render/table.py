@@ -7,8 +7,8 @@ import csv
 import io
 
 from analyzer import registry
-from analyzer.report.connection import Report
 from analyzer.render.sanitize import csv_cell, cut, text
+from analyzer.report.connection import Report
 
 TLS_COLUMNS = ["id", "client", "server", "sni", "version", "suite", "group", "alpn", "resumed",
                "history", "ja4", "findings", "gaps", "warnings"]

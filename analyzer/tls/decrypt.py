@@ -256,7 +256,7 @@ def supported(suite: int, version: int | None) -> bool:
     info = registry.cipher_suite(suite)
     if info is None or version is None or version < 0x0300:
         return False
-    tls13_version = version == 0x0304 or version >> 8 == 0x7F
+    tls13_version = registry.is_tls13(version)
     if tls13_version or info.tls13:
         return tls13_version and suite in TLS13
     if info.mode == "NULL":

@@ -11,6 +11,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from analyzer import registry
+from analyzer.registry.codes import EXT_EARLY_DATA, EXT_ENCRYPT_THEN_MAC, EXT_EXTENDED_MASTER_SECRET, HS_HELLO_REQUEST
+
 CLIENT_EARLY = "CLIENT_EARLY_TRAFFIC_SECRET"
 HANDSHAKE = ("CLIENT_HANDSHAKE_TRAFFIC_SECRET", "SERVER_HANDSHAKE_TRAFFIC_SECRET")
 TRAFFIC_0 = ("CLIENT_TRAFFIC_SECRET_0", "SERVER_TRAFFIC_SECRET_0")
@@ -28,7 +31,7 @@ def unsupported(suite: int, version: int) -> str:
 
 
 def _tls13(version: int | None) -> bool:
-    return version is not None and (version == 0x0304 or version >> 8 == 0x7F)
+    return registry.is_tls13(version)
 
 
 class KeyState:
@@ -66,14 +69,14 @@ class KeyState:
         self.secrets = self.keylog.secrets_for(ch.random)
         self.transcript = [] if self.keylog.rsa else None
         self.transcript_bytes = 0
-        if ch.ext(42) is not None:
+        if ch.ext(EXT_EARLY_DATA) is not None:
             self.early = self.secrets.get(CLIENT_EARLY)
 
     def handshake_message(self, htype: int, body: bytes, message_seq: int | None = None) -> None:
         """Every handshake message in wire order, kept only while an RSA key-log line may need the
         RFC 7627 session hash (ending with the ClientKeyExchange). DTLS gives `message_seq`: its
         transcript holds each message with the 12-byte header of one whole fragment (RFC 6347 4.2.6)."""
-        if self.transcript is not None and htype != 0:  # HelloRequest is not part of it
+        if self.transcript is not None and htype != HS_HELLO_REQUEST:  # HelloRequest is not part of it
             n = len(body)
             self.transcript_bytes += 4 + n
             if self.transcript_bytes > TRANSCRIPT_MAX:  # no real handshake comes near: stop keeping it
@@ -94,8 +97,8 @@ class KeyState:
         from analyzer.tls import decrypt
 
         self.server_random, self.suite, self.version = sh.random, sh.cipher_suite, version
-        self.encrypt_then_mac = sh.ext(22) is not None
-        self.extended_master_secret = sh.ext(23) is not None
+        self.encrypt_then_mac = sh.ext(EXT_ENCRYPT_THEN_MAC) is not None
+        self.extended_master_secret = sh.ext(EXT_EXTENDED_MASTER_SECRET) is not None
         if not decrypt.supported(sh.cipher_suite, version):
             if self.secrets:  # keys we would have used
                 self.notes.append(unsupported(sh.cipher_suite, version))

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import functools
 import struct
-
 from dataclasses import dataclass, field
 from typing import Any, Final
 
 from analyzer import registry
+from analyzer.errors import DecodeError
+from analyzer.registry.codes import EXT_SUPPORTED_VERSIONS, HS_SERVER_HELLO
 from analyzer.tls import extensions as X
 from analyzer.tls.extensions import Extension, decode_extensions
-from analyzer.errors import DecodeError
 from analyzer.tls.reader import Cursor
 
 HRR_RANDOM: Final = bytes.fromhex("cf21ad74e59a6111be1d8c021e65b891c2a211167abb8c5e079e09e2c8a8339c")
@@ -42,8 +42,7 @@ class Context:
 
     @property
     def tls13(self) -> bool:
-        v = self.version
-        return v is not None and (v == TLS13 or (v >> 8) == 0x7F)
+        return registry.is_tls13(self.version)
 
 
 @dataclass(slots=True, init=False)
@@ -93,6 +92,14 @@ class ServerHello:
 
     def ext(self, etype: int) -> Extension | None:
         return _find(self.extensions, etype)
+
+    @property
+    def negotiated_version(self) -> int:
+        """The version this ServerHello picks: supported_versions' selected_version (TLS 1.3), else
+        the legacy version field."""
+        sv = self.ext(EXT_SUPPORTED_VERSIONS)
+        selected = sv.fields.get("selected_version") if sv is not None else None
+        return selected if isinstance(selected, int) else self.legacy_version
 
     @property
     def downgrade_sentinel(self) -> str | None:
@@ -458,7 +465,7 @@ def decode_reporting(htype: int, body: bytes, ctx: Context) -> tuple[Any, str | 
 
 def message_name(htype: int, body: Any) -> str:
     """The RFC's name for a message ("ClientHello", "HelloRetryRequest"); unknown types as unknown(0x..)."""
-    if htype == 2 and isinstance(body, ServerHello) and body.hello_retry_request:
+    if htype == HS_SERVER_HELLO and isinstance(body, ServerHello) and body.hello_retry_request:
         return "HelloRetryRequest"
     return camel(registry.handshake_type_name(htype))
 

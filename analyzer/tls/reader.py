@@ -6,9 +6,8 @@ decoder read another message's bytes or allocate what the packet merely claims.
 
 from __future__ import annotations
 
-from typing import Final
-
 import struct
+from typing import Final
 
 from analyzer.errors import DecodeError
 
