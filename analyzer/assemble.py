@@ -83,7 +83,7 @@ class ConnectionBuilder:
                 out = tls.data(ev.direction, ev.data, ev.frame, ev.ts)
                 if out:
                     self._tls_events(out)
-                if tls.dirs[ev.direction].mode == 3:  # OFF: stop paying for these bytes
+                if tls.gave_up(ev.direction):  # not TLS (any more): stop paying for these bytes
                     self.tcp.halves[ev.direction].discard = True
             elif isinstance(ev, Gap):
                 if self._room(0):

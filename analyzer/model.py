@@ -11,8 +11,7 @@ from analyzer.registry import is_tls13
 
 @dataclass(slots=True, init=False)
 class DataRun:
-    """Consecutive opaque records (application data, encrypted flights) from one side, as one row.
-    (A written __init__: see analyzer/native.py.)"""
+    """Consecutive opaque records (application data, encrypted flights) from one side, as one row."""
 
     side: Any  # wire direction (0/1) while assembling, "client"/"server" once finished
     frame: int
@@ -36,8 +35,7 @@ class DataRun:
 
 @dataclass(slots=True, init=False)
 class Entry:
-    """One ladder row / JSON message: a TLS message, oriented to client or server.
-    (A written __init__: see analyzer/native.py.)"""
+    """One ladder row / JSON message: a TLS message, oriented to client or server."""
 
     side: str
     msg: Any  # analyzer.tls.events.Message
@@ -64,8 +62,7 @@ class AlertInfo:
 
 @dataclass(slots=True, init=False)
 class Connection:
-    """Everything observed on one TCP connection, oriented client -> server.
-    (A written __init__: see analyzer/native.py.)"""
+    """Everything observed on one TCP connection, oriented client -> server."""
 
     id: int
     transport: str

@@ -78,8 +78,7 @@ BR: Final = "CA/B Forum BR"
 
 @dataclass(slots=True, init=False)
 class Chain:
-    """One side's certificate chain, where and when it was sent. Treat as immutable.
-    (A written __init__: see analyzer/native.py.)"""
+    """One side's certificate chain, where and when it was sent. Treat as immutable."""
 
     side: str  # "server" / "client"
     frame: int | None

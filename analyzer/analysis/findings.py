@@ -14,7 +14,7 @@ Hit = tuple[str, str, "int | None", dict]
 
 @dataclass(slots=True, init=False)
 class Finding:
-    """Treat as immutable. (A written __init__: see analyzer/native.py.)"""
+    """Treat as immutable."""
 
     id: str
     severity: str

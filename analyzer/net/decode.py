@@ -84,8 +84,7 @@ def _be32(buf: bytes, at: int) -> int:
 
 @dataclass(slots=True, init=False)
 class Segment:
-    """A TCP segment's fields that reassembly needs; addresses are raw 4- or 16-byte strings.
-    (A written __init__: see analyzer/native.py.)"""
+    """A TCP segment's fields that reassembly needs; addresses are raw 4- or 16-byte strings."""
 
     src: bytes
     dst: bytes

@@ -25,7 +25,7 @@ RECENT_QUIET: Final = 10.0  # a direction quiet this long forgets them (FlowTabl
 
 @dataclass(slots=True, init=False)
 class StreamData:
-    """In-order bytes of one direction. (A written __init__: see analyzer/native.py.)"""
+    """In-order bytes of one direction."""
 
     direction: int  # 0: client to server, 1: server to client (as far as the TCP layer knows)
     offset: int

@@ -29,7 +29,6 @@ class Extension:
     """One extension: wire type and length, decoded fields, or why it could not be decoded.
 
     Treat as immutable: identical extensions are decoded once and shared (see `_INTERNED`).
-    (A written __init__: see analyzer/native.py.)
     """
 
     type: int

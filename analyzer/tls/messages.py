@@ -27,8 +27,7 @@ TLS13: Final = 0x0304
 
 @dataclass(slots=True, init=False)
 class Context:
-    """What a decoder must know that the message does not say itself.
-    (A written __init__: see analyzer/native.py.)"""
+    """What a decoder must know that the message does not say itself."""
 
     version: int | None = None  # negotiated version (from ServerHello / supported_versions)
     kx: str | None = None  # key exchange of the negotiated suite (registry SuiteInfo.kx)
@@ -47,7 +46,7 @@ class Context:
 
 @dataclass(slots=True, init=False)
 class ClientHello:
-    """(A written __init__: see analyzer/native.py.)"""
+    """"""
 
     legacy_version: int
     random: bytes
@@ -72,7 +71,7 @@ class ClientHello:
 
 @dataclass(slots=True, init=False)
 class ServerHello:
-    """(A written __init__: see analyzer/native.py.)"""
+    """"""
 
     legacy_version: int
     random: bytes
