@@ -8,9 +8,30 @@ from __future__ import annotations
 
 from typing import Any, Final
 
+from analyzer.limits import Limits
 from analyzer.model import AlertInfo, Connection, DataRun, Entry, GapInfo
 from analyzer.net.flows import TcpConnection
 from analyzer.net.tcp import Gap, StreamData, StreamEnd, TcpAnomaly
+from analyzer.registry import is_tls13
+from analyzer.registry.codes import (
+    CT_ALERT,
+    CT_APPLICATION_DATA,
+    CT_CHANGE_CIPHER_SPEC,
+    CT_HANDSHAKE,
+    EXT_APPLICATION_LAYER_PROTOCOL_NEGOTIATION,
+    EXT_EARLY_DATA,
+    EXT_KEY_SHARE,
+    EXT_KEY_SHARE_RESERVED,
+    EXT_PRE_SHARED_KEY,
+    EXT_SERVER_NAME,
+    EXT_SESSION_TICKET,
+    EXT_SUPPORTED_GROUPS,
+    EXT_SUPPORTED_VERSIONS,
+    HS_CERTIFICATE,
+    HS_CLIENT_HELLO,
+    HS_FINISHED,
+    HS_SERVER_HELLO,
+)
 from analyzer.tls.connection import TlsConnection
 from analyzer.tls.events import Alert, Malformed, Message, Resync, TlsStart
 from analyzer.tls.messages import Certificate, ClientHello, EncryptedExtensions, ServerHello, ServerKeyExchange
@@ -23,20 +44,29 @@ HISTORY: Final = {0: "H", 1: "C", 2: "S", 3: "V", 4: "T", 5: "E", 8: "O", 11: "X
            14: "N", 15: "Y", 16: "G", 20: "F", 21: "W", 22: "U", 23: "A", 24: "P", 254: "M"}
 CONTENT_HISTORY: Final = {20: "I", 21: "L", 24: "B"}
 FALLBACK_SCSV: Final = 0x5600
+_LIMITS: Final = Limits()
 
 
 class ConnectionBuilder:
-    """Collects one connection's events; `finish()` returns its `Connection`."""
+    """Collects one connection's events; `finish()` returns its `Connection`.
+
+    What it keeps is capped (`Limits.max_messages`, `max_message_bytes`, `max_warnings`): past a
+    cap, messages and warnings are counted, not kept, and `finish` adds one warning per cap."""
 
     __slots__ = ("tcp", "tls", "entries", "gaps", "warnings", "tls_offset", "preamble", "settled",
-                 "reported", "_keyed_sides")
+                 "reported", "_keyed_sides", "limits", "kept_bytes", "dropped", "hidden", "limits_hit")
 
-    def __init__(self, tcp: TcpConnection, keylog: Any = None) -> None:
+    def __init__(self, tcp: TcpConnection, keylog: Any = None, limits: Limits = _LIMITS) -> None:
         self.tcp = tcp
-        self.tls = TlsConnection(keylog)
+        self.tls = TlsConnection(keylog, limits)
         self.entries: list = []  # (wire side, Message | DataRun | GapInfo)
         self.gaps: list[GapInfo] = []
         self.warnings: list[tuple[int | None, str]] = []  # (wire side it concerns, text)
+        self.limits = limits
+        self.kept_bytes = 0  # of handshake messages kept
+        self.dropped: dict[str, int] = {}  # cap reached -> messages (and gaps) counted since, not kept
+        self.hidden = 0  # warnings counted, not kept
+        self.limits_hit: set[str] | None = None  # caps a TCP anomaly already named
         self.tls_offset: dict[int, int] = {}
         self.preamble: dict[int, bytes] = {}
         self.settled = False  # the handshake finished or failed: a live view can show it now
@@ -53,17 +83,24 @@ class ConnectionBuilder:
                 out = tls.data(ev.direction, ev.data, ev.frame, ev.ts)
                 if out:
                     self._tls_events(out)
-                if tls.dirs[ev.direction].mode == 3:  # OFF: stop paying for these bytes
+                if tls.gave_up(ev.direction):  # not TLS (any more): stop paying for these bytes
                     self.tcp.halves[ev.direction].discard = True
             elif isinstance(ev, Gap):
-                gap = GapInfo(ev.direction, ev.offset, ev.length, ev.frame)
-                self.gaps.append(gap)
-                self.entries.append(gap)
+                if self._room(0):
+                    gap = GapInfo(ev.direction, ev.offset, ev.length, ev.frame)
+                    self.gaps.append(gap)
+                    self.entries.append(gap)
                 self._tls_events(tls.gap(ev.direction, ev.length, ev.frame, 0.0))
             elif isinstance(ev, StreamEnd):
                 self._tls_events(tls.end(ev.direction, ev.frame, 0.0, ev.reason))
             elif isinstance(ev, TcpAnomaly):
-                self.warnings.append((None, f"frame {ev.frame}: {ev.text}"))
+                if ev.limit:
+                    if self.limits_hit is None:
+                        self.limits_hit = set()
+                    elif ev.limit in self.limits_hit:
+                        continue
+                    self.limits_hit.add(ev.limit)
+                self._warn(None, f"frame {ev.frame}: {ev.text}")
 
     def _tls_events(self, out: list) -> None:
         entries = self.entries
@@ -71,35 +108,73 @@ class ConnectionBuilder:
             if isinstance(ev, Message):
                 if not self.settled:
                     self._settle(ev)
-                if ev.content_type == 23 and ev.type is None:  # application data, opaque or decrypted
+                if ev.content_type == CT_APPLICATION_DATA and ev.type is None:  # application data, opaque or decrypted
                     last = entries[-1] if entries else None
-                    if isinstance(last, DataRun) and last.side == ev.side and last.decrypted == ev.decrypted:
+                    if isinstance(last, DataRun) and last.side == ev.side and last.decrypted == ev.decrypted \
+                            and not self.dropped:
                         last.records += 1
                         last.length += ev.length
                         last.last_frame = ev.frame
                         continue
-                    entries.append(DataRun(ev.side, ev.frame, ev.frame, ev.ts, 23, ev.record_version, 1,
-                                           ev.length, decrypted=ev.decrypted))
+                    if self._room(0):
+                        entries.append(DataRun(ev.side, ev.frame, ev.frame, ev.ts, 23, ev.record_version, 1,
+                                               ev.length, decrypted=ev.decrypted))
                     continue
-                entries.append(ev)
+                if self._room(ev.length if ev.type is not None else 0):
+                    entries.append(ev)
             elif isinstance(ev, Malformed):
-                self.warnings.append((ev.side, warning_text(ev.kind, ev.frame, "{side}", ev.offset, ev.reason)))
+                self._warn(ev.side, warning_text(ev.kind, ev.frame, "{side}", ev.offset, ev.reason))
             elif isinstance(ev, Resync):
-                self.warnings.append((ev.side, f"frame {ev.frame}: TLS records found again from {{side}} at "
-                                     f"offset {ev.offset} after {ev.skipped} lost bytes"))
+                self._warn(ev.side, f"frame {ev.frame}: TLS records found again from {{side}} at "
+                                    f"offset {ev.offset} after {ev.skipped} lost bytes")
             elif isinstance(ev, TlsStart):
                 self.tls_offset[ev.side] = ev.offset
                 if ev.preamble:
                     self.preamble[ev.side] = ev.preamble
 
+    def _room(self, size: int) -> bool:
+        """Whether one more entry (holding `size` bytes of handshake message) may be kept; if not,
+        it is counted against the cap that stopped it."""
+        limits = self.limits
+        if len(self.entries) >= limits.max_messages:
+            cap = "max_messages"
+        elif size and self.kept_bytes + size > limits.max_message_bytes:
+            cap = "max_message_bytes"
+        else:
+            self.kept_bytes += size
+            return True
+        self.dropped[cap] = self.dropped.get(cap, 0) + 1
+        return False
+
+    def _warn(self, side: int | None, text: str) -> None:
+        if len(self.warnings) < self.limits.max_warnings:
+            self.warnings.append((side, text))
+        else:
+            self.hidden += 1
+
+    def _capped(self) -> list[str]:
+        """One warning per cap this connection reached, with what was counted instead of kept."""
+        limits = self.limits
+        notes = []
+        if "max_messages" in self.dropped:
+            notes.append(f"more than {limits.max_messages} messages (max_messages): "
+                         f"{self.dropped['max_messages']} later messages and gaps counted, not kept")
+        if "max_message_bytes" in self.dropped:
+            notes.append(f"more than {limits.max_message_bytes} bytes of handshake messages (max_message_bytes): "
+                         f"{self.dropped['max_message_bytes']} later messages counted, not kept")
+        if self.hidden:
+            notes.append(f"more than {limits.max_warnings} warnings (max_warnings): {self.hidden} more counted, "
+                         "not kept")
+        return notes
+
     def _settle(self, m: Message) -> None:
         """Has the handshake now finished (both sides keyed) or failed (a fatal alert)?"""
-        if m.content_type == 21 and isinstance(m.body, Alert) and m.body.level == 2:
+        if m.content_type == CT_ALERT and isinstance(m.body, Alert) and m.body.level == 2:
             self.settled = True
-        elif m.encrypted and m.content_type in (22, 23):
-            if self.tls.tls13 and m.content_type == 23 and m.side == self.tls.client_side:
+        elif m.encrypted and m.content_type in (CT_HANDSHAKE, CT_APPLICATION_DATA):
+            if self.tls.tls13 and m.content_type == CT_APPLICATION_DATA and m.side == self.tls.client_side:
                 self.settled = True  # TLS 1.3: the client's encrypted flight follows the server's
-            elif not self.tls.tls13 and m.content_type == 22:
+            elif not self.tls.tls13 and m.content_type == CT_HANDSHAKE:
                 self._keyed_sides.add(m.side)
                 self.settled = len(self._keyed_sides) == 2
 
@@ -120,6 +195,7 @@ class ConnectionBuilder:
         conn.tls_offset = {names[s]: off for s, off in sorted(self.tls_offset.items())}
         conn.preamble = {names[s]: head for s, head in sorted(self.preamble.items())}
         conn.warnings = [text if side is None else text.replace("{side}", names[side]) for side, text in self.warnings]
+        conn.warnings += self._capped()
         for e in self.entries:
             if isinstance(e, Message):
                 conn.entries.append(Entry(side=names[e.side], msg=e))
@@ -160,13 +236,13 @@ def _facts(conn: Connection) -> None:
         if letter and len(history) < HISTORY_MAX:
             history.append(letter if side == "client" else letter.lower())
         body = m.body
-        if m.type == 1 and isinstance(body, ClientHello):
+        if m.type == HS_CLIENT_HELLO and isinstance(body, ClientHello):
             if conn.client_hellos and handshake_done:
                 conn.renegotiation = True
             conn.client_hellos.append(m)
             if len(conn.client_hellos) == 1:
                 _client_hello_facts(conn, body)
-        elif m.type == 2 and isinstance(body, ServerHello):
+        elif m.type == HS_SERVER_HELLO and isinstance(body, ServerHello):
             conn.server_hellos.append(m)
             _server_hello_facts(conn, body)
         elif m.type in (11, 12) and side == "server" and conn.server_hellos:
@@ -182,23 +258,23 @@ def _facts(conn: Connection) -> None:
             conn.sslv2_server_hello_frame = m.frame
             if body.certificate_type == 1 and body.certificate:  # SSL_CT_X509_CERTIFICATE
                 conn.certificates = [body.certificate]
-        elif m.type == 11 and side == "client" and isinstance(body, Certificate):
+        elif m.type == HS_CERTIFICATE and side == "client" and isinstance(body, Certificate):
             conn.client_certificates = [ent.der for ent in body.entries]
         elif isinstance(body, EncryptedExtensions) and conn.early_data_offered:
             conn.early_data_accepted = any(e.type == 42 for e in body.extensions)  # visible once decrypted
-        elif m.content_type == 20 and side == "server" and conn.server_hellos and not server_flight_opened:
+        elif m.content_type == CT_CHANGE_CIPHER_SPEC and side == "server" and conn.server_hellos and not server_flight_opened:
             server_ccs_after_hello = True
-        elif m.content_type == 21:
+        elif m.content_type == CT_ALERT:
             alert = body if isinstance(body, Alert) else None
             conn.alerts.append(AlertInfo(side, m.frame, alert.level if alert else None,
                                          alert.description if alert else None))
         if m.content_type is None and m.encrypted:  # SSLv2 records after the keys
             encrypted_after[side] = True
-        if m.type == 20:  # Finished, readable: decrypted, or sent in the clear under a NULL cipher
+        if m.type == HS_FINISHED:  # Finished, readable: decrypted, or sent in the clear under a NULL cipher
             encrypted_after[side] = True
             client_finished |= side == "client"
             handshake_done |= encrypted_after["client"] and encrypted_after["server"]
-        if m.content_type == 22 and (m.encrypted or m.decrypted):
+        if m.content_type == CT_HANDSHAKE and (m.encrypted or m.decrypted):
             if handshake_done and m.encrypted and conn.version is not None and conn.version < 0x0304:
                 conn.renegotiation = True  # an encrypted handshake after both Finished
             encrypted_after[side] = True
@@ -222,55 +298,47 @@ def _classify_run(run: DataRun, conn: Connection, seen: dict[str, bool]) -> None
     sh = conn.server_hello
     if run.side == "client" and conn.early_data_offered and (sh is None or run.frame < sh.frame):
         run.role = "early_data"
-    elif sh is not None and _is13(sh.body) and not seen[run.side]:
+    elif sh is not None and is_tls13(sh.body.negotiated_version) and not seen[run.side]:
         run.role = "handshake"
 
 
-def _is13(sh: ServerHello) -> bool:
-    sv = sh.ext(43)
-    v = sv.fields.get("selected_version") if sv else sh.legacy_version
-    return isinstance(v, int) and (v == 0x0304 or v >> 8 == 0x7F)
-
-
 def _client_hello_facts(conn: Connection, ch: ClientHello) -> None:
-    sv = ch.ext(43)
+    sv = ch.ext(EXT_SUPPORTED_VERSIONS)
     conn.versions_offered = list(sv.fields.get("versions", [])) if sv else [ch.legacy_version]
-    sni = ch.ext(0)
+    sni = ch.ext(EXT_SERVER_NAME)
     conn.sni = sni.fields.get("host_name") if sni else None
-    alpn = ch.ext(16)
+    alpn = ch.ext(EXT_APPLICATION_LAYER_PROTOCOL_NEGOTIATION)
     conn.alpn_offered = list(alpn.fields.get("protocols", [])) if alpn else []
-    groups = ch.ext(10)
+    groups = ch.ext(EXT_SUPPORTED_GROUPS)
     conn.groups_offered = list(groups.fields.get("groups", [])) if groups else []
-    ks = ch.ext(51) or ch.ext(40)
+    ks = ch.ext(EXT_KEY_SHARE) or ch.ext(EXT_KEY_SHARE_RESERVED)
     conn.key_share_groups = list(ks.fields.get("groups", [])) if ks else []
     if ch.session_id:
         conn.resumption_offered.append("session_id")
-    ticket = ch.ext(35)
+    ticket = ch.ext(EXT_SESSION_TICKET)
     if ticket and ticket.fields.get("ticket_length"):
         conn.resumption_offered.append("ticket")
-    if ch.ext(41):
+    if ch.ext(EXT_PRE_SHARED_KEY):
         conn.resumption_offered.append("psk")
-    conn.early_data_offered = ch.ext(42) is not None
+    conn.early_data_offered = ch.ext(EXT_EARLY_DATA) is not None
     conn.fallback_scsv = FALLBACK_SCSV in ch.cipher_suites
 
 
 def _server_hello_facts(conn: Connection, sh: ServerHello) -> None:
-    sv = sh.ext(43)
-    selected = sv.fields.get("selected_version") if sv else None
-    version = selected if isinstance(selected, int) else sh.legacy_version
+    version = sh.negotiated_version
     if sh.hello_retry_request:
         conn.hello_retry_request = True
-        ks = sh.ext(51) or sh.ext(40)
+        ks = sh.ext(EXT_KEY_SHARE) or sh.ext(EXT_KEY_SHARE_RESERVED)
         conn.hrr_group = ks.fields.get("selected_group") if ks else None
         return
     conn.version = version
     conn.cipher_suite = sh.cipher_suite
-    ks = sh.ext(51) or sh.ext(40)
+    ks = sh.ext(EXT_KEY_SHARE) or sh.ext(EXT_KEY_SHARE_RESERVED)
     if ks and isinstance(ks.fields.get("group"), int):
         conn.group = ks.fields["group"]
-    alpn = sh.ext(16)
+    alpn = sh.ext(EXT_APPLICATION_LAYER_PROTOCOL_NEGOTIATION)
     if alpn and alpn.fields.get("protocols"):
         conn.alpn = alpn.fields["protocols"][0]
-    if sh.ext(41) is not None:
+    if sh.ext(EXT_PRE_SHARED_KEY) is not None:
         conn.resumed = "psk"
     conn.downgrade_sentinel = sh.downgrade_sentinel

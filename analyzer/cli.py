@@ -16,6 +16,7 @@ import typer
 
 from analyzer.errors import AnalyzerError, ExitCode, UsageError
 from analyzer.policies import PROFILES
+from analyzer.render.sanitize import text
 
 app = typer.Typer(
     name="tls-analyzer",
@@ -83,7 +84,7 @@ def _policy(profile: Profile | None, policy_file: Path | None, ca_bundle: Path |
         return None
     from dataclasses import replace
 
-    from analyzer.analysis.policy import load_policy_file, load_profile
+    from analyzer.analysis.policy_file import load_policy_file, load_profile
 
     if profile is not None and policy_file is not None:
         raise UsageError("--profile and --policy together", "write `extends = \"<profile>\"` in the policy file")
@@ -96,9 +97,9 @@ def _policy(profile: Profile | None, policy_file: Path | None, ca_bundle: Path |
 
 
 def _keys(path: str | None):  # noqa: ANN202
-    from analyzer.report import load_keylog
+    from analyzer.commands.common import keylog_from_options
 
-    return load_keylog(path, lambda text: print(text, file=sys.stderr))
+    return keylog_from_options(path, lambda text: print(text, file=sys.stderr))
 
 
 def _inputs(paths: list[str]):  # noqa: ANN202
@@ -154,12 +155,13 @@ def analyze(
                                                      "(default: one per CPU; 1: never fork)")] = None,
 ) -> None:
     """Decode every TLS handshake in the captures: one row (or JSON object) per connection."""
-    from analyzer.report import Selection, run_analyze
+    from analyzer.commands.analyze import AnalyzeCommand
+    from analyzer.selection import Selection
 
     paths = _inputs(captures).captures
-    code = run_analyze(paths, format.value, output, depth.value, Selection(conn, sni, host, port, ja3, ja4), jobs,
-                       _keys(keylog), show_secrets, fail_on.value if fail_on else None,
-                       _policy(profile, policy, ca_bundle))
+    code = AnalyzeCommand(paths, format.value, output, depth.value, Selection(conn, sni, host, port, ja3, ja4), jobs,
+                          _keys(keylog), show_secrets, fail_on.value if fail_on else None,
+                          _policy(profile, policy, ca_bundle)).run()
     raise typer.Exit(code)
 
 
@@ -183,7 +185,8 @@ def ladder(
     profile: ProfileOpt = None, policy: PolicyOpt = None, ca_bundle: CaBundleOpt = None,
 ) -> None:
     """Show each connection's handshake as a message ladder (one row per message), findings marked."""
-    from analyzer.report import Selection, run_ladder
+    from analyzer.commands.ladder import run_ladder
+    from analyzer.selection import Selection
 
     raise typer.Exit(run_ladder(capture, format.value, ascii, width, output,
                                 Selection(conn, sni, host, port, ja3, ja4), _keys(keylog),
@@ -203,7 +206,7 @@ def fingerprints(
     format: Annotated[FingerprintFormat, typer.Option("--format", "-f", help="output format")] = FingerprintFormat.table,
 ) -> None:
     """Distinct client fingerprints (JA4, JA3) with how many connections, which SNIs and clients."""
-    from analyzer.report import run_fingerprints
+    from analyzer.commands.fingerprints import run_fingerprints
 
     raise typer.Exit(run_fingerprints(_inputs(captures).captures, format.value))
 
@@ -218,7 +221,7 @@ def check(
 ) -> None:
     """Regression test: compare each capture's JSON with its golden file; exit 1 on any difference
     (or, with --fail-on, on a finding that reaches the severity)."""
-    from analyzer.check import run_check
+    from analyzer.commands.check import run_check
 
     raise typer.Exit(run_check(folder, update, _keys(keylog), _policy(profile, policy, ca_bundle),
                                fail_on.value if fail_on else None))
@@ -294,7 +297,8 @@ def live(
     profile: ProfileOpt = None, policy: PolicyOpt = None, ca_bundle: CaBundleOpt = None, fail_on: FailOnOpt = None,
 ) -> None:
     """Watch handshakes live: each connection is printed when its handshake completes, fails or goes idle."""
-    from analyzer.report import Selection, run_live
+    from analyzer.commands.live import run_live
+    from analyzer.selection import Selection
 
     raise typer.Exit(run_live(interface, bpf, count, duration, format.value, write, snaplen, idle_timeout,
                               Selection(conn, sni, host, port), _keys(keylog), _policy(profile, policy, ca_bundle),
@@ -349,8 +353,8 @@ def summary(
 ) -> None:
     """Many connections at a glance: versions, suites, groups, SNIs, certificates, findings, a
     post-quantum inventory, per server and per client fingerprint."""
-    from analyzer.report import Selection
-    from analyzer.summarize import run_summary
+    from analyzer.commands.summary import run_summary
+    from analyzer.selection import Selection
 
     found = _inputs(captures)
     raise typer.Exit(run_summary(found.captures, len(found.skipped), format.value, output, top, Selection(conn, sni, host, port, ja3, ja4),
@@ -396,13 +400,14 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # quiet exit under `| head`
         return ExitCode.OK
-    except Exception as exc:  # a bug: one line unless --debug
+    except Exception as exc:  # a bug: one line and its own exit code; the traceback with --debug
         if _state["debug"]:
-            raise
-        first = (str(exc).splitlines() or [""])[0]
-        print(f"error: internal error: {type(exc).__name__}: {first} (rerun with --debug and report it)",
-              file=sys.stderr)
-        return ExitCode.USAGE
+            import traceback
+            traceback.print_exc()
+        first = text((str(exc).splitlines() or [""])[0])[:200]
+        print(f"error: internal error: {type(exc).__name__}: {first} (please report it, with the output of "
+              "the same command run with --debug: tls-analyzer --debug ...)", file=sys.stderr)
+        return ExitCode.INTERNAL
 
 
 def run() -> None:

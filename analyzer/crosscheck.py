@@ -14,9 +14,10 @@ import tempfile
 from collections import defaultdict
 from dataclasses import dataclass, field
 
+from analyzer.api import analyze
 from analyzer.errors import AnalyzerError
 from analyzer.model import Connection, Entry
-from analyzer.report import analyze_capture
+from analyzer.registry.codes import HS_CLIENT_HELLO, HS_SERVER_HELLO
 from analyzer.sources.tshark import OracleMessage, wireshark_messages
 
 # A plaintext preamble's first bytes (from the client) -> the dissector tshark must be told to use
@@ -68,9 +69,9 @@ def _ours(m: Entry) -> OracleMessage:
     body = m.msg.body
     o = OracleMessage(m.msg.frame, m.msg.type)
     exts = getattr(body, "extensions", None) or []
-    if m.msg.type == 1:
+    if m.msg.type == HS_CLIENT_HELLO:
         o.cipher_suites = list(body.cipher_suites) if not getattr(body, "sslv2", False) else []
-    elif m.msg.type == 2 and body is not None:
+    elif m.msg.type == HS_SERVER_HELLO and body is not None:
         o.cipher_suites = [body.cipher_suite]
     o.extension_types = [e.type for e in exts]
     for e in exts:
@@ -105,7 +106,7 @@ def crosscheck(path: str, extra_decode_as: dict[int, str] | None = None) -> Cros
 
 
 def _crosscheck(path: str, extra_decode_as: dict[int, str] | None = None) -> Crosscheck:
-    conns = analyze_capture(path).connections
+    conns = [r.connection for r in analyze(path).connections]
     result = Crosscheck(decode_as={**decode_as_for(conns), **(extra_decode_as or {})})
     ours: dict[tuple[int, int], list[OracleMessage]] = defaultdict(list)
     for c in conns:

@@ -13,6 +13,7 @@ class ExitCode(IntEnum):
     FINDINGS = 1  # findings at or above --fail-on, or a regression mismatch
     USAGE = 2  # bad arguments or unreadable input
     BACKEND = 3  # tshark missing, no capture permission
+    INTERNAL = 70  # a bug of ours (sysexits EX_SOFTWARE): please report it; --debug shows the traceback
     INTERRUPTED = 130
 
 

@@ -6,12 +6,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from analyzer.net.flows import Endpoint
+from analyzer.registry import is_tls13
 
 
 @dataclass(slots=True, init=False)
 class DataRun:
-    """Consecutive opaque records (application data, encrypted flights) from one side, as one row.
-    (A written __init__: see analyzer/native.py.)"""
+    """Consecutive opaque records (application data, encrypted flights) from one side, as one row."""
 
     side: Any  # wire direction (0/1) while assembling, "client"/"server" once finished
     frame: int
@@ -35,8 +35,7 @@ class DataRun:
 
 @dataclass(slots=True, init=False)
 class Entry:
-    """One ladder row / JSON message: a TLS message, oriented to client or server.
-    (A written __init__: see analyzer/native.py.)"""
+    """One ladder row / JSON message: a TLS message, oriented to client or server."""
 
     side: str
     msg: Any  # analyzer.tls.events.Message
@@ -63,8 +62,7 @@ class AlertInfo:
 
 @dataclass(slots=True, init=False)
 class Connection:
-    """Everything observed on one TCP connection, oriented client -> server.
-    (A written __init__: see analyzer/native.py.)"""
+    """Everything observed on one TCP connection, oriented client -> server."""
 
     id: int
     transport: str
@@ -113,12 +111,6 @@ class Connection:
     history: str
     server_key_exchange: Any  # the ServerKeyExchange body (TLS <= 1.2)
     sslv2_server_hello_frame: int | None  # SSLv2 proper: where its SERVER-HELLO was
-    # analysis (analyzer/analysis/enrich.py)
-    fingerprints: dict[str, str]  # of the first ClientHello and ServerHello
-    message_fingerprints: dict[int, dict[str, str]]  # id(hello Message) -> ...: an index, not a cache (the
-    # connection holds those messages for its whole life, so no other object can take their ids)
-    findings: list[Any]  # analyzer.analysis.weakness.Finding, worst first
-    extra: dict[str, Any]  # JSON-ready analysis additions (findings, ...)
 
     def __init__(self, *, id: int, client: Endpoint, server: Endpoint, role_source: str, first_frame: int,
                  last_frame: int, first_ts: float, last_ts: float, packets: int = 0, bytes_client: int = 0,
@@ -136,8 +128,6 @@ class Connection:
         self.resumed = self.early_data_accepted = self.downgrade_sentinel = None
         self.certificates, self.client_certificates, self.alerts = [], [], []
         self.history, self.server_key_exchange, self.sslv2_server_hello_frame = "", None, None
-        # analysis
-        self.fingerprints, self.message_fingerprints, self.findings, self.extra = {}, {}, [], {}
         for name, value in facts.items():  # (tests build connections with some facts set)
             setattr(self, name, value)
 
@@ -151,5 +141,4 @@ class Connection:
 
     @property
     def tls13(self) -> bool:
-        v = self.version
-        return v is not None and (v == 0x0304 or v >> 8 == 0x7F)
+        return is_tls13(self.version)

@@ -9,11 +9,24 @@ other natively). So the build records the SHA-256 of every source it compiled, a
 whole set is checked: if any source differs, or `TLS_ANALYZER_PURE=1` is set, every listed module
 is loaded from its .py instead. Same results either way (a test compares them), only slower.
 
-Two habits keep the compiled code fast. A dataclass made for every message or segment has a
-written `__init__` (`init=False`): mypyc compiles that one, while the one `dataclasses` generates
-runs interpreted, about 8x slower to call. And hot code narrows types with `isinstance` and calls
-methods on typed objects, never through bound methods kept in locals: both then compile to
-native attribute reads and calls.
+What compiled code asks of the source, written down here once:
+- A dataclass made for every message, segment or packet has a written `__init__` (`init=False`):
+  mypyc compiles that one, while the one `dataclasses` generates runs interpreted, about 8x
+  slower to call.
+- Hot code narrows types with `isinstance` (not `__class__`) and calls methods on typed objects,
+  never through bound methods kept in locals: both then compile to native attribute reads and
+  calls. Header fields are read byte by byte (`buf[i] << 8 | buf[i + 1]`): `struct` boxes a
+  tuple of ints per call, compiled indexing boxes nothing.
+- Module constants and caches are `Final` (tuples unpacked one name per line): mypyc reads them
+  as C statics or literals instead of looking each up in the module's globals. A name a test
+  must swap stays without `Final`.
+- A compiled class has no `__dict__`: no `functools.cached_property`, no attributes added later;
+  per-run state lives in objects made for it (analysis/case.py, rulebook.Judge).
+- Compiled code calls compiled functions natively, so monkeypatching a module attribute does not
+  reach it: tests hand such objects in (a cache, a policy) instead of patching them.
+- `except (A, B) as e` is typed by its first class: one name per clause where the types differ.
+- A frozen dataclass compiled as a native class does not unpickle: what multiprocessing sends
+  (analyzer/parallel.py) is defined in modules that are not compiled.
 
 No import of the rest of the package here: setup.py reads MODULES from this file.
 """
@@ -32,6 +45,7 @@ from pathlib import Path
 # the modules setup.py compiles, as paths under analyzer/
 MODULES = (
     "sources/pcap.py",
+    "sources/shard.py",
     "net/decode.py",
     "net/flows.py",
     "net/tcp.py",
@@ -46,7 +60,6 @@ MODULES = (
     "model.py",
     "assemble.py",
     "pipeline.py",
-    "analysis/enrich.py",
     "analysis/fingerprints.py",
     "analysis/rulebook.py",
     "analysis/weakness.py",
@@ -54,9 +67,18 @@ MODULES = (
     "analysis/certificates.py",
     "analysis/certinfo.py",
     "analysis/hostnames.py",
+    "analysis/case.py",
     "analysis/policy.py",
+    "analysis/policy_rules.py",
+    "analysis/rules.py",
+    "report/__init__.py",
+    "report/build.py",
+    "report/connection.py",
+    "report/messages.py",
+    "report/capture.py",
     "render/json.py",
     "registry/__init__.py",
+    "registry/codes.py",
     "cache.py",
 )
 MANIFEST = "native-build.json"  # beside this file: {"analyzer/x.py": sha256 of the source compiled}

@@ -7,6 +7,13 @@ file. Connection ids are the order of first appearance among *all* TCP connectio
 also report the opening frame of every connection they saw (TLS or not); the parent merges the
 spools by that frame, writes each id between the two halves (keys stay sorted) and streams the
 result. The output is byte-for-byte what the single-process path prints.
+
+Workers are watched, not trusted: a worker that dies (the kernel's out-of-memory killer sends
+SIGKILL, and `multiprocessing.Pool` then waits forever) is seen at once through its process
+sentinel, and its shard is analysed again in this process, with a warning naming the shard and
+the signal. Again in-process rather than an error: the output stays complete and identical, and
+one shard alone needs about 1/N of the memory the N workers needed together; had it crashed on
+the input itself, it would now raise here as any single-process run would.
 """
 
 from __future__ import annotations
@@ -17,15 +24,18 @@ import heapq
 import multiprocessing
 import os
 import shutil
+import signal
 import struct
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
+from multiprocessing.connection import Connection, wait
 from typing import Any, Final
 
-from analyzer.pipeline import Pipeline
+from analyzer.api import CaptureAnalysis
+from analyzer.limits import Limits
 from analyzer.render import json as rjson
-from analyzer.report import ordered
+from analyzer.report.connection import Report
 from analyzer.sources.pcap import CaptureInfo
 
 MIN_BYTES = 32 << 20  # smaller captures are faster in one process than the cost of forking
@@ -74,21 +84,84 @@ _RECORD: Final = struct.Struct("<QII")  # a spool record: first frame, then the 
 
 def _work(args: tuple[str, int, int, str, Any, Any, str]) -> ShardResult:
     path, k, n, depth, selection, keylog, spool_dir = args
-    info = CaptureInfo(path)
-    pipeline = Pipeline(depth=depth, shard=(k, n), keylog=keylog, policy=_POLICY[0])
+    run = CaptureAnalysis(path, keylog=keylog, policy=_POLICY[0], select=selection, depth=depth,
+                          limits=Limits().split(n), shard=(k, n))
     fd, spool = tempfile.mkstemp(prefix=f"shard-{k}-", dir=spool_dir)
     warned: dict[int, int] = {}
 
-    def render(c: Any) -> tuple[int, bytes, bytes]:
-        if c.warnings:
-            warned[c.first_frame] = len(c.warnings)
-        return (c.first_frame, *_split(rjson.connection_json(c)))
+    def render(r: Report) -> tuple[int, bytes, bytes]:
+        first = r.connection.first_frame
+        if r.warnings:
+            warned[first] = len(r.warnings)
+        return (first, *_split(r.to_json()))
 
     with os.fdopen(fd, "wb") as fh:
-        for first, before, after in ordered(path, depth, selection, render, info, pipeline):
+        for first, before, after in run.rendered(render):
             fh.write(_RECORD.pack(first, len(before), len(after)) + before + after)
-    return ShardResult(info.frames, info, list(info.warnings) + pipeline.stats.warnings,
-                       list(pipeline.flows.first_frames), pipeline.stats.handed_out, warned, spool)
+    return ShardResult(run.info.frames, run.info, run.warnings, list(run.pipeline.flows.first_frames), run.total,
+                       warned, spool)
+
+
+def _worker(args: tuple, send: Connection) -> None:
+    """A forked worker's body: its shard's result, or the exception that stopped it, to the parent."""
+    try:
+        send.send(("ok", _work(args)))
+    except BaseException as exc:  # noqa: BLE001 - handed to the parent, which raises it
+        send.send(("error", exc))
+    finally:
+        send.close()
+
+
+def _death(code: int | None) -> str:
+    if code is not None and code < 0:
+        name = signal.Signals(-code).name if -code in signal.valid_signals() else str(-code)
+        oom = ", as the kernel's out-of-memory killer does" if -code == signal.SIGKILL else ""
+        return f"killed by signal {-code} ({name}{oom})"
+    return f"exited with status {code} before it finished"
+
+
+def _run_shards(jobs: list[tuple]) -> tuple[list[ShardResult], list[str]]:
+    """Every shard's result, in shard order, and a warning per worker that died and was redone."""
+    ctx = multiprocessing.get_context("fork")
+    procs, pipes = [], []
+    for args in jobs:
+        recv, send = ctx.Pipe(duplex=False)
+        proc = ctx.Process(target=_worker, args=(args, send), daemon=True)
+        proc.start()
+        send.close()  # the child holds the only writing end: its death closes the pipe
+        procs.append(proc)
+        pipes.append(recv)
+    results: list[ShardResult | None] = [None] * len(jobs)
+    notes: list[str] = []
+    try:
+        waiting = set(range(len(jobs)))
+        while waiting:
+            wait([pipes[k] for k in waiting])  # a result, or the end of a pipe whose writer died
+            for k in list(waiting):
+                if not pipes[k].poll():
+                    continue
+                waiting.discard(k)
+                try:
+                    status, value = pipes[k].recv()
+                except EOFError:  # it died before it could say anything
+                    procs[k].join()
+                    notes.append(f"the worker process for shard {k + 1} of {len(jobs)} "
+                                 f"{_death(procs[k].exitcode)}; its share was analysed again in this process")
+                    continue
+                if status == "error":
+                    raise value
+                results[k] = value
+        for k, result in enumerate(results):
+            if result is None:  # (after the others finished: one shard at a time, here)
+                results[k] = _work(jobs[k])
+    finally:
+        for proc in procs:
+            if proc.is_alive():
+                proc.terminate()
+            proc.join()
+        for recv in pipes:
+            recv.close()
+    return [r for r in results if r is not None], notes
 
 
 def _records(path: str) -> Iterator[tuple[int, bytes, bytes]]:
@@ -109,10 +182,8 @@ def analyze_json(path: str, jobs: int, depth: str, selection: Any, keylog: Any =
         selection = dataclasses.replace(selection, conns=None)
     spool_dir = tempfile.mkdtemp(prefix="tls-analyzer-")  # removed however the merge ends
     _POLICY[0] = policy  # inherited by the forked workers (CA roots do not pickle)
-    ctx = multiprocessing.get_context("fork")
     try:
-        with ctx.Pool(jobs) as pool:
-            results = pool.map(_work, [(path, k, jobs, depth, selection, keylog, spool_dir) for k in range(jobs)])
+        results, notes = _run_shards([(path, k, jobs, depth, selection, keylog, spool_dir) for k in range(jobs)])
     except BaseException:
         shutil.rmtree(spool_dir, ignore_errors=True)
         raise
@@ -120,7 +191,7 @@ def analyze_json(path: str, jobs: int, depth: str, selection: Any, keylog: Any =
     warned = {first: n for r in results for first, n in r.warned.items()}
     if counts is not None:
         counts["handed_out"] = counts.get("handed_out", 0) + sum(r.handed_out for r in results)
-    warnings = list(results[0].warnings)
+    warnings = list(results[0].warnings) + notes
     for r in results[1:]:
         warnings += [w for w in r.warnings if w not in warnings]
 

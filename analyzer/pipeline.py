@@ -1,26 +1,27 @@
-"""Wires the stages: frames -> segments -> TCP events -> TLS events -> `Connection`s.
+"""Wires the stages: frames -> segments -> TCP events -> TLS events -> `Connection` facts ->
+`Report`s (the facts judged).
 
-The only module that knows every layer. Streams: connections are handed out as they end, so
-memory depends on the connections open at once, not on the capture's length.
+The only module that knows every layer. Streams: reports are handed out as their connections
+end, so memory depends on the connections open at once, not on the capture's length.
 """
 
 from __future__ import annotations
 
 import gc
-from collections import Counter
 from collections.abc import Iterable, Iterator
-from typing import Any, Final
 from dataclasses import dataclass, field
+from typing import Any, Final
 
-from analyzer.analysis.enrich import enrich
+from analyzer.analysis.rulebook import Judge
 from analyzer.assemble import ConnectionBuilder
-from analyzer.model import Connection
+from analyzer.limits import Limits
 from analyzer.net.decode import PacketDecoder, Segment
-from analyzer.net.flows import FlowTable, Limits, TcpConnection
+from analyzer.net.flows import FlowTable, TcpConnection
+from analyzer.report.build import judge
+from analyzer.report.connection import Report
 from analyzer.sources.pcap import TICK, Frame
-from analyzer.wording import plural
 
-SWEEP_EVERY: Final = 8192  # frames between looks for connections to hand out
+SWEEP_EVERY: Final = 8192  # frames between looks for connections to hand out (more with many open: see _run)
 
 
 @dataclass(slots=True)
@@ -30,7 +31,7 @@ class Stats:
     connections: int = 0
     handed_out: int = 0  # connections handed out: the TLS ones (every one at depth "tcp")
     evicted: int = 0
-    skipped: Counter = field(default_factory=Counter)
+    undecoded: dict[str, int] = field(default_factory=dict)  # frames that may have held TCP, by cause
     warnings: list[str] = field(default_factory=list)
 
 
@@ -40,32 +41,39 @@ class Pipeline:
     def __init__(self, limits: Limits | None = None, depth: str = "tls",
                  shard: tuple[int, int] | None = None, early: bool = False, keylog: Any = None,
                  policy: Any = None) -> None:
-        self.decoder = PacketDecoder()
-        self.flows = FlowTable(limits)
+        self.limits = limits = limits or Limits()
+        self.decoder = PacketDecoder(limits)
+        self.flows = FlowTable(limits, discard=depth == "tcp")
         self.depth = depth
         self.stats = Stats()
         self.shard = shard  # (k, n): only connections whose port sum is k mod n (see parallel.py)
         self.early = early  # live: hand a connection out as soon as its handshake settles
         self._watermark = 0
         self.keylog = keylog  # analyzer.tls.keylog.KeyLog: secrets to decrypt with (may grow while reading)
-        self.policy = policy  # analyzer.analysis.policy.Policy for the findings (None: the default profile)
+        # the findings' policy, made ready once (a Judge given is used as it is; None: the default profile)
+        self.judge = policy if isinstance(policy, Judge) else Judge(policy)
 
-    def run(self, frames: Iterable[Frame]) -> Iterator[Connection]:
-        """Connections as they end. The cyclic GC is paused meanwhile: the pipeline's objects hold
-        no reference cycles once reported, and with millions of live objects GC passes would
-        otherwise cost as much as the decoding itself."""
-        gc_was_enabled = gc.isenabled()
-        gc.disable()
-        try:
-            yield from self._run(frames)
-        finally:
-            if gc_was_enabled:
-                gc.enable()
+    def run(self, frames: Iterable[Frame]) -> Iterator[Report]:
+        """Reports as their connections end. The cyclic GC is paused while the pipeline works (its
+        objects hold no reference cycles once reported, and with millions of live objects GC passes
+        would otherwise cost as much as the decoding itself), and given back as it was whenever a
+        report is handed out: the caller's code between reports runs as it would anyway."""
+        work = self._run(frames)
+        restore = gc.isenabled()
+        while True:
+            gc.disable()
+            try:
+                report = next(work, None)
+            finally:
+                if restore:
+                    gc.enable()
+            if report is None:
+                return
+            yield report
 
-    def _run(self, frames: Iterable[Frame]) -> Iterator[Connection]:
+    def _run(self, frames: Iterable[Frame]) -> Iterator[Report]:
         # typed calls, not bound methods kept in locals: compiled, those are native calls
         decoder, flows = self.decoder, self.flows
-        tls = self.depth != "tcp"
         stats = self.stats
         n = 0
         ts = 0.0
@@ -88,33 +96,30 @@ class Pipeline:
             if hit is None:
                 continue
             conn, d = hit
-            app: ConnectionBuilder | None = conn.app
-            if app is None:
-                app = conn.app = ConnectionBuilder(conn, self.keylog)
-                if not tls:
-                    conn.halves[0].discard = conn.halves[1].discard = True
             conn.segment(d, pkt, n, ts, out)
-            if out:
+            if out:  # (a connection that never carried a byte never gets a builder: see FlowTable)
+                app: ConnectionBuilder | None = conn.app
+                if app is None:
+                    app = conn.app = ConnectionBuilder(conn, self.keylog, self.limits)
                 app.feed(out)
                 out.clear()
                 if early and app.settled and not app.reported:
                     app.reported = True
                     self.stats.connections += 1
                     self.stats.handed_out += 1
-                    yield enrich(app.finish(), self.policy)
+                    yield judge(app.finish(), self.judge)
             if n >= next_sweep:  # (frame numbers skip those a sharded reader left out)
-                next_sweep = n + SWEEP_EVERY
                 yield from self._sweep(ts)
+                # a sweep visits every open connection: with many open, the next waits about as many
+                # frames (time stays linear), or fewer when that many new ones could pass the cap
+                live = len(flows.live)
+                next_sweep = n + max(SWEEP_EVERY, min(live, self.limits.max_connections - live))
         stats.frames = n
         yield from self._report(self.flows.drain())
-        self._watermark = self.flows.lowest_open
         stats.evicted = self.flows.evicted
-        stats.skipped = self.decoder.skipped
-        for lt, count in self.decoder.unsupported_linktypes.items():
-            stats.warnings.append(f"{plural(count, 'frame')} of unsupported link type {lt} skipped")
-        if self.decoder.fragments.dropped:
-            stats.warnings.append(f"{self.decoder.fragments.dropped} incomplete IP fragment sets dropped")
-        stats.warnings.extend(self.flows.warnings)
+        stats.undecoded = self.decoder.finish()
+        stats.warnings.extend(self.decoder.fragments.summary())
+        stats.warnings.extend(self.flows.summary())
 
     @property
     def watermark(self) -> int:
@@ -122,12 +127,18 @@ class Pipeline:
         id can be released up to here while the capture is still being read."""
         return self._watermark
 
-    def _sweep(self, now: float) -> Iterator[Connection]:
+    def _sweep(self, now: float) -> Iterator[Report]:
         yield from self._report(self.flows.sweep(now))
-        self._watermark = self.flows.lowest_open  # only once the whole batch is out
 
-    def _report(self, conns: list[TcpConnection]) -> Iterator[Connection]:
+    def _report(self, conns: list[TcpConnection]) -> Iterator[Report]:
+        """Hand out a batch (in id order) from a sweep or the drain. The watermark follows each one:
+        every lower id is in the batch or out already, so output waits for nothing it need not (at
+        the end of a capture with 100,000 connections open, all of their JSON would wait)."""
+        final = self.flows.lowest_open  # set by the sweep or drain that made the batch
         for tcp in conns:
+            self._watermark = max(self._watermark, min(tcp.id + 1, final))
+            if tcp.app is None and self.depth == "tcp":  # listed even if it never carried a byte
+                tcp.app = ConnectionBuilder(tcp, None, self.limits)
             if not tcp.closed:
                 out: list = []
                 tcp.finish("capture end" if not tcp.end_reason else tcp.end_reason, out)
@@ -143,4 +154,5 @@ class Pipeline:
             self.stats.connections += 1
             if conn.tls or self.depth == "tcp":
                 self.stats.handed_out += 1
-                yield enrich(conn, self.policy)
+                yield judge(conn, self.judge)
+        self._watermark = max(self._watermark, final)

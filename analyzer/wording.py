@@ -25,6 +25,14 @@ def plural(n: int, noun: str, many: str | None = None) -> str:
     return f"{n} {noun if n == 1 else many or noun + 's'}"
 
 
+def not_decoded(counts: dict[str, int]) -> str:
+    """' (12 not decoded: 8 unsupported ethertype 0x88e5, 4 truncated IPv4 header)', or '' when none."""
+    if not counts:
+        return ""
+    causes = ", ".join(f"{n} {cause}" for cause, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+    return f" ({sum(counts.values())} not decoded: {causes})"
+
+
 def ends(cause: str) -> str:
     """The words for why a stream stopped: "capture ends", "connection reset (RST)", ..."""
     return _ENDS.get(cause, f"stream ended ({cause})")

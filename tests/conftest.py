@@ -43,3 +43,22 @@ def handshake_messages(buf: bytes) -> list[tuple[int, bytes]]:
 def assert_no_secret(text: str, secret: bytes) -> None:
     """Key material must not show in `text`, neither as hex nor as a bytes repr."""
     assert secret.hex() not in text.lower() and repr(secret) not in text
+
+
+def reports(path, **options) -> list:
+    """The reports of a capture (analyzer.analyze(...).connections): facts, findings, fingerprints."""
+    from analyzer.api import analyze
+
+    return analyze(str(path), **options).connections
+
+
+def facts(path, **options) -> list:
+    """The facts (analyzer.model.Connection) of each connection of a capture."""
+    return [r.connection for r in reports(path, **options)]
+
+
+def read_keys(path) -> object:
+    """A key log file, as the CLI reads it."""
+    from analyzer.api import load_keylog
+
+    return load_keylog(str(path))

@@ -29,7 +29,7 @@ def keylog_for(capture: Path, keylog: Path | None = None) -> KeyLog:
     for _ in read_frames(str(capture), info):
         pass
     for block in info.secrets:
-        kl.add_secrets_block(block)
+        kl.add_secrets_block(block.secrets_type, block.data)
     return kl
 
 

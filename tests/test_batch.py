@@ -17,6 +17,7 @@ import pytest
 
 pytest.importorskip("distributed", reason="the batch extra is not installed (pip install '.[batch]')")
 
+from analyzer.api import load_keylog
 from analyzer.batch import columns, progress  # noqa: E402
 from analyzer.errors import ExitCode  # noqa: E402
 
@@ -246,14 +247,13 @@ def test_corrupt_capture_is_listed_in_errors_and_the_rest_done(tmp_path: Path) -
 
 
 def test_key_material_never_reaches_the_tables(tmp_path: Path) -> None:
-    from analyzer.tls.keylog import KeyLog
 
     keys = CAPTURES / "keys" / "keyed-tls12-cbc-mte.keys"
     out = tmp_path / "ds"
     p = batch(str(CAPTURES / "keyed-tls12-cbc-mte.pcap"), "--keylog", str(keys), "--out", str(out), "--workers", "1")
     assert p.returncode == 0, p.stderr
     dump = repr([rows(out, t) for t in columns.TABLES])
-    secrets = [s for per in KeyLog.from_file(str(keys)).secrets.values() for s in per.values()]
+    secrets = [s for per in load_keylog(str(keys)).secrets.values() for s in per.values()]
     assert secrets
     for secret in secrets:
         assert_no_secret(dump, secret)

@@ -8,7 +8,7 @@ import threading
 
 import pytest
 
-from analyzer.analysis import enrich
+from analyzer.report import build as enrich
 from analyzer.analysis.fingerprints import client_fingerprints, client_key
 from analyzer.cache import LruCache
 from analyzer.tls import extensions
@@ -80,7 +80,7 @@ def test_each_hello_gets_its_own_fingerprint_while_interned_extensions_churn(mon
         server_hello(0x1301, [ext(0xFF77, i.to_bytes(4, "big"))])  # a distinct extension, interned
         if len(interned) >= INTERN_CAP:
             interned.clear()
-        fp = enrich._client(_hello(i), "t") if cache_size is None else \
+        fp = enrich.cached_client_fingerprints(cache, _hello(i), "t") if cache_size is None else \
             enrich.cached_client_fingerprints(cache, _hello(i), "t")
         expected = truth[i % len(CLIENTS)]
         wrong += fp["ja4"] != expected["ja4"] or fp["ja3"] != expected["ja3"]
@@ -129,17 +129,20 @@ def test_get_or_make_caches_none_too() -> None:
     assert cache.get_or_make("k", lambda: calls.append(1)) is None and calls == [1]
 
 
-def test_ca_bundles_are_told_apart_by_content(tmp_path) -> None:  # noqa: ANN001
-    """Two bundles with the same roots share one parsed set; another bundle gets its own, even
-    when the first tuple is gone and its address taken by the next one."""
+def test_ca_bundles_are_parsed_once_a_run_and_never_told_apart_by_address() -> None:
+    """A run's Judge parses its CA bundle once; each run's bundle is its own (no cache keyed on a
+    bundle's address, which a freed tuple gives to the next one)."""
+    from dataclasses import replace
+
     from test_certificates import Pki  # the test PKI factory
 
-    from analyzer.analysis import certinfo
+    from analyzer.analysis.policy import Policy
+    from analyzer.analysis.rulebook import Judge
 
     a, b = Pki("A"), Pki("B")
-    first = certinfo.root_set_for((a.root,))
-    assert certinfo.root_set_for(tuple([a.root])) is first  # an equal bundle, another tuple object
+    first = Judge(replace(Policy(), ca_roots=(a.root,))).cert.roots
+    assert first is not None and len(first.digests) == 1
     for _ in range(50):  # fresh tuples: addresses of freed ones come back
-        other = certinfo.root_set_for(tuple([b.root]))
-        assert other is not first and other.digests != first.digests
-        assert certinfo.root_set_for(tuple([a.root])) is first
+        other = Judge(replace(Policy(), ca_roots=tuple([b.root]))).cert.roots
+        assert other is not None and other.digests != first.digests
+        assert Judge(replace(Policy(), ca_roots=tuple([a.root]))).cert.roots.digests == first.digests

@@ -8,7 +8,6 @@ import random
 import warnings
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from types import SimpleNamespace
 
 import orjson
 import pytest
@@ -17,35 +16,36 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from analyzer.api import load_keylog
 from analyzer.analysis import certinfo as certs
-from analyzer.analysis.certificates import CERT_RULES, CertPolicy
+from analyzer.analysis.case import Case
+from analyzer.analysis.certificates import CERT_RULES
+from analyzer.analysis.policy import CertPolicy
 from analyzer.analysis.certinfo import certificate_summary, load_ca_bundle, parse_certificate
 from analyzer.analysis.hostnames import dns_name_matches, name_matches
 from analyzer.errors import InputError
 from analyzer.model import Connection, Entry
 from analyzer.net.flows import Endpoint
-from analyzer.report import analyze_capture
 from analyzer.tls.events import Message
-from analyzer.tls.keylog import KeyLog
 from analyzer.tls.messages import Certificate, CertificateEntry
 
-from conftest import CAPTURES
+from conftest import CAPTURES, facts
 
 UTC = timezone.utc
 RULES = {r.id: r for r in CERT_RULES}
 SEVERITIES = ("info", "low", "medium", "high", "critical")
 
 
-def ctx(**kw) -> SimpleNamespace:
-    return SimpleNamespace(cert=CertPolicy(**kw))
+def ctx(**kw) -> Case:
+    return Case(cert=CertPolicy(**kw))
 
 
-def hits(conn: Connection, context: SimpleNamespace | None = None) -> dict[str, list[tuple]]:
+def hits(conn: Connection, context: Case | None = None) -> dict[str, list[tuple]]:
     """{rule id: [(title, scope, frame, evidence), ...]} for the rules that fired."""
-    context = context or ctx()
     out: dict[str, list[tuple]] = {}
+    case = Case(cert=context.cert) if context is not None else ctx()  # (a fresh memo for this connection)
     for rule in CERT_RULES:
-        found = list(rule.check(conn, context))
+        found = list(rule.check(conn, case))
         if found:
             out[rule.id] = found
     return out
@@ -53,8 +53,8 @@ def hits(conn: Connection, context: SimpleNamespace | None = None) -> dict[str, 
 
 def capture(name: str, keys: bool = True) -> Connection:
     keyfile = CAPTURES / "keys" / f"{name}.keys"
-    keylog = KeyLog.from_file(str(keyfile)) if keys and keyfile.exists() else None
-    conns = analyze_capture(str(CAPTURES / f"{name}.pcap"), keylog=keylog).connections
+    keylog = load_keylog(str(keyfile)) if keys and keyfile.exists() else None
+    conns = facts(str(CAPTURES / f"{name}.pcap"), keylog=keylog)
     assert len(conns) == 1
     return conns[0]
 
@@ -201,7 +201,7 @@ def test_a_tls13_chain_never_seen_is_said_not_judged_with_a_ca_bundle() -> None:
     assert "not judged against the CA bundle" in title and evidence == {"visible": False}
     assert "CERT-NOT-VISIBLE" not in hits(hidden)  # no bundle: nothing was asked of the chain
     assert "CERT-NOT-VISIBLE" not in hits(capture("cert-tls13-good"), roots)  # decrypted: judged
-    resumed = analyze_capture(str(CAPTURES / "tls13-psk-resumption.pcap")).connections[1]
+    resumed = facts(str(CAPTURES / "tls13-psk-resumption.pcap"))[1]
     assert resumed.resumed == "psk" and "CERT-NOT-VISIBLE" not in hits(resumed, roots)  # no chain is sent
 
 
@@ -437,7 +437,7 @@ def test_name_matching_sources() -> None:
 
 # --- hostile input -------------------------------------------------------------------------------------
 
-def run_all(conn: Connection, context: SimpleNamespace | None = None) -> dict[str, list[tuple]]:
+def run_all(conn: Connection, context: Case | None = None) -> dict[str, list[tuple]]:
     found = hits(conn, context)
     for items in found.values():
         for _, _, _, evidence in items:
@@ -495,7 +495,7 @@ def test_rules_survive_missing_pieces(pki: Pki) -> None:
     assert found["CERT-CHAIN-INCOMPLETE"][0][2] is None
     empty = connection([])
     assert run_all(empty) == {}
-    assert run_all(conn, SimpleNamespace()) == found  # a context without .cert: the default policy
+    assert run_all(conn, Case()) == found  # a case without a certificate policy: the default one
 
 
 # --- the parse cache ------------------------------------------------------------------------------------

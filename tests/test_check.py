@@ -6,7 +6,7 @@ import json
 import shutil
 from pathlib import Path
 
-from analyzer.check import diff
+from analyzer.commands.check import diff
 from analyzer.cli import main
 from analyzer.errors import ExitCode
 

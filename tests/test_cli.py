@@ -240,3 +240,20 @@ def test_lost_bytes_show_in_the_table(capsys) -> None:
     assert main(["analyze", str(CAPTURES / "tls12-gap.pcap")]) == 0
     header, _, row = capsys.readouterr().out.splitlines()
     assert row[header.index(" gaps ") + 1:].split()[0] == "2219"
+
+
+def test_a_bug_is_its_own_exit_code_with_a_please_report_line(monkeypatch, capsys) -> None:  # noqa: ANN001
+    """An unexpected exception is not a usage error: exit 70 (EX_SOFTWARE), one line asking for a
+    report; --debug adds the traceback."""
+    from analyzer.commands.analyze import AnalyzeCommand
+
+    def broken(self):  # noqa: ANN001, ANN202
+        raise RuntimeError("a bug\nwith a second line")
+
+    monkeypatch.setattr(AnalyzeCommand, "run", broken)
+    assert main(["analyze", str(CAPTURES / "tls13.pcap")]) == ExitCode.INTERNAL == 70
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "internal error: RuntimeError: a bug" in err and "please report" in err
+    assert main(["--debug", "analyze", str(CAPTURES / "tls13.pcap")]) == ExitCode.INTERNAL
+    err = capsys.readouterr().err
+    assert "Traceback (most recent call last)" in err and "please report" in err

@@ -9,7 +9,7 @@ import os
 from collections import Counter
 from pathlib import Path
 
-from analyzer.report import analyze_capture, json_document
+from analyzer.api import analyze, json_document
 
 from conftest import ROOT
 
@@ -23,7 +23,7 @@ def test_every_corpus_capture_is_analysed(corpus: Path) -> None:
     truncated = []
     findings: dict[str, dict[str, int]] = {}
     for path in captures:
-        result = analyze_capture(str(path))
+        result = analyze(str(path))
         assert result.frames > 0, path
         doc = json.loads(json_document(str(path)))
         assert doc["schema"] == "tls-analyzer/1"

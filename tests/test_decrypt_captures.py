@@ -12,19 +12,16 @@ from __future__ import annotations
 import hashlib
 import struct
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import pytest
 
-from analyzer.net.decode import PacketDecoder, Segment
-from analyzer.net.flows import FlowTable
-from analyzer.net.tcp import Gap, StreamData
-from analyzer.sources.pcap import read_frames
+from analyzer.api import load_keylog
 from analyzer.tls import decrypt
 from analyzer.tls.decrypt import DecryptError, RecordCipher
 from analyzer.tls.keylog import KeyLog
 
 from conftest import CAPTURES, assert_no_secret, handshake_messages
+from hostile_inputs import tcp_streams
 
 KEYS = CAPTURES / "keys"
 HTTP_GET = b"GET / HTTP/1.0\r\n\r\n"  # what every s_client/gnutls-cli of a -www/--http fixture sends
@@ -34,37 +31,6 @@ CH, SH, NST, EOED, EE, FIN, KEY_UPDATE = 1, 2, 4, 5, 8, 20, 24
 # Real captures: TCP streams reassembled here, records cut with a 5-byte header loop
 # --------------------------------------------------------------------------------------------
 Record = tuple[int, int, bytes]  # content type, record version, body
-
-
-def tcp_streams(path: Path) -> list[tuple[bytes, bytes]]:
-    """(client bytes, server bytes) of every TCP connection, in order of first packet."""
-    decoder, table = PacketDecoder(), FlowTable()
-    data: dict[int, tuple[bytearray, bytearray]] = {}
-
-    def take(conn_id: int, events: list) -> None:
-        for ev in events:
-            assert not isinstance(ev, Gap), f"{path.name}: bytes missing from the capture"
-            if isinstance(ev, StreamData):
-                buf = data.setdefault(conn_id, (bytearray(), bytearray()))[ev.direction]
-                assert ev.offset == len(buf)
-                buf += ev.data
-
-    for frame in read_frames(str(path)):
-        seg = decoder.decode(frame.linktype, frame.data)
-        if not isinstance(seg, Segment):
-            continue
-        hit = table.lookup(seg, frame.number, frame.ts)
-        if hit is None:
-            continue
-        conn, direction = hit
-        events: list = []
-        conn.segment(direction, seg, frame.number, frame.ts, events)
-        take(conn.id, events)
-    for conn in table.drain():
-        events = []
-        conn.finish("capture end", events)
-        take(conn.id, events)
-    return [(bytes(c), bytes(s)) for _, (c, s) in sorted(data.items())]
 
 
 def split_records(stream: bytes) -> list[Record]:
@@ -231,7 +197,7 @@ def tls13_session(records: tuple[list[Record], list[Record]], keylog: KeyLog) ->
 
 
 def sessions(name: str) -> list[Session]:
-    keylog = KeyLog.from_file(str(KEYS / f"{name}.keys"))
+    keylog = load_keylog(str(KEYS / f"{name}.keys"))
     out = []
     for client, server in tcp_streams(CAPTURES / f"{name}.pcap"):
         records = (split_records(client), split_records(server))
@@ -356,7 +322,7 @@ def test_tls13_key_update_moves_to_the_next_secret() -> None:
     assert s.app_data(0) == b"before the key update\nafter the key update\n"
     assert s.alerts(0) == [b"\x01\x00"]
     # and OpenSSL logged the client's new secret itself after the update
-    secrets = KeyLog.from_file(str(KEYS / "keyed-tls13-keyupdate.keys")).secrets_for(s.client_hello.random)
+    secrets = load_keylog(str(KEYS / "keyed-tls13-keyupdate.keys")).secrets_for(s.client_hello.random)
     assert decrypt.tls13_next_secret(0x1301, secrets["CLIENT_TRAFFIC_SECRET_0"]) == secrets["CLIENT_TRAFFIC_SECRET_N"]
 
 
@@ -366,7 +332,7 @@ def test_rsa_key_log_line_gives_the_logged_master_secret() -> None:
     checked = 0
     for name in ("tls12-rsa", "keyed-tls12-aes128-ccm", "keyed-tls12-aes128-ccm8", "keyed-tls12-cbc-sha1-etm",
                  "keyed-tls12-cbc-sha1-mte"):
-        keylog = KeyLog.from_file(str(KEYS / f"{name}.keys"))
+        keylog = load_keylog(str(KEYS / f"{name}.keys"))
         [s] = sessions(name)
         cke = next(m for m in s.handshakes[0] if m[0] == 16)
         premaster = keylog.rsa_premaster(cke[6:])  # after the header and the 2-byte length
@@ -401,7 +367,7 @@ def _first_protected(name: str, side: int) -> tuple[list[Record], int, Session]:
 @pytest.mark.parametrize("damage", ["wrong master secret", "flipped last byte", "flipped first byte"])
 def test_tls12_wrong_key_or_damaged_record_is_an_error(name: str, damage: str) -> None:
     records, first, s = _first_protected(name, 0)
-    master = bytearray(KeyLog.from_file(str(KEYS / f"{name}.keys")).secrets_for(s.client_hello.random)["CLIENT_RANDOM"])
+    master = bytearray(load_keylog(str(KEYS / f"{name}.keys")).secrets_for(s.client_hello.random)["CLIENT_RANDOM"])
     if damage == "wrong master secret":
         master[-1] ^= 0x01
     client, _ = decrypt.tls12_ciphers(s.server_hello.version, s.server_hello.suite, bytes(master),
@@ -430,7 +396,7 @@ def test_tls12_wrong_key_or_damaged_record_is_an_error(name: str, damage: str) -
                                   "keyed-tls13-aes128-ccm8"])
 def test_tls13_wrong_secret_or_damaged_record_is_an_error(name: str) -> None:
     client, server = tcp_streams(CAPTURES / f"{name}.pcap")[0]
-    keylog = KeyLog.from_file(str(KEYS / f"{name}.keys"))
+    keylog = load_keylog(str(KEYS / f"{name}.keys"))
     s = sessions(name)[0]
     secret = keylog.secrets_for(s.client_hello.random)["SERVER_HANDSHAKE_TRAFFIC_SECRET"]
     ct, version, body = next(r for r in split_records(server) if r[0] == 23)
@@ -447,5 +413,5 @@ def test_tls13_wrong_secret_or_damaged_record_is_an_error(name: str) -> None:
 
 def test_every_captured_key_log_line_parses() -> None:
     for path in sorted(KEYS.glob("*.keys")):
-        keylog = KeyLog.from_file(str(path))
+        keylog = load_keylog(str(path))
         assert keylog.skipped == 0 and len(keylog) >= 1, path.name

@@ -11,15 +11,15 @@ from pathlib import Path
 
 import pytest
 
+from analyzer.api import load_keylog
 from analyzer.cli import main
 from analyzer.errors import ExitCode
-from analyzer.report import analyze_capture
 from analyzer.sources.pcap import read_frames
 from analyzer.sources.pcapng_writer import PcapngWriter
 from analyzer.tls import decrypt
 from analyzer.tls.keylog import KeyLog
 
-from conftest import CAPTURES, ROOT
+from conftest import CAPTURES, ROOT, facts
 
 KEYS = CAPTURES / "keys"
 
@@ -32,7 +32,7 @@ def test_hkdf_expand_label_matches_rfc8448() -> None:
 
 
 def _messages(name: str, keylog: KeyLog | None = None) -> list:
-    conns = analyze_capture(str(CAPTURES / name), keylog=keylog).connections
+    conns = facts(str(CAPTURES / name), keylog=keylog)
     return [e.msg for c in conns for e in c.entries if hasattr(e, "msg")]
 
 
@@ -50,7 +50,7 @@ def _messages(name: str, keylog: KeyLog | None = None) -> list:
 def test_fixture_flights_decrypt(name: str, expected: list[str]) -> None:
     before = [m.name for m in _messages(f"{name}.pcap") if m.decrypted]
     assert before == []
-    msgs = _messages(f"{name}.pcap", KeyLog.from_file(str(KEYS / f"{name}.keys")))
+    msgs = _messages(f"{name}.pcap", load_keylog(str(KEYS / f"{name}.keys")))
     decrypted = [m.name for m in msgs if m.decrypted]
     for message in expected:
         assert message in decrypted, (message, decrypted)
@@ -60,16 +60,16 @@ def test_fixture_flights_decrypt(name: str, expected: list[str]) -> None:
 
 
 def test_tls13_certificates_become_visible() -> None:
-    keys = KeyLog.from_file(str(KEYS / "tls13.keys"))
-    conn = analyze_capture(str(CAPTURES / "tls13.pcap"), keylog=keys).connections[0]
+    keys = load_keylog(str(KEYS / "tls13.keys"))
+    conn = facts(str(CAPTURES / "tls13.pcap"), keylog=keys)[0]
     assert conn.certificates and conn.certificates[0][:2] == b"\x30\x82"
 
 
 def test_accepted_early_data_is_known_once_decrypted() -> None:
-    keys = KeyLog.from_file(str(KEYS / "tls13-0rtt.keys"))
-    conns = analyze_capture(str(CAPTURES / "tls13-0rtt.pcap"), keylog=keys).connections
+    keys = load_keylog(str(KEYS / "tls13-0rtt.keys"))
+    conns = facts(str(CAPTURES / "tls13-0rtt.pcap"), keylog=keys)
     assert [c.early_data_accepted for c in conns] == [None, True]
-    assert [c.early_data_accepted for c in analyze_capture(str(CAPTURES / "tls13-0rtt.pcap")).connections] == [None, None]
+    assert [c.early_data_accepted for c in facts(str(CAPTURES / "tls13-0rtt.pcap"))] == [None, None]
 
 
 def test_wrong_keys_are_reported_and_never_give_plaintext(tmp_path: Path) -> None:
@@ -77,7 +77,7 @@ def test_wrong_keys_are_reported_and_never_give_plaintext(tmp_path: Path) -> Non
     wrong = "\n".join(f"{line.split()[0]} {line.split()[1]} {'00' * (len(line.split()[2]) // 2)}" for line in real)
     keys = KeyLog()
     keys.add_text(wrong)
-    conn = analyze_capture(str(CAPTURES / "tls13.pcap"), keylog=keys).connections[0]
+    conn = facts(str(CAPTURES / "tls13.pcap"), keylog=keys)[0]
     assert not any(getattr(e, "msg", None) is not None and e.msg.decrypted for e in conn.entries)
     assert any("cannot decrypt" in w for w in conn.warnings)
     assert conn.version == 0x0304 and conn.sni == "example.test"  # the rest of the analysis goes on
@@ -91,7 +91,7 @@ def test_secrets_embedded_in_pcapng_are_used(tmp_path: Path) -> None:
         w.secrets((KEYS / "tls13.keys").read_bytes())
         for f in frames:
             w.write(f.ts, f.data)
-    msgs = [e.msg for c in analyze_capture(str(target)).connections for e in c.entries if hasattr(e, "msg")]
+    msgs = [e.msg for c in facts(str(target)) for e in c.entries if hasattr(e, "msg")]
     assert "Certificate" in [m.name for m in msgs if m.decrypted]
 
 
@@ -122,8 +122,8 @@ def test_missing_keylog_is_a_one_line_error(capsys) -> None:
 def test_corpus_rc4_and_cbc_sessions_decrypt(corpus: Path) -> None:
     """Wireshark's own test capture of many TLS 1.2 suites (RC4, AES-CBC, 3DES, GCM) with its key log."""
     folder = corpus / "Lekensteyn_wireshark-notes" / "tls" / "works"
-    keys = KeyLog.from_file(str(folder / "premaster.txt"))
-    conns = analyze_capture(str(folder / "dump.pcapng"), keylog=keys).connections
+    keys = load_keylog(str(folder / "premaster.txt"))
+    conns = facts(str(folder / "dump.pcapng"), keylog=keys)
     suites = {c.cipher_suite for c in conns if any(getattr(e, "msg", None) is not None and e.msg.decrypted
                                                    and e.msg.name == "Finished" for e in c.entries)}
     assert {0x0005, 0x0004} & suites  # RC4-SHA / RC4-MD5
@@ -142,8 +142,8 @@ def test_corpus_rc4_and_cbc_sessions_decrypt(corpus: Path) -> None:
     ("keyed-tls12-null", 0xC010, None),  # integrity only: the MAC is checked, nothing is hidden
 ])
 def test_every_cipher_family_decrypts(name: str, suite: int, etm: bool | None) -> None:
-    keys = KeyLog.from_file(str(KEYS / f"{name}.keys"))
-    conn = analyze_capture(str(CAPTURES / f"{name}.pcap"), keylog=keys).connections[0]
+    keys = load_keylog(str(KEYS / f"{name}.keys"))
+    conn = facts(str(CAPTURES / f"{name}.pcap"), keylog=keys)[0]
     assert conn.cipher_suite == suite and not conn.warnings
     if etm is not None:
         assert (conn.server_hellos[0].body.ext(22) is not None) is etm  # encrypt_then_mac negotiated or not
@@ -165,15 +165,15 @@ def test_rsa_lines_alone_decrypt_an_extended_master_secret_session() -> None:
         keys = KeyLog()
         keys.add_text("\n".join(line for line in lines if line.startswith("RSA ")))
         assert keys.rsa and not keys.secrets
-        conn = analyze_capture(str(CAPTURES / f"{name}.pcap"), keylog=keys).connections[0]
+        conn = facts(str(CAPTURES / f"{name}.pcap"), keylog=keys)[0]
         assert conn.server_hellos[0].body.ext(23) is not None  # EMS negotiated
         assert _decrypted_names(conn).count("Finished") == 2 and not conn.warnings
 
 
 def test_renegotiation_switches_to_the_new_keys_at_each_change_cipher_spec() -> None:
-    keys = KeyLog.from_file(str(KEYS / "keyed-tls12-renegotiation.keys"))
+    keys = load_keylog(str(KEYS / "keyed-tls12-renegotiation.keys"))
     assert len(keys.secrets) == 2  # one master secret per handshake
-    conn = analyze_capture(str(CAPTURES / "keyed-tls12-renegotiation.pcap"), keylog=keys).connections[0]
+    conn = facts(str(CAPTURES / "keyed-tls12-renegotiation.pcap"), keylog=keys)[0]
     names = _decrypted_names(conn)
     assert names.count("ClientHello") == 1 and names.count("Finished") == 4 and names.count("ApplicationData") == 2
     assert conn.renegotiation and conn.complete and not conn.warnings
@@ -181,19 +181,19 @@ def test_renegotiation_switches_to_the_new_keys_at_each_change_cipher_spec() -> 
     first_only = KeyLog()
     first_only.add_text("\n".join(line for line in (KEYS / "keyed-tls12-renegotiation.keys").read_text().splitlines()
                                   if conn.client_hellos[0].body.random.hex() in line))
-    conn = analyze_capture(str(CAPTURES / "keyed-tls12-renegotiation.pcap"), keylog=first_only).connections[0]
+    conn = facts(str(CAPTURES / "keyed-tls12-renegotiation.pcap"), keylog=first_only)[0]
     assert _decrypted_names(conn).count("Finished") == 2 and "ClientHello" in _decrypted_names(conn)
     assert not any("cannot decrypt" in w for w in conn.warnings)  # opaque, not garbage
 
 
 def test_null_cipher_records_are_checked_by_their_mac(tmp_path: Path) -> None:
-    keys = KeyLog.from_file(str(KEYS / "keyed-tls12-null.keys"))
+    keys = load_keylog(str(KEYS / "keyed-tls12-null.keys"))
     wrong = KeyLog()
     wrong.add_text("\n".join(f"{p[0]} {p[1]} {'00' * 48}" for p in (line.split() for line in
                    (KEYS / "keyed-tls12-null.keys").read_text().splitlines()) if len(p) == 3 and p[0] == "CLIENT_RANDOM"))
-    good = analyze_capture(str(CAPTURES / "keyed-tls12-null.pcap"), keylog=keys).connections[0]
-    bad = analyze_capture(str(CAPTURES / "keyed-tls12-null.pcap"), keylog=wrong).connections[0]
-    plain = analyze_capture(str(CAPTURES / "keyed-tls12-null.pcap")).connections[0]
+    good = facts(str(CAPTURES / "keyed-tls12-null.pcap"), keylog=keys)[0]
+    bad = facts(str(CAPTURES / "keyed-tls12-null.pcap"), keylog=wrong)[0]
+    plain = facts(str(CAPTURES / "keyed-tls12-null.pcap"))[0]
     assert _decrypted_names(good).count("Finished") == 2 and not good.warnings
     assert any("MAC" in w for w in bad.warnings)  # a wrong key is caught by the MAC
     assert plain.history.count("F") == 1 and not plain.warnings  # without keys: read in the clear, MAC unchecked
@@ -214,7 +214,7 @@ def test_corpus_decrypted_messages_agree_with_tshark(corpus: Path) -> None:
         keys = KeyLog()
         for k in keyfiles:
             keys.add_text(k.read_text(errors="replace"))
-        conns = analyze_capture(str(capture), keylog=keys if len(keys) else None).connections
+        conns = facts(str(capture), keylog=keys if len(keys) else None)
         ours = {(e.msg.frame, e.msg.type): c for c in conns for e in c.entries
                 if getattr(e, "msg", None) is not None and e.msg.type is not None and not e.msg.encrypted}
         by_frame = {f: c for c in conns for f in range(c.first_frame, c.last_frame + 1)}

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from analyzer.api import load_keylog
 from analyzer.dtls.events import Fragment
 from analyzer.dtls.messages import Ack
 from analyzer.tls.events import Alert, Malformed, Message
@@ -47,7 +48,7 @@ def test_illustrated_dtls_every_record_opens(corpus: Path) -> None:
 
 def test_illustrated_dtls_with_the_key_log_as_published(corpus: Path) -> None:
     """Application secrets under labels NSS does not know: the handshake opens, the rest stays opaque, quietly."""
-    keylog = KeyLog.from_file(str(corpus / "syncsynchalt_illustrated-dtls" / "captures" / "keylog.txt"))
+    keylog = load_keylog(str(corpus / "syncsynchalt_illustrated-dtls" / "captures" / "keylog.txt"))
     events = _illustrated(corpus, keylog)
     assert not [e for e in events if isinstance(e, Malformed)]
     msgs = [e for e in events if isinstance(e, Message)]

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
+from analyzer.api import load_keylog
 from analyzer.dtls.events import Fragment, Retransmission
 from analyzer.dtls.messages import HelloVerifyRequest
 from analyzer.dtls.versions import DTLS10, DTLS12
 from analyzer.tls.events import Alert, Malformed, Message
-from analyzer.tls.keylog import KeyLog
 from analyzer.tls.messages import ClientHello, ServerHello
 
 import dtls_harness
@@ -62,7 +62,7 @@ def _keys(name: str) -> Path | None:
 
 def _events(name: str) -> list:
     keys = _keys(name)
-    keylog = KeyLog.from_file(str(keys)) if keys else None
+    keylog = load_keylog(str(keys)) if keys else None
     flows = dtls_harness.run(DTLS / f"{name}.pcap", keylog)
     assert len(flows) == 1, "one DTLS flow per fixture"
     return flows[0].events

@@ -7,12 +7,12 @@ from functools import cache
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from analyzer.api import load_keylog
 from analyzer.dtls import DtlsConnection, looks_like_dtls
 from analyzer.dtls import handshake as hs
 from analyzer.dtls.records import frame_records
 from analyzer.net.decode import Datagram, PacketDecoder
 from analyzer.sources.pcap import read_frames
-from analyzer.tls.keylog import KeyLog
 
 import dtls_build as B
 from conftest import CAPTURES
@@ -73,7 +73,7 @@ def _fixture_datagrams(name: str) -> tuple[tuple[int, bytes], ...]:
        st.data())
 def test_damaged_keyed_capture_never_raises(name: str, data: st.DataObject) -> None:
     """A flipped or cut byte anywhere in a keyed fixture: warnings on the connection, never an exception."""
-    keylog = KeyLog.from_file(str(CAPTURES / "dtls" / "keys" / f"{name}.keys"))
+    keylog = load_keylog(str(CAPTURES / "dtls" / "keys" / f"{name}.keys"))
     dgrams = list(_fixture_datagrams(name))
     i = data.draw(st.integers(0, len(dgrams) - 1))
     side, payload = dgrams[i]

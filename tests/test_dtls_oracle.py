@@ -26,7 +26,7 @@ from analyzer.analysis.fingerprints import ja3, ja3s
 from analyzer.dtls import looks_like_dtls
 from analyzer.dtls.events import Fragment, Retransmission
 from analyzer.net.decode import Datagram, PacketDecoder
-from analyzer.render.json import body_json
+from analyzer.report.messages import body_json
 from analyzer.sources.pcap import read_frames
 from analyzer.tls.events import Message
 from analyzer.tls.messages import ClientHello, ServerHello

@@ -9,10 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from analyzer.report import analyze_capture
 from analyzer.sources.pcap import read_frames
 
-from conftest import CAPTURES
+from conftest import CAPTURES, facts
 
 SOURCE = CAPTURES / "tls12-ecdhe.pcap"
 
@@ -23,7 +22,7 @@ def _frames() -> list[tuple[float, bytes]]:
 
 def _summary(path: Path) -> list[tuple]:
     return [(c.sni, c.version, c.cipher_suite, c.history, [e.msg.frame for e in c.entries if hasattr(e, "msg")])
-            for c in analyze_capture(str(path)).connections]
+            for c in facts(str(path))]
 
 
 def pcap(path: Path, linktype: int, frames: list[tuple[float, bytes]], endian: str = "<", nano: bool = False) -> Path:

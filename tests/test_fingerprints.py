@@ -468,8 +468,8 @@ def test_client_fingerprints_keys():
 
 def test_fixture_capture_hello():
     # captures/README.md: tls13.pcap is s_client -tls1_3 -servername example.test -alpn h2,http/1.1
-    from analyzer.report import analyze_capture
-    conn = analyze_capture(str(ROOT / "captures" / "tls13.pcap")).connections[0]
+    from conftest import reports
+    conn = reports(str(ROOT / "captures" / "tls13.pcap"))[0].connection
     fp = client_fingerprints(conn.client_hellos[0].body)
     assert fp["ja4"].startswith("t13d") and fp["ja4"][8:10] == "h2"
     assert fp["ja3_string"].startswith("771,")
@@ -495,11 +495,10 @@ CORPUS_EXCEPTIONS: dict[tuple[str, int], str] = {
 
 def _our_hashes(capture: Path) -> dict[tuple[int, int], list[str | None]]:
     """(frame, handshake type) -> the JA3 / JA3S the report gives each hello there (as JSON shows them)."""
-    from analyzer.render.json import connection_json
-    from analyzer.report import analyze_capture
+    from conftest import reports
     ours: dict[tuple[int, int], list[str | None]] = defaultdict(list)
-    for conn in analyze_capture(str(capture)).connections:
-        for msg in connection_json(conn)["messages"]:
+    for report in reports(str(capture)):
+        for msg in report.to_json()["messages"]:
             if msg["type"] in (1, 2):
                 fp = msg.get("fingerprints") or {}
                 ours[(msg["frame"], msg["type"])].append(fp.get("ja3") or fp.get("ja3s"))

@@ -18,7 +18,7 @@ import pytest
 
 from analyzer.cli import main
 from analyzer.render import html
-from analyzer.report import json_document
+from analyzer.api import json_document
 
 import headless
 from conftest import CAPTURES, ROOT

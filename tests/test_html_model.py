@@ -9,8 +9,9 @@ import re
 
 import pytest
 
+from analyzer.api import load_keylog
 from analyzer.render import html_model
-from analyzer.report import json_document
+from analyzer.api import json_document
 
 from conftest import CAPTURES
 
@@ -20,9 +21,8 @@ RAW_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200b-\u200f\u202a
 def connections(name: str, keylog: str | None = None) -> list[dict]:
     kl = None
     if keylog:
-        from analyzer.tls.keylog import KeyLog
 
-        kl = KeyLog.from_file(str(CAPTURES / "keys" / keylog))
+        kl = load_keylog(str(CAPTURES / "keys" / keylog))
     return json.loads(json_document(str(CAPTURES / name), keylog=kl))["connections"]
 
 

@@ -16,7 +16,7 @@ import pytest
 
 from analyzer.cli import main
 from analyzer.render import html, html_model
-from analyzer.report import json_document
+from analyzer.api import json_document
 
 from conftest import CAPTURES
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from analyzer.api import load_keylog
 from analyzer.errors import InputError
 from analyzer.sources.pcap import CaptureInfo, DecryptionSecrets, read_frames
 from analyzer.sources.pcapng_writer import PcapngWriter
@@ -101,7 +102,7 @@ def test_secrets_never_in_repr() -> None:
 def test_from_file_reads_the_fixture_key_logs() -> None:
     for name, label in (("tls13", "SERVER_HANDSHAKE_TRAFFIC_SECRET"), ("tls12-rsa", "CLIENT_RANDOM")):
         path = CAPTURES / "keys" / f"{name}.keys"
-        k = KeyLog.from_file(str(path))
+        k = load_keylog(str(path))
         assert k.skipped == 0 and k.sources == [str(path)]
         random, secret = next((line.split()[1], line.split()[2]) for line in path.read_text().splitlines()
                               if line.startswith(label))
@@ -111,19 +112,19 @@ def test_from_file_reads_the_fixture_key_logs() -> None:
 def test_from_file_errors_are_one_line_with_a_hint(tmp_path: Path) -> None:
     for path in (tmp_path / "missing.keys", tmp_path):  # absent; a directory
         with pytest.raises(InputError) as err:
-            KeyLog.from_file(str(path))
+            load_keylog(str(path))
         line = err.value.one_line()
         assert "\n" not in line and str(path) in line and err.value.hint
     unreadable = tmp_path / "latin1.keys"
     unreadable.write_bytes(b"\xff\xfe not utf-8\n" + f"CLIENT_RANDOM {CR_HEX} {MASTER.hex()}\n".encode())
-    k = KeyLog.from_file(str(unreadable))
+    k = load_keylog(str(unreadable))
     assert k.skipped == 1 and k.secrets_for(CR) == {"CLIENT_RANDOM": MASTER}
 
 
 def _from_blocks(blocks: list) -> KeyLog:
     keylog = KeyLog()
     for block in blocks:
-        keylog.add_secrets_block(block)
+        keylog.add_secrets_block(block.secrets_type, block.data)
     return keylog
 
 
@@ -148,5 +149,5 @@ def test_secrets_embedded_in_a_pcapng_file(tmp_path: Path) -> None:
     info = CaptureInfo(str(target))
     assert len(list(read_frames(str(target), info))) == len(frames)
     embedded = _from_blocks(info.secrets)
-    direct = KeyLog.from_file(str(keyfile))
+    direct = load_keylog(str(keyfile))
     assert embedded.secrets == direct.secrets and embedded.skipped == 0 and len(embedded) == 1

@@ -12,16 +12,15 @@ import re
 import pytest
 
 from analyzer.render import ladder, mermaid
-from analyzer.report import analyze_capture
 
-from conftest import CAPTURES, ROOT
+from conftest import CAPTURES, ROOT, reports
 
 SNAPSHOTS = ROOT / "tests" / "snapshots"
 PLAIN = ladder.Style(ascii=True, color=False, width=120)
 
 
 def _ladder(capture: str, style: ladder.Style = PLAIN) -> str:
-    return ladder.render(analyze_capture(str(CAPTURES / capture)).connections, style)
+    return ladder.render(reports(str(CAPTURES / capture)), style)
 
 
 def _snapshot(name: str, text: str) -> None:
@@ -39,7 +38,6 @@ def _rows(text: str) -> list[str]:
 def test_hrr_ladder() -> None:
     text = _ladder("tls13-hrr.pcap")
     _snapshot("tls13-hrr", text)
-    names = [r.split()[2] if "<" not in r.split()[2] else r.split()[-1] for r in _rows(text)]
     assert "HelloRetryRequest" in text and "retry with secp256r1" in text
     assert text.count("ClientHello") == 2 and "| HRR |" in text
 
@@ -80,7 +78,7 @@ def test_rows_fit_the_width(width: int) -> None:
 
 
 def test_mermaid_is_markdown_with_a_diagram_per_connection() -> None:
-    conns = analyze_capture(str(CAPTURES / "tls13-psk-resumption.pcap")).connections
+    conns = reports(str(CAPTURES / "tls13-psk-resumption.pcap"))
     text = mermaid.render(conns)
     blocks = re.findall(r"^```mermaid\n(.*?)^```$", text, re.M | re.S)
     assert len(blocks) == 2 and all(b.startswith("sequenceDiagram\n") for b in blocks)
@@ -111,9 +109,9 @@ def test_info_findings_are_named() -> None:
 def test_a_legitimate_downgrade_sentinel_is_a_fact_not_a_finding() -> None:
     """The client offered TLS 1.2 only, so a TLS 1.3 server's sentinel is what RFC 8446 asks for:
     shown on the ServerHello row like any fact, not coloured or listed like a finding."""
-    conn = analyze_capture(str(CAPTURES / "weak-tls13-downgrade.pcap")).connections[1]
-    assert conn.versions_offered == [0x0303] and conn.downgrade_sentinel
-    text = ladder.render_connection(conn, ladder.Style(ascii=True, color=True, width=200))
+    report = reports(str(CAPTURES / "weak-tls13-downgrade.pcap"))[1]
+    assert report.connection.versions_offered == [0x0303] and report.connection.downgrade_sentinel
+    text = ladder.render_connection(report, ladder.Style(ascii=True, color=True, width=200))
     [row] = [line for line in text.splitlines() if "downgrade sentinel" in line]
     assert row.endswith("downgrade sentinel TLS1.2") and f"\x1b[{ladder.NOTE_COLOUR}m" not in row
     assert "sentinel" not in text.replace(row, "")  # no warning line, no finding

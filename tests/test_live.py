@@ -22,9 +22,8 @@ import pytest
 
 from analyzer.cli import main
 from analyzer.errors import ExitCode
-from analyzer.report import analyze_capture
 
-from conftest import ROOT
+from conftest import ROOT, facts
 
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="sniffing needs root (CAP_NET_RAW)")
 
@@ -79,7 +78,7 @@ def test_openssl_handshake_seen_live_and_written(tmp_path: Path, cert) -> None:
     assert len(conns) == 1
     c = conns[0]
     assert (c["sni"], c["version"], c["complete"]) == ("live.test", 0x0303, True)
-    replay = analyze_capture(str(pcap)).connections
+    replay = facts(str(pcap))
     assert [(r.sni, r.version, r.cipher_suite) for r in replay] == [(c["sni"], c["version"], c["cipher_suite"])]
 
 
@@ -228,7 +227,7 @@ def test_a_signal_stops_live_with_its_summary_and_a_whole_pcapng(tmp_path: Path,
                                  "tls.handshake.type==1", "-T", "fields", "-e", "tls.handshake.extensions_server_name"],
                                 capture_output=True, text=True, timeout=60)
         assert tshark.returncode == 0 and tshark.stdout.split() == ["sig.test"], tshark.stderr
-    assert [c.sni for c in analyze_capture(str(pcap)).connections] == ["sig.test"]
+    assert [c.sni for c in facts(str(pcap))] == ["sig.test"]
 
 
 @needs_root

@@ -11,15 +11,19 @@ from pathlib import Path
 
 import pytest
 
-from analyzer import check, report
+from analyzer.api import CaptureAnalysis
 from analyzer.cli import main
+from analyzer.commands import check
+from analyzer.commands.fingerprints import Inventory
+from analyzer.commands.live import live_row
 from analyzer.errors import ExitCode
 from analyzer.model import Connection
 from analyzer.net.flows import Endpoint
 from analyzer.output import Output
-from analyzer.render import json as rjson
 from analyzer.render import ladder, mermaid, table
+from analyzer.render.fingerprints import fingerprint_table
 from analyzer.render.sanitize import WIRE_TEXT_MAX
+from analyzer.report.connection import Report
 
 from conftest import CAPTURES
 
@@ -28,15 +32,15 @@ OLD = b"the previous output, which a failed run must leave as it was\n"
 
 def _fail_on(monkeypatch, capture: Path, exc: BaseException) -> None:  # noqa: ANN001
     """Reading `capture` fails half-way through (a bug, a kill), whatever reads it."""
-    for name in ("analyze_capture", "ordered"):
-        real = getattr(report, name)
+    for name in ("rendered", "as_they_end"):
+        real = getattr(CaptureAnalysis, name)
 
-        def failing(path: str, *args, real=real, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
-            if path == str(capture):
+        def failing(self, *args, real=real, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+            if self.path == str(capture):
                 raise exc
-            return real(path, *args, **kwargs)
+            return real(self, *args, **kwargs)
 
-        monkeypatch.setattr(report, name, failing)
+        monkeypatch.setattr(CaptureAnalysis, name, failing)
 
 
 @pytest.mark.parametrize("fmt", ["table", "csv", "json", "jsonl"])
@@ -49,7 +53,7 @@ def test_a_run_that_fails_half_way_leaves_the_old_output(tmp_path: Path, monkeyp
     monkeypatch.setattr(Output, "write", lambda self, data: (written.append(data), real_write(self, data))[1])
     code = main(["analyze", str(CAPTURES / "tls13.pcap"), str(CAPTURES / "tls12-rsa.pcap"), "--format", fmt,
                  "--output", str(out), "--jobs", "1"])
-    assert code == ExitCode.USAGE  # an internal error, reported
+    assert code == ExitCode.INTERNAL  # an internal error, reported
     assert b"".join(written)  # the first capture's output was on its way
     assert out.read_bytes() == OLD
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]  # and no temporary file left behind
@@ -58,7 +62,7 @@ def test_a_run_that_fails_half_way_leaves_the_old_output(tmp_path: Path, monkeyp
 def test_an_interrupted_ladder_leaves_the_old_output(tmp_path: Path, monkeypatch) -> None:
     out = tmp_path / "ladder.md"
     out.write_bytes(OLD)
-    monkeypatch.setattr(ladder, "render", lambda conns, style: (_ for _ in ()).throw(KeyboardInterrupt))
+    monkeypatch.setattr(ladder, "render_connection", lambda report, style: (_ for _ in ()).throw(KeyboardInterrupt))
     assert main(["ladder", str(CAPTURES / "tls13.pcap"), "--output", str(out)]) == ExitCode.INTERRUPTED
     assert out.read_bytes() == OLD and sorted(p.name for p in tmp_path.iterdir()) == ["ladder.md"]
 
@@ -104,25 +108,27 @@ def test_check_update_replaces_a_golden_only_when_it_is_whole(tmp_path: Path, mo
 
 # --- long wire strings in text views --------------------------------------------------------------------
 
-def _conn(i: int, sni: str) -> Connection:
-    return Connection(id=i, client=Endpoint("192.0.2.1", 40000 + i), server=Endpoint("192.0.2.2", 443),
-                      role_source="syn", first_frame=i, last_frame=i, first_ts=0.0, last_ts=0.0, tls=True, sni=sni,
-                      alpn="h2", history="Cs")
+def _conn(i: int, sni: str) -> Report:
+    return Report(Connection(id=i, client=Endpoint("192.0.2.1", 40000 + i), server=Endpoint("192.0.2.2", 443),
+                             role_source="syn", first_frame=i, last_frame=i, first_ts=0.0, last_ts=0.0, tls=True,
+                             sni=sni, alpn="h2", history="Cs"))
 
 
 def test_one_65kb_sni_among_3001_connections_keeps_the_table_small() -> None:
     huge = "a" * 65_000 + ".example"
     conns = [_conn(i, huge if i == 1500 else f"host{i}.example") for i in range(3001)]
-    text = table.render(conns)
+    text = table.render([table.cells(c) for c in conns])
     lines = text.splitlines()
     assert len(lines) == 3003 and max(map(len, lines)) < 250  # (padded to the 65 KB cell: 196 MB)
     assert ("a" * (WIRE_TEXT_MAX - 3) + "...") in lines[1502] and huge not in text
-    assert rjson.connection_json(conns[1500])["sni"] == huge  # JSON keeps it whole
-    assert huge in table.csv_rows(conns[1500:1501])  # CSV too (sanitised, not cut)
-    assert len(report._live_row(conns[1500])) < 200
+    assert conns[1500].to_json()["sni"] == huge  # JSON keeps it whole
+    assert huge in table.csv_row(conns[1500])  # CSV too (sanitised, not cut)
+    assert len(live_row(conns[1500])) < 200
+    inventory = Inventory()
     for c in conns[1499:1502]:
         c.fingerprints = {"ja4": "t13d0411h2_16476d049b0b_78f1d400d464", "ja3": "9dffdb8b608a430b774a2ff7d36c1a0c"}
-    assert len(report.fingerprint_table(report.fingerprint_rows(conns))) < 1000  # (not 65 KB)
+        inventory.add(c)
+    assert len(fingerprint_table(inventory.rows())) < 1000  # (not 65 KB)
 
 
 def test_the_ladder_and_mermaid_cut_a_long_sni() -> None:

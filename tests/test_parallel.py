@@ -6,7 +6,8 @@ import pytest
 
 from analyzer import parallel
 from analyzer.render import json as rjson
-from analyzer.report import Selection, analyze_capture, json_document
+from analyzer.api import analyze, json_document
+from analyzer.selection import Selection
 
 from conftest import CAPTURES
 
@@ -14,7 +15,7 @@ from conftest import CAPTURES
 def _parallel_document(path: str, jobs: int, selection: Selection | None = None, policy=None) -> bytes:  # noqa: ANN001
     info, frames, stream, warnings = parallel.analyze_json(path, jobs, "tls", selection, policy=policy)
     conns = list(stream)
-    result = analyze_capture(path)  # only for the capture header fields
+    result = analyze(path)  # only for the capture header fields
     result.frames = frames
     return rjson.document_bytes(result.capture_json(), conns, warnings)
 
@@ -48,7 +49,7 @@ def test_a_sharded_reader_leaves_out_only_other_shards_tcp(name: str) -> None:
 
 
 def test_workers_judge_by_the_given_policy() -> None:
-    from analyzer.analysis.policy import load_profile
+    from analyzer.analysis.policy_file import load_profile
 
     path = str(CAPTURES / "tls12-session-resumption.pcap")
     modern = load_profile("mozilla-modern")
@@ -59,7 +60,7 @@ def test_workers_judge_by_the_given_policy() -> None:
 def test_selection_by_id_uses_global_ids() -> None:
     path = str(CAPTURES / "tls13-psk-resumption.pcap")
     sel = Selection(conns=[1])
-    assert _parallel_document(path, 2, sel) == json_document(path, selection=sel)
+    assert _parallel_document(path, 2, sel) == json_document(path, select=sel)
 
 
 def test_small_captures_stay_in_one_process() -> None:
@@ -103,3 +104,57 @@ def test_sharded_output_is_identical_on_many_connections(many_connections: str) 
 def test_the_id_is_cut_out_and_put_back(doc: dict) -> None:
     before, after = parallel._split(dict(doc))
     assert before + b'"id":7' + after == rjson.dumps({**doc, "id": 7})
+
+
+_PARENT = [0]
+_REAL_WORK = parallel._work
+
+
+def _second_worker_dies(args: tuple) -> parallel.ShardResult:
+    """A worker's body that SIGKILLs itself in shard 1 (the parent's own retry runs it for real)."""
+    import os
+    import signal
+
+    if args[1] == 1 and os.getpid() != _PARENT[0]:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return _REAL_WORK(args)
+
+
+def _worker_fails(args: tuple) -> parallel.ShardResult:
+    from analyzer.errors import InputError
+
+    raise InputError(f"{args[0]}: shard {args[1]} cannot read", "a test")
+
+
+def test_a_killed_worker_is_reported_and_its_shard_done_again(monkeypatch) -> None:  # noqa: ANN001
+    """Issue 23 item 15: SIGKILL to one worker (what the OOM killer does) left the parent waiting forever
+    in Pool.map. Now the death is seen at once, named in a warning, and the output is still complete."""
+    import os
+    import signal
+
+    _PARENT[0] = os.getpid()
+    monkeypatch.setattr(parallel, "_work", _second_worker_dies)
+    before = signal.signal(signal.SIGALRM, lambda *_: pytest.fail("the parent is still waiting for a dead worker"))
+    signal.alarm(60)
+    try:
+        path = str(CAPTURES / "tls12-session-resumption.pcap")
+        info, frames, stream, warnings = parallel.analyze_json(path, 3, "tls", None)
+        conns = list(stream)
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, before)
+    assert "the worker process for shard 2 of 3 killed by signal 9 (SIGKILL, as the kernel's out-of-memory " \
+           "killer does); its share was analysed again in this process" in warnings
+    result = analyze(path)
+    result.frames = frames
+    single = json_document(path).decode()
+    assert rjson.document_bytes(result.capture_json(), conns, [w for w in warnings if "worker" not in w]).decode() \
+        == single
+
+
+def test_an_exception_in_a_worker_reaches_the_parent(monkeypatch) -> None:  # noqa: ANN001
+    from analyzer.errors import InputError
+
+    monkeypatch.setattr(parallel, "_work", _worker_fails)
+    with pytest.raises(InputError, match="shard 0 cannot read"):
+        parallel.analyze_json(str(CAPTURES / "tls13.pcap"), 2, "tls", None)

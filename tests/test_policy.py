@@ -9,24 +9,24 @@ from pathlib import Path
 
 import pytest
 
+from analyzer.api import load_keylog
 from analyzer import registry
 from analyzer.analysis import rulebook
 from analyzer.analysis.findings import Rule
-from analyzer.analysis.policy import POLICY_DIR, PROFILES, load_policy_file, load_profile
+from analyzer.analysis.rules import rule_ids
+from analyzer.analysis.policy_file import POLICY_DIR, PROFILES, load_policy_file, load_profile
 from analyzer.cli import main
 from analyzer.errors import ExitCode, InputError
-from analyzer.report import analyze_capture
 
-from conftest import CAPTURES, ROOT
+from conftest import CAPTURES, ROOT, reports
 
 REFERENCE = ROOT.parent / "shared" / "reference"
 
 
 def _findings(name: str, policy=None, keys: str | None = None) -> dict[str, str]:  # noqa: ANN001
-    from analyzer.tls.keylog import KeyLog
 
-    keylog = KeyLog.from_file(str(CAPTURES / "keys" / keys)) if keys else None
-    conn = analyze_capture(str(CAPTURES / name), keylog=keylog, policy=policy).connections[0]
+    keylog = load_keylog(str(CAPTURES / "keys" / keys)) if keys else None
+    conn = reports(str(CAPTURES / name), keylog=keylog, policy=policy)[0]
     worst: dict[str, str] = {}
     for f in conn.findings:  # worst first: keep each id's first
         worst.setdefault(f.id, f.severity)
@@ -177,7 +177,7 @@ def test_rules_command_shows_the_policy(tmp_path: Path, capsys) -> None:  # noqa
     assert main(["rules", "--policy", str(path)]) == ExitCode.OK
     rows = {line.split()[0]: line.split()[1] for line in capsys.readouterr().out.splitlines()[2:]}
     assert rows["KX-NO-PQ"] == "off" and rows["PROTO-TLS10-11"] == "low" and rows["PROTO-SSLV3"] == "critical"
-    assert set(rows) == rulebook.rule_ids()
+    assert set(rows) == rule_ids()
 
 
 def test_a_failing_rule_costs_a_warning_not_the_analysis(monkeypatch) -> None:  # noqa: ANN001
@@ -186,7 +186,7 @@ def test_a_failing_rule_costs_a_warning_not_the_analysis(monkeypatch) -> None:  
 
     rules = rulebook.all_rules() + (Rule("TEST-BROKEN", "high", "test", "always fails", broken),)
     monkeypatch.setattr(rulebook, "all_rules", lambda: rules)
-    conn = analyze_capture(str(CAPTURES / "tls12-rsa.pcap")).connections[0]
+    conn = reports(str(CAPTURES / "tls12-rsa.pcap"))[0]
     assert "SUITE-STATIC-RSA" in {f.id for f in conn.findings}
     assert any("rule TEST-BROKEN failed: ValueError: boom" in w for w in conn.warnings)
 
@@ -211,5 +211,5 @@ def test_ca_bundle_option(tmp_path: Path, capsys) -> None:  # noqa: ANN001
 
 def test_replace_keeps_the_cached_cert_view_fresh() -> None:
     policy = load_profile("default")
-    assert policy.cert.max_lifetime_days == 398
-    assert replace(policy, max_certificate_lifetime_days=90).cert.max_lifetime_days == 90
+    assert policy.cert_policy().max_lifetime_days == 398
+    assert replace(policy, max_certificate_lifetime_days=90).cert_policy().max_lifetime_days == 90

@@ -8,7 +8,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from analyzer.report import json_document
+from analyzer.api import json_document
 
 from conftest import CAPTURES
 
@@ -47,7 +47,7 @@ def test_timestamps_round_exactly_as_round_does() -> None:
     import math
     import random
 
-    from analyzer.render.json import micro_round
+    from analyzer.report.messages import micro_round
 
     rng = random.Random(6)
     values = [0.0, -0.0, 1e-300, 5e-7, 1.5e-6, 2.5e-6, -1.25, 2**51 / 1e6, 1e12, math.inf, -math.inf]

@@ -7,39 +7,40 @@ from pathlib import Path
 
 import pytest
 
+from analyzer.api import load_keylog
 from analyzer.analysis.findings import max_severity, severity_at_least
 from analyzer.analysis.rulebook import evaluate
 from analyzer.analysis.weakness import RULES
 from analyzer.cli import main
 from analyzer.errors import ExitCode
-from analyzer.report import Selection, analyze_capture
+from analyzer.selection import Selection
 from analyzer.model import Connection
 from analyzer.net.flows import Endpoint
 from analyzer.tls.events import Message
 from analyzer.tls.keylog import KeyLog
 
 import test_fingerprints as fp
-from conftest import CAPTURES
+from conftest import CAPTURES, reports
 
 
 def _ids(path: Path, keylog: KeyLog | None = None) -> set[str]:
-    return {f.id for c in analyze_capture(str(path), keylog=keylog).connections for f in c.findings}
+    return {f.id for c in reports(str(path), keylog=keylog) for f in c.findings}
 
 
 def test_modern_tls13_has_nothing_above_info() -> None:
     for name in ("tls13.pcap", "tls13-hrr.pcap", "tls13-python-ssl.pcap", "tls13-mtls.pcap"):
-        for c in analyze_capture(str(CAPTURES / name)).connections:
+        for c in reports(str(CAPTURES / name)):
             assert max_severity(c.findings) in (None, "info"), [f.id for f in c.findings]
     # with its certificate decrypted and judged too: a sound short-lived chain for the SNI
-    keys = KeyLog.from_file(str(CAPTURES / "keys" / "cert-tls13-good.keys"))
-    [c] = analyze_capture(str(CAPTURES / "cert-tls13-good.pcap"), keylog=keys).connections
-    assert c.certificates and c.tls13
+    keys = load_keylog(str(CAPTURES / "keys" / "cert-tls13-good.keys"))
+    [c] = reports(str(CAPTURES / "cert-tls13-good.pcap"), keylog=keys)
+    assert c.connection.certificates and c.connection.tls13
     assert max_severity(c.findings) == "info", [(f.id, f.severity) for f in c.findings]
 
 
 def test_legacy_options_offered_beside_modern_ones_are_info() -> None:
     # gnutls-cli's default priority still offers TLS 1.0/1.1, static RSA and CBC beside TLS 1.3; it got TLS 1.3
-    conn = analyze_capture(str(CAPTURES / "tls13-gnutls.pcap")).connections[0]
+    conn = reports(str(CAPTURES / "tls13-gnutls.pcap"))[0]
     offered = {f.id: f.severity for f in conn.findings if f.scope == "offered"}
     assert {"PROTO-TLS10-11", "SUITE-STATIC-RSA", "SUITE-CBC"} <= set(offered)
     assert max_severity(conn.findings) == "info", [(f.id, f.severity) for f in conn.findings]
@@ -93,7 +94,7 @@ def test_a_negotiated_suite_is_one_finding_not_two() -> None:
 
 def test_several_hits_of_one_rule_are_one_finding(corpus: Path) -> None:
     """globus-url-copy.pcap: four server and three client certificates with weak RSA keys."""
-    [conn] = analyze_capture(str(corpus / "zeek_zeek/globus-url-copy.pcap"), selection=Selection(conns=[1])).connections
+    [conn] = reports(str(corpus / "zeek_zeek/globus-url-copy.pcap"), select=Selection(conns=[1]))
     [weak] = [f for f in conn.findings if f.id == "CERT-WEAK-KEY"]
     assert weak.title == "server certificate 0 has a weak RSA key of 512 bits (and 6 more)"
     assert weak.evidence["key_bits"] == 512 and len(weak.evidence["more"]) == 6
@@ -111,7 +112,7 @@ def test_rules_fire_on_our_fixtures(name: str, expected: set[str]) -> None:
 
 
 def test_accepted_0rtt_is_flagged_once_decrypted() -> None:
-    keys = KeyLog.from_file(str(CAPTURES / "keys" / "tls13-0rtt.keys"))
+    keys = load_keylog(str(CAPTURES / "keys" / "tls13-0rtt.keys"))
     assert "BEHAV-0RTT-ACCEPTED" in _ids(CAPTURES / "tls13-0rtt.pcap", keys)
     assert "BEHAV-0RTT-ACCEPTED" not in _ids(CAPTURES / "tls13-0rtt.pcap")  # unknown without keys
 
@@ -148,8 +149,8 @@ def test_fail_on_sets_the_exit_code(capsys) -> None:
 
 
 def test_non_tls_connections_have_no_findings() -> None:
-    conn = analyze_capture(str(CAPTURES / "tls13.pcap"), depth="tcp").connections[0]
-    assert evaluate(conn) == []
+    report = reports(str(CAPTURES / "tls13.pcap"), depth="tcp")[0]
+    assert report.findings == [] and evaluate(report.connection) == []
 
 
 def test_rules_say_which_offers_are_only_info() -> None:

@@ -22,11 +22,11 @@ from typing import NamedTuple
 
 import pytest
 
+from analyzer.analysis.case import Case
+from analyzer.api import load_keylog
 from analyzer.analysis.weakness import RULES, offers_modern
-from analyzer.report import analyze_capture
-from analyzer.tls.keylog import KeyLog
 
-from conftest import CAPTURES
+from conftest import CAPTURES, reports
 
 SEVERITY = {r.id: r.severity for r in RULES}
 FAMILIES = ("PROTO-", "SUITE-", "KX-", "EXT-", "BEHAV-")
@@ -36,8 +36,8 @@ NO_CAPTURE = {"EXT-TRUNCATED-HMAC"}  # see the module docstring
 @cache
 def _connections(capture: str) -> tuple:
     keys = CAPTURES / "keys" / (Path(capture).stem + ".keys")
-    keylog = KeyLog.from_file(str(keys)) if keys.exists() else None  # heartbeats and 0-RTT need it
-    return tuple(analyze_capture(str(CAPTURES / capture), keylog=keylog).connections)
+    keylog = load_keylog(str(keys)) if keys.exists() else None  # heartbeats and 0-RTT need it
+    return tuple(reports(str(CAPTURES / capture), keylog=keylog))
 
 
 def _conn(capture: str, index: int):  # noqa: ANN202
@@ -51,7 +51,7 @@ LEGACY = {"PROTO-TLS10-11", "SUITE-3DES", "SUITE-CBC", "SUITE-STATIC-RSA", "SUIT
 
 def _offered(rule: str, conn) -> str:  # noqa: ANN001
     """What a client merely offers: info for a legacy option beside modern ones, else at most low."""
-    if rule in LEGACY and offers_modern(conn):
+    if rule in LEGACY and offers_modern(conn, Case()):
         return "info"
     return "info" if SEVERITY[rule] == "info" else "low"
 
@@ -136,12 +136,12 @@ def test_rule_fires_on_real_traffic(capture: str, conn: int, rule: str, scope: s
                                     suite: int | None) -> None:
     c = _conn(capture, conn)
     if version is not None:
-        assert c.version == version
+        assert c.connection.version == version
     if suite is not None:
-        assert c.cipher_suite == suite
+        assert c.connection.cipher_suite == suite
     hits = [f for f in c.findings if f.id == rule and f.scope == scope]
     assert hits, f"{rule} ({scope}) not in {sorted((f.id, f.scope) for f in c.findings)}"
-    expected = _offered(rule, c) if scope == "offered" else SEVERITY[rule]
+    expected = _offered(rule, c.connection) if scope == "offered" else SEVERITY[rule]
     assert {f.severity for f in hits} == {expected}
 
 
@@ -214,7 +214,7 @@ def test_fallback_and_downgrade_evidence() -> None:
     assert _finding("weak-tls13-downgrade.pcap", 0, "BEHAV-DOWNGRADE-SENTINEL").evidence == {"sentinel": "TLS1.2"}
     assert _finding("weak-tls13-downgrade.pcap", 0, "BEHAV-FATAL-ALERT").evidence == {
         "description": "illegal_parameter", "from": "client"}
-    assert _conn("weak-tls13-downgrade.pcap", 1).downgrade_sentinel == "TLS1.2"  # there, but no 1.3 was offered
+    assert _conn("weak-tls13-downgrade.pcap", 1).connection.downgrade_sentinel == "TLS1.2"  # there, but no 1.3 was offered
 
 
 def test_weak_signature_names_the_scheme() -> None:

@@ -15,10 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from analyzer.render.json import message_json
-from analyzer.report import analyze_capture
+from analyzer.report.messages import message_json
 
-from conftest import CAPTURES
+from conftest import CAPTURES, facts
 from udp_oracle import oracle_view as _oracle_view
 
 # (capture path relative to the corpus, frame) -> why we differ from tshark, and who is right
@@ -54,7 +53,7 @@ def _our_view(m: dict, keys) -> dict:  # noqa: ANN001
 
 def _our_messages(path: Path) -> dict[tuple[int, int], list[dict]]:
     ours: dict[tuple[int, int], list[dict]] = defaultdict(list)
-    for conn in analyze_capture(str(path)).connections:
+    for conn in facts(str(path)):
         for e in conn.entries:
             msg = getattr(e, "msg", None)
             if msg is not None and msg.type is not None and not msg.encrypted:
@@ -116,7 +115,7 @@ def _tshark_rows(tshark: str, capture: Path, port: int) -> dict[int, list[str]]:
 @pytest.mark.parametrize("name", sorted(p.name for p in CAPTURES.glob("*.pcap*") if not p.name.endswith(".gz")))
 def test_fixture_agrees_with_live_tshark(tshark: str, name: str) -> None:
     capture = CAPTURES / name
-    conns = analyze_capture(str(capture)).connections
+    conns = facts(str(capture))
     assert conns, "no TLS found"
     by_frame: dict[int, list] = defaultdict(list)
     for conn in conns:

@@ -6,14 +6,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from analyzer.report import analyze_capture
 from analyzer.sources.pcap import read_frames
 from analyzer.tls.connection import TlsConnection
 from analyzer.tls.events import Malformed
 from analyzer.tls.keylog import KeyLog
 from analyzer.wording import article, cut_short, plural
 
-from conftest import CAPTURES
+from conftest import CAPTURES, facts
 from test_zeek_agreement import _first_frames
 
 
@@ -24,7 +23,7 @@ def test_a_capture_cut_inside_a_record_says_how_far_in(tmp_path: Path) -> None:
     frame = list(read_frames(str(cut)))[3].data
     start = frame.index(b"\x16\x03\x01")  # the record header at the start of the TCP payload
     have, total = len(frame) - start - 5, int.from_bytes(frame[start + 3:start + 5], "big")
-    [conn] = analyze_capture(str(cut)).connections
+    [conn] = facts(str(cut))
     assert conn.warnings == [f"frame 4: capture ends {have} bytes into a {total}-byte record (client, stream offset 0)"]
 
 
@@ -41,7 +40,7 @@ def test_a_record_that_does_not_decrypt_is_not_called_malformed() -> None:
     real = (CAPTURES / "keys" / "tls13.keys").read_text().splitlines()
     keys = KeyLog()
     keys.add_text("\n".join(f"{w[0]} {w[1]} {'00' * (len(w[2]) // 2)}" for w in (line.split() for line in real)))
-    conn = analyze_capture(str(CAPTURES / "tls13.pcap"), keylog=keys).connections[0]
+    conn = facts(str(CAPTURES / "tls13.pcap"), keylog=keys)[0]
     undecryptable = [w for w in conn.warnings if "cannot decrypt" in w]
     assert undecryptable and not any("malformed" in w for w in undecryptable)
 

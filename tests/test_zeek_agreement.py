@@ -11,10 +11,9 @@ import csv
 import struct
 from pathlib import Path
 
-from analyzer.report import analyze_capture
-from analyzer.tls.keylog import KeyLog
+from analyzer.api import load_keylog
 
-from conftest import CAPTURES
+from conftest import CAPTURES, facts
 
 # (capture relative to the corpus, client port) -> why our history differs from Zeek's
 KNOWN = {
@@ -63,7 +62,7 @@ def test_history_and_complete_agree_with_zeek(corpus: Path) -> None:
     for capture, logs in sorted(baselines.items()):
         zeek = {(z.get("id.orig_h"), z.get("id.orig_p"), z.get("id.resp_h"), z.get("id.resp_p")): z
                 for log in logs for z in _zeek_rows(log)}
-        ours = [c for c in analyze_capture(str(corpus / capture)).connections if c.tls]
+        ours = [c for c in facts(str(corpus / capture)) if c.tls]
         if any(kind in notes[capture] for kind in UDP) and not ours:
             continue  # QUIC / DTLS only: not ours to compare
         assert ours, f"{capture}: Zeek logs TLS here, we found none"
@@ -101,9 +100,9 @@ def test_tls13_0rtt_resumption_is_complete_at_the_decrypted_client_finished(tmp_
     """PSK resumption with 0-RTT, decrypted, cut right after the client's Finished (no application
     data of the client follows): ServerHello, EncryptedExtensions, Finished, EndOfEarlyData and
     the client's Finished are all there, so the handshake is complete."""
-    keys = KeyLog.from_file(str(CAPTURES / "keys" / "tls13-0rtt.keys"))
+    keys = load_keylog(str(CAPTURES / "keys" / "tls13-0rtt.keys"))
     cut = _first_frames(CAPTURES / "tls13-0rtt.pcap", tmp_path / "0rtt-cut.pcap", 25)
-    resumed = analyze_capture(str(cut), keylog=keys).connections[1]
+    resumed = facts(str(cut), keylog=keys)[1]
     names = [e.msg.name for e in resumed.entries if hasattr(e, "msg")]
     assert names[-2:] == ["EndOfEarlyData", "Finished"] and resumed.resumed == "psk"
     assert resumed.history.endswith("EF") and resumed.complete

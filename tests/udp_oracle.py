@@ -61,7 +61,7 @@ def run_core(capture: Path, make_core: Callable[[KeyLog | None], Any], prefilter
     if keylog_path is not None and use_keys:
         keylog.add_text(keylog_path.read_text(errors="replace"), str(keylog_path))
     info = CaptureInfo(str(capture))
-    on_secrets = keylog.add_secrets_block if use_keys else None
+    on_secrets = (lambda b: keylog.add_secrets_block(b.secrets_type, b.data)) if use_keys else None
     decoder = PacketDecoder()
     flows: dict[tuple, Flow] = {}
     order: list[Flow] = []

@@ -2,7 +2,7 @@
 
 Judgement only, like `weakness.py`: every check reads `Connection` facts (the DER chains that
 `assemble` collected, the SNI, the Certificate message's frame and timestamp) plus a
-`CertPolicy` handed in as `ctx.cert`, and returns its hits, `(title, scope, frame, evidence)` tuples.
+`CertPolicy` handed in as `case.cert` (analysis/case.py), and returns its hits, `(title, scope, frame, evidence)` tuples.
 Certificates are parsed with `cryptography`, each DER once, in a bounded cache keyed by its
 SHA-256; a DER (or a part of one) that does not parse becomes a CERT-UNPARSABLE finding, never
 an exception.
@@ -45,14 +45,25 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, Final
 
-from cryptography import x509
-
-from analyzer.analysis.certinfo import (LIST_MAX, WEAK_HASHES, CertInfo, RootSet, capped, drop_none, error_reason,
-                                        issued_by, is_trust_anchor, iso, parse_certificate, root_set_for)
+from analyzer.analysis.case import Case
+from analyzer.analysis.certinfo import (
+    LIST_MAX,
+    WEAK_HASHES,
+    CertInfo,
+    RootSet,
+    capped,
+    drop_none,
+    error_reason,
+    is_trust_anchor,
+    iso,
+    issued_by,
+    parse_certificate,
+)
 from analyzer.analysis.findings import Rule
-from analyzer.cache import LruCache
 from analyzer.analysis.hostnames import ip_address_of, name_matches, reference_host
+from analyzer.cache import LruCache
 from analyzer.model import Connection, Entry
+from analyzer.registry.codes import HS_CERTIFICATE
 from analyzer.tls.messages import Certificate
 
 CHAIN_MAX: Final = 16  # certificates judged per chain; a longer chain is judged on its first ones
@@ -61,26 +72,13 @@ RFC5280: Final = "RFC 5280"
 BR: Final = "CA/B Forum BR"
 
 
-@dataclass(frozen=True)
-class CertPolicy:
-    """Tunables of the certificate rules (`ctx.cert`)."""
-
-    ca_roots: tuple[x509.Certificate, ...] | None = None  # None: trust is not judged
-    expiring_soon_days: int = 30
-    max_lifetime_days: int = 398  # CA/B Forum BR 6.3.2, for subscriber (leaf) certificates
-    min_rsa_bits: int = 2048
-    min_ec_bits: int = 256
-
-
-DEFAULT_POLICY: Final = CertPolicy()
 
 
 # --- the chains of a connection -------------------------------------------------------------------------
 
 @dataclass(slots=True, init=False)
 class Chain:
-    """One side's certificate chain, where and when it was sent. Treat as immutable.
-    (A written __init__: see analyzer/native.py.)"""
+    """One side's certificate chain, where and when it was sent. Treat as immutable."""
 
     side: str  # "server" / "client"
     frame: int | None
@@ -105,7 +103,7 @@ class Chain:
 
 def _certificate_message(conn: Connection, side: str, ders: list[bytes]) -> Any:
     for e in conn.entries:
-        if isinstance(e, Entry) and e.side == side and e.msg.type == 11 and isinstance(e.msg.body, Certificate):
+        if isinstance(e, Entry) and e.side == side and e.msg.type == HS_CERTIFICATE and isinstance(e.msg.body, Certificate):
             if [ent.der for ent in e.msg.body.entries] == ders:
                 return e.msg
     return None
@@ -120,18 +118,13 @@ def _when(ts: float | None) -> datetime | None:
         return None
 
 
-_last_chains: Final[list[Any]] = [None, None, None, []]  # conn, its server and client DER lists, their chains
-
-
-def chains(conn: Connection) -> list[Chain]:
-    """The server chain and the client chain, when they were seen. Every certificate rule asks in
-    turn for the same connection's chains: the last answer is kept for the next."""
-    last = _last_chains
-    if last[0] is conn and last[1] is conn.certificates and last[2] is conn.client_certificates:
-        return last[3]
-    out = _chains(conn)
-    last[:] = [conn, conn.certificates, conn.client_certificates, out]
-    return out
+def chains(conn: Connection, case: Case) -> list[Chain]:
+    """The server chain and the client chain, when they were seen (every certificate rule asks in
+    turn: kept in the case)."""
+    found: list[Chain] | None = case.memo.get("chains")
+    if found is None:
+        found = case.memo["chains"] = _chains(conn)
+    return found
 
 
 def _chains(conn: Connection) -> list[Chain]:
@@ -146,22 +139,13 @@ def _chains(conn: Connection) -> list[Chain]:
     return out
 
 
-def server_chain(conn: Connection) -> Chain | None:
+def server_chain(conn: Connection, case: Case) -> Chain | None:
     """The server's chain of the connection, if one was seen (the certificate and POLICY-CERT rules)."""
-    for chain in chains(conn):
+    for chain in chains(conn, case):
         if chain.side == "server":
             return chain
     return None
 
-
-def _policy(ctx: Any) -> CertPolicy:
-    policy = getattr(ctx, "cert", None)
-    return policy if isinstance(policy, CertPolicy) else DEFAULT_POLICY
-
-
-
-def _roots(policy: CertPolicy) -> RootSet | None:
-    return root_set_for(policy.ca_roots)
 
 
 # --- the rules ----------------------------------------------------------------------------------------
@@ -169,9 +153,9 @@ def _roots(policy: CertPolicy) -> RootSet | None:
 Hits = list[tuple[str, str, int | None, dict[str, Any]]]
 
 
-def _unparsable(conn: Connection, ctx: Any) -> Hits:
+def _unparsable(conn: Connection, case: Case) -> Hits:
     hits: Hits = []
-    for chain in chains(conn):
+    for chain in chains(conn, case):
         for i, c in enumerate(chain.certs):
             if c.error is not None:
                 hits.append((f"{chain.side} certificate {i} does not parse", chain.scope, chain.frame,
@@ -182,9 +166,9 @@ def _unparsable(conn: Connection, ctx: Any) -> Hits:
     return hits
 
 
-def _expired(conn: Connection, ctx: Any) -> Hits:
+def _expired(conn: Connection, case: Case) -> Hits:
     hits: Hits = []
-    for chain in chains(conn):
+    for chain in chains(conn, case):
         for i, c in enumerate(chain.certs):
             if chain.at is not None and c.not_after is not None and chain.at > c.not_after:
                 hits.append((f"{chain.side} certificate {i} expired on {c.not_after:%Y-%m-%d}", chain.scope,
@@ -192,9 +176,9 @@ def _expired(conn: Connection, ctx: Any) -> Hits:
     return hits
 
 
-def _not_yet_valid(conn: Connection, ctx: Any) -> Hits:
+def _not_yet_valid(conn: Connection, case: Case) -> Hits:
     hits: Hits = []
-    for chain in chains(conn):
+    for chain in chains(conn, case):
         for i, c in enumerate(chain.certs):
             if chain.at is not None and c.not_before is not None and chain.at < c.not_before:
                 hits.append((f"{chain.side} certificate {i} not valid before {c.not_before:%Y-%m-%d}", chain.scope,
@@ -202,10 +186,10 @@ def _not_yet_valid(conn: Connection, ctx: Any) -> Hits:
     return hits
 
 
-def _expiring_soon(conn: Connection, ctx: Any) -> Hits:
+def _expiring_soon(conn: Connection, case: Case) -> Hits:
     hits: Hits = []
-    days = _policy(ctx).expiring_soon_days
-    for chain in chains(conn):
+    days = case.cert.expiring_soon_days
+    for chain in chains(conn, case):
         for i, c in enumerate(chain.certs):
             if chain.at is None or c.not_after is None or chain.at > c.not_after:
                 continue
@@ -217,8 +201,8 @@ def _expiring_soon(conn: Connection, ctx: Any) -> Hits:
     return hits
 
 
-def _self_signed(conn: Connection, ctx: Any) -> Hits:
-    chain = server_chain(conn)
+def _self_signed(conn: Connection, case: Case) -> Hits:
+    chain = server_chain(conn, case)
     if chain is None or not chain.certs[0].self_signed:
         return []
     leaf = chain.certs[0]
@@ -226,9 +210,9 @@ def _self_signed(conn: Connection, ctx: Any) -> Hits:
              chain.evidence(0, key_type=leaf.key_type, key_bits=leaf.key_bits, chain_length=chain.total))]
 
 
-def _chain_order(conn: Connection, ctx: Any) -> Hits:
+def _chain_order(conn: Connection, case: Case) -> Hits:
     hits: Hits = []
-    for chain in chains(conn):
+    for chain in chains(conn, case):
         certs = chain.certs
         bad = []
         for i in range(len(certs) - 1):
@@ -250,11 +234,11 @@ def _chain_order(conn: Connection, ctx: Any) -> Hits:
     return hits
 
 
-def _chain_incomplete(conn: Connection, ctx: Any) -> Hits:
-    chain = server_chain(conn)
+def _chain_incomplete(conn: Connection, case: Case) -> Hits:
+    chain = server_chain(conn, case)
     if chain is None or chain.certs[0].cert is None:
         return []
-    roots = _roots(_policy(ctx))
+    roots = case.cert.roots
     path, reached = _issuer_path(chain, roots, strict=False)
     end_i = path[-1]
     end = chain.certs[end_i]
@@ -272,10 +256,10 @@ def _chain_incomplete(conn: Connection, ctx: Any) -> Hits:
              chain.evidence(end_i, chain_length=chain.total, roots=None if roots is None else len(roots)))]
 
 
-def _weak_key(conn: Connection, ctx: Any) -> Hits:
+def _weak_key(conn: Connection, case: Case) -> Hits:
     hits: Hits = []
-    policy = _policy(ctx)
-    for chain in chains(conn):
+    policy = case.cert
+    for chain in chains(conn, case):
         for i, c in enumerate(chain.certs):
             bits = c.key_bits or 0
             if c.key_type == "RSA" and bits < policy.min_rsa_bits:
@@ -292,10 +276,10 @@ def _weak_key(conn: Connection, ctx: Any) -> Hits:
 
 
 def _signature_rule(hashes: tuple[str, ...]):  # noqa: ANN202
-    def check(conn: Connection, ctx: Any) -> Hits:
+    def check(conn: Connection, case: Case) -> Hits:
         hits: Hits = []
-        roots = _roots(_policy(ctx))
-        for chain in chains(conn):
+        roots = case.cert.roots
+        for chain in chains(conn, case):
             for i, c in enumerate(chain.certs):
                 if c.sig_hash in hashes and not is_trust_anchor(c, roots):
                     hits.append((f"{chain.side} certificate {i} signed with {c.sig_hash.upper()}", chain.scope,
@@ -305,15 +289,15 @@ def _signature_rule(hashes: tuple[str, ...]):  # noqa: ANN202
     return check
 
 
-def _long_lifetime(conn: Connection, ctx: Any) -> Hits:
-    chain = server_chain(conn)
+def _long_lifetime(conn: Connection, case: Case) -> Hits:
+    chain = server_chain(conn, case)
     if chain is None:
         return []
     leaf = chain.certs[0]
     if leaf.ca or leaf.not_before is None or leaf.not_after is None:
         return []
     period = leaf.not_after - leaf.not_before + timedelta(seconds=1)  # inclusive (RFC 5280 4.1.2.5)
-    limit = _policy(ctx).max_lifetime_days
+    limit = case.cert.max_lifetime_days
     if period > timedelta(days=limit):
         return [(f"server certificate valid for {period.days} days (more than {limit})", chain.scope, chain.frame,
                  chain.evidence(0, not_before=iso(leaf.not_before), not_after=iso(leaf.not_after),
@@ -321,8 +305,8 @@ def _long_lifetime(conn: Connection, ctx: Any) -> Hits:
     return []
 
 
-def _name_mismatch(conn: Connection, ctx: Any) -> Hits:
-    chain = server_chain(conn)
+def _name_mismatch(conn: Connection, case: Case) -> Hits:
+    chain = server_chain(conn, case)
     if chain is None or not conn.sni:
         return []
     leaf = chain.certs[0]
@@ -420,11 +404,11 @@ def _issuer_path(chain: Chain, roots: RootSet | None, strict: bool) -> tuple[lis
     return path, roots is not None and roots.issues(current)
 
 
-def _untrusted(conn: Connection, ctx: Any) -> Hits:
-    roots = _roots(_policy(ctx))
+def _untrusted(conn: Connection, case: Case) -> Hits:
+    roots = case.cert.roots
     if roots is None:
         return []
-    chain = server_chain(conn)
+    chain = server_chain(conn, case)
     if chain is None or chain.certs[0].cert is None:
         return []
     reason = _strict_verify(conn, chain, roots)
@@ -439,11 +423,11 @@ def _untrusted(conn: Connection, ctx: Any) -> Hits:
                             roots=len(roots)))]
 
 
-def _not_visible(conn: Connection, ctx: Any) -> Hits:
+def _not_visible(conn: Connection, case: Case) -> Hits:
     """With a CA bundle, say so when a TLS 1.3 server chain could not be judged at all: it travels
     encrypted, and without (working) keys it was never seen. A resumption sends no chain."""
     sh = conn.server_hello
-    if _policy(ctx).ca_roots is None or not conn.tls13 or sh is None or conn.resumed or conn.certificates:
+    if case.cert.ca_roots is None or not conn.tls13 or sh is None or conn.resumed or conn.certificates:
         return []
     return [("server certificate encrypted (TLS 1.3) and not decrypted: not judged against the CA bundle "
              "(give --keylog)", "negotiated", sh.frame, {"visible": False})]

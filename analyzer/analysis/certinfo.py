@@ -369,20 +369,10 @@ def _root_set(bundle: tuple[x509.Certificate, ...]) -> RootSet:
     return RootSet(roots, {k: tuple(v) for k, v in by_subject.items()}, frozenset(r.sha256 for r in roots), store)
 
 
-_ROOT_SETS: Final = LruCache[RootSet](8)  # CA bundle (a tuple of certificates, compared by content) -> parsed
-_LAST_BUNDLE: Final[list[Any]] = [None, None]  # the bundle asked about last (held, so never another's) and its roots
-
-
-def root_set_for(bundle: tuple[x509.Certificate, ...] | None) -> RootSet | None:
-    """A CA bundle's roots, parsed once per bundle (a bundle may hold hundreds)."""
-    if bundle is None:
-        return None
-    last = _LAST_BUNDLE[:]
-    if last[0] is bundle:  # every connection asks about the same bundle: no hashing of hundreds of roots
-        return last[1]
-    parsed = _ROOT_SETS.get_or_make(bundle, lambda: _root_set(bundle))
-    _LAST_BUNDLE[:] = [bundle, parsed]
-    return parsed
+def root_set(bundle: tuple[x509.Certificate, ...] | None) -> RootSet | None:
+    """A CA bundle's roots, parsed (a bundle may hold hundreds: a run does it once, see
+    analysis.policy.Policy.cert_policy)."""
+    return None if bundle is None else _root_set(bundle)
 
 
 def is_trust_anchor(c: CertInfo, roots: RootSet | None) -> bool:

@@ -14,7 +14,7 @@ Hit = tuple[str, str, "int | None", dict]
 
 @dataclass(slots=True, init=False)
 class Finding:
-    """Treat as immutable. (A written __init__: see analyzer/native.py.)"""
+    """Treat as immutable."""
 
     id: str
     severity: str
@@ -46,7 +46,7 @@ class Rule:
     severity: str  # under the default profile
     source: str
     explanation: str
-    check: Callable[[Any, Any], list[Hit]]
+    check: Callable[[Any, Any], list[Hit]]  # (Connection, analysis.case.Case)
     legacy: bool = False
 
 

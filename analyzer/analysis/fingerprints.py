@@ -18,11 +18,10 @@ hex digits (TLS suites, 0x00XXXX, keep the spec's four).
 
 from __future__ import annotations
 
-from typing import Final
-
 import hashlib
 import re
 from dataclasses import dataclass
+from typing import Final
 
 from analyzer.cache import LruCache
 from analyzer.registry import is_grease

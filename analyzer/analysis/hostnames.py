@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Final
-
 import ipaddress
 from collections.abc import Sequence
+from typing import Final
 
 _ASCII_LOWER: Final = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 

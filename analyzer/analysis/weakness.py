@@ -11,9 +11,21 @@ from collections.abc import Callable
 from typing import Any, Final
 
 from analyzer import registry
+from analyzer.analysis.case import Case
 from analyzer.analysis.findings import Hit, Rule
 from analyzer.cache import LruCache
 from analyzer.model import Connection, Entry
+from analyzer.registry.codes import (
+    CT_HEARTBEAT,
+    EXT_EXTENDED_MASTER_SECRET,
+    EXT_HEARTBEAT,
+    EXT_KEY_SHARE,
+    EXT_PRE_SHARED_KEY,
+    EXT_PSK_KEY_EXCHANGE_MODES,
+    EXT_RENEGOTIATION_INFO,
+    EXT_TRUNCATED_HMAC,
+    TLS12,
+)
 from analyzer.tls.events import Heartbeat, Message
 
 RFC9325: Final = "RFC 9325"
@@ -31,27 +43,26 @@ def _hello_frame(conn: Connection, server: bool = False) -> int | None:
 # offered suites (wire order) -> (their facts, SCSVs and unknown codes left out; {test: matching names})
 Offered = tuple[tuple[registry.SuiteInfo, ...], dict[Any, list[str]]]
 _OFFERED: Final = LruCache[Offered](1024)  # clients repeat the same few lists
-_last_offered: Final[list[Any]] = [None, None]  # the ClientHello body last asked about, its entry
 
 
-def _offered(conn: Connection) -> Offered | None:
-    """What the suite rules need of the first ClientHello's suites; they ask in turn about the
-    same hello, so the last answer is kept for the next."""
-    if not conn.client_hellos or conn.client_hellos[0].body.sslv2:
-        return None
-    body = conn.client_hellos[0].body
-    if _last_offered[0] is not body:
-        key = tuple(body.cipher_suites)
+def _offered(conn: Connection, case: Case) -> Offered | None:
+    """What the suite rules need of the first ClientHello's suites (they ask in turn: kept in the case)."""
+    if "offered" in case.memo:
+        found: Offered | None = case.memo["offered"]
+        return found
+    entry = None
+    if conn.client_hellos and not conn.client_hellos[0].body.sslv2:
+        key = tuple(conn.client_hellos[0].body.cipher_suites)
         entry = _OFFERED.get(key)
         if entry is None:
             infos = (registry.cipher_suite(s) for s in key)
             entry = _OFFERED.put(key, (tuple(i for i in infos if i is not None and not i.scsv), {}))
-        _last_offered[:] = [body, entry]
-    return _last_offered[1]
+    case.memo["offered"] = entry
+    return entry
 
 
-def _offered_matching(conn: Connection, test: Callable[[registry.SuiteInfo], bool]) -> list[str]:
-    entry = _offered(conn)
+def _offered_matching(conn: Connection, case: Case, test: Callable[[registry.SuiteInfo], bool]) -> list[str]:
+    entry = _offered(conn, case)
     if entry is None:
         return []
     infos, matches = entry
@@ -64,11 +75,11 @@ def _offered_matching(conn: Connection, test: Callable[[registry.SuiteInfo], boo
 def _suite_rule(test: Callable[[registry.SuiteInfo], bool], what: str):  # noqa: ANN202
     """The negotiated suite matching `test`, else the offered ones: one finding either way (what
     was used says more than what was offered beside it)."""
-    def check(conn: Connection, ctx: Any) -> list[Hit]:
+    def check(conn: Connection, case: Case) -> list[Hit]:
         chosen = registry.cipher_suite(conn.cipher_suite) if conn.cipher_suite is not None else None
         if chosen is not None and test(chosen):
             return [(f"{what} negotiated", "negotiated", _hello_frame(conn, server=True), {"cipher_suite": chosen.name})]
-        names = _offered_matching(conn, test)
+        names = _offered_matching(conn, case, test)
         if names:
             return [(f"{what} offered", "offered", _hello_frame(conn), {"cipher_suites": names})]
         return []
@@ -83,15 +94,15 @@ def _modern_suite(s: registry.SuiteInfo) -> bool:
     return s.mac == "AEAD" and s.kx in _MODERN_KX and s.auth != "anon"
 
 
-def offers_modern(conn: Connection) -> bool:
+def offers_modern(conn: Connection, case: Case) -> bool:
     """Does the first ClientHello offer TLS 1.2 or newer and a forward-secret AEAD suite? Then
     legacy options offered beside them are a fallback the server need not take."""
-    if not any(v in (0x0303, 0x0304) or v >> 8 == 0x7F for v in conn.versions_offered):
+    if not any(v == TLS12 or registry.is_tls13(v) for v in conn.versions_offered):
         return False
-    return bool(_offered_matching(conn, _modern_suite))
+    return bool(_offered_matching(conn, case, _modern_suite))
 
 
-def _beast(conn: Connection, ctx: Any) -> list[Hit]:
+def _beast(conn: Connection, case: Case) -> list[Hit]:
     info = registry.cipher_suite(conn.cipher_suite) if conn.cipher_suite is not None else None
     if info is not None and info.mode == "CBC" and conn.version in (0x0300, 0x0301):
         return [(f"CBC suite on {registry.version_name(conn.version)}: IVs are chained, predictable (BEAST)",
@@ -101,7 +112,7 @@ def _beast(conn: Connection, ctx: Any) -> list[Hit]:
 
 
 def _version_rule(versions: set[int], what: str):  # noqa: ANN202
-    def check(conn: Connection, ctx: Any) -> list[Hit]:
+    def check(conn: Connection, case: Case) -> list[Hit]:
         if conn.version in versions:
             return [(f"{what} negotiated", "negotiated", _hello_frame(conn, True),
                      {"version": registry.version_name(conn.version)})]
@@ -113,8 +124,8 @@ def _version_rule(versions: set[int], what: str):  # noqa: ANN202
     return check
 
 
-def _no_tls13(conn: Connection, ctx: Any) -> list[Hit]:
-    if conn.client_hellos and not any(v == 0x0304 or v >> 8 == 0x7F for v in conn.versions_offered):
+def _no_tls13(conn: Connection, case: Case) -> list[Hit]:
+    if conn.client_hellos and not any(registry.is_tls13(v) for v in conn.versions_offered):
         return [("TLS 1.3 not offered", "offered", _hello_frame(conn),
                  {"versions": [registry.version_name(v) for v in conn.versions_offered]})]
     if conn.version is not None and not conn.tls13 and conn.server_hellos:
@@ -123,36 +134,36 @@ def _no_tls13(conn: Connection, ctx: Any) -> list[Hit]:
     return []
 
 
-def _weak_dh(conn: Connection, ctx: Any) -> list[Hit]:
+def _weak_dh(conn: Connection, case: Case) -> list[Hit]:
     ske = conn.server_key_exchange
     if ske is None or ske.dh_p is None:
         return []
     bits = ske.dh_bits or 0
     known = registry.well_known_dh_prime(int.from_bytes(ske.dh_p, "big"))
-    if bits < ctx.min_dh_bits:
+    if bits < case.policy.min_dh_bits:
         return [(f"DHE group of {bits} bits", "negotiated", None, {"dh_bits": bits, "well_known": known})]
     if known and "rfc7919" not in known.lower():
         return [("DHE prime is a widely shared one", "negotiated", None, {"dh_bits": bits, "well_known": known})]
     return []
 
 
-def _small_curve(conn: Connection, ctx: Any) -> list[Hit]:
+def _small_curve(conn: Connection, case: Case) -> list[Hit]:
     group = registry.group(conn.group) if conn.group is not None else None
     # sizes compared in whole bytes: x25519's 255-bit field counts as the 256-bit curve it is used as
-    if group is not None and group.kind == "ec" and (group.bits + 7) // 8 * 8 < ctx.min_ec_bits:
+    if group is not None and group.kind == "ec" and (group.bits + 7) // 8 * 8 < case.policy.min_ec_bits:
         return [(f"ECDHE over {group.name} ({group.bits} bits)", "negotiated", _hello_frame(conn, True),
                  {"group": group.name, "bits": group.bits})]
     return []
 
 
-def _explicit_curve(conn: Connection, ctx: Any) -> list[Hit]:
+def _explicit_curve(conn: Connection, case: Case) -> list[Hit]:
     ske = conn.server_key_exchange
     if ske is not None and ske.curve_type in (1, 2):
         return [("explicit elliptic-curve parameters", "negotiated", None, {"curve_type": ske.curve_type})]
     return []
 
 
-def _weak_signature(conn: Connection, ctx: Any) -> list[Hit]:
+def _weak_signature(conn: Connection, case: Case) -> list[Hit]:
     ske = conn.server_key_exchange
     if ske is None or not ske.signature_length:
         return []
@@ -166,65 +177,65 @@ def _weak_signature(conn: Connection, ctx: Any) -> list[Hit]:
     return []
 
 
-def _no_pq(conn: Connection, ctx: Any) -> list[Hit]:
+def _no_pq(conn: Connection, case: Case) -> list[Hit]:
     if conn.client_hellos and conn.tls13 and not any((g := registry.group(x)) is not None and g.pq
                                                      for x in conn.groups_offered + conn.key_share_groups):
         return [("no post-quantum hybrid group offered", "offered", _hello_frame(conn), {})]
     return []
 
 
-def _compression(conn: Connection, ctx: Any) -> list[Hit]:
+def _compression(conn: Connection, case: Case) -> list[Hit]:
     sh = conn.server_hello
     if sh is not None and sh.body.compression_method != 0:
         return [("TLS compression negotiated (CRIME)", "negotiated", sh.frame, {"method": sh.body.compression_method})]
     return []
 
 
-def _heartbeat(conn: Connection, ctx: Any) -> list[Hit]:
+def _heartbeat(conn: Connection, case: Case) -> list[Hit]:
     for e in conn.entries:
         if not isinstance(e, Entry):
             continue
         m: Message = e.msg
-        if m.content_type == 24 and isinstance(m.body, Heartbeat) and m.body.overclaimed:
+        if m.content_type == CT_HEARTBEAT and isinstance(m.body, Heartbeat) and m.body.overclaimed:
             return [("heartbeat claims more payload than its record holds (Heartbleed)", "behaviour", m.frame,
                      {"claimed": m.body.payload_length, "record": m.body.record_length, "from": e.side})]
     sh = conn.server_hello
-    if sh is not None and sh.body.ext(15) is not None:
+    if sh is not None and sh.body.ext(EXT_HEARTBEAT) is not None:
         return [("heartbeat extension negotiated", "negotiated", sh.frame, {})]
-    if conn.client_hellos and conn.client_hellos[0].body.ext(15) is not None:
+    if conn.client_hellos and conn.client_hellos[0].body.ext(EXT_HEARTBEAT) is not None:
         return [("heartbeat extension offered", "offered", _hello_frame(conn), {})]
     return []
 
 
-def _secure_renegotiation(conn: Connection, ctx: Any) -> list[Hit]:
+def _secure_renegotiation(conn: Connection, case: Case) -> list[Hit]:
     if not conn.client_hellos or conn.tls13 or conn.client_hellos[0].body.sslv2:
         return []
     ch = conn.client_hellos[0].body
-    if ch.ext(0xFF01) is None and 0x00FF not in ch.cipher_suites:
+    if ch.ext(EXT_RENEGOTIATION_INFO) is None and 0x00FF not in ch.cipher_suites:
         # RFC 5746 3.6: a server must not answer a client that did not signal, so it says nothing of the server
         return [("client does not signal secure renegotiation", "offered", _hello_frame(conn), {})]
     sh = conn.server_hello
-    if sh is not None and sh.body.ext(0xFF01) is None:
+    if sh is not None and sh.body.ext(EXT_RENEGOTIATION_INFO) is None:
         return [("server does not support secure renegotiation", "negotiated", sh.frame, {})]
     return []
 
 
-def _ems(conn: Connection, ctx: Any) -> list[Hit]:
+def _ems(conn: Connection, case: Case) -> list[Hit]:
     sh = conn.server_hello
-    if conn.version in (0x0301, 0x0302, 0x0303) and sh is not None and sh.body.ext(23) is None:  # RFC 7627: TLS 1.0-1.2
+    if conn.version in (0x0301, 0x0302, 0x0303) and sh is not None and sh.body.ext(EXT_EXTENDED_MASTER_SECRET) is None:  # RFC 7627: TLS 1.0-1.2
         return [(f"extended_master_secret not negotiated on {registry.version_name(conn.version)}", "negotiated",
                  sh.frame, {"version": registry.version_name(conn.version)})]
     return []
 
 
-def _truncated_hmac(conn: Connection, ctx: Any) -> list[Hit]:
+def _truncated_hmac(conn: Connection, case: Case) -> list[Hit]:
     sh = conn.server_hello
-    if sh is not None and sh.body.ext(4) is not None:
+    if sh is not None and sh.body.ext(EXT_TRUNCATED_HMAC) is not None:
         return [("truncated_hmac negotiated", "negotiated", sh.frame, {})]
     return []
 
 
-def _downgrade(conn: Connection, ctx: Any) -> list[Hit]:
+def _downgrade(conn: Connection, case: Case) -> list[Hit]:
     # A TLS 1.3-capable server marks every older handshake; it is a downgrade only when the
     # client offered TLS 1.3 (so something between them removed it, or the server lied).
     if conn.downgrade_sentinel and any(v == 0x0304 for v in conn.versions_offered):
@@ -233,7 +244,7 @@ def _downgrade(conn: Connection, ctx: Any) -> list[Hit]:
     return []
 
 
-def _fallback(conn: Connection, ctx: Any) -> list[Hit]:
+def _fallback(conn: Connection, case: Case) -> list[Hit]:
     if conn.fallback_scsv:
         refused = any(a.description == 86 for a in conn.alerts)
         return [("TLS_FALLBACK_SCSV: client retried with a lower version"
@@ -242,18 +253,18 @@ def _fallback(conn: Connection, ctx: Any) -> list[Hit]:
     return []
 
 
-def _fatal_alerts(conn: Connection, ctx: Any) -> list[Hit]:
+def _fatal_alerts(conn: Connection, case: Case) -> list[Hit]:
     return [(f"fatal alert {registry.alert_description_name(a.description)} from {a.side}", "behaviour", a.frame,
              {"description": registry.alert_description_name(a.description), "from": a.side})
             for a in conn.alerts if a.level == 2 and a.description is not None]
 
 
-def _psk_ke(conn: Connection, ctx: Any) -> list[Hit]:
+def _psk_ke(conn: Connection, case: Case) -> list[Hit]:
     sh = conn.server_hello
-    if conn.tls13 and sh is not None and sh.body.ext(41) is not None and sh.body.ext(51) is None:
+    if conn.tls13 and sh is not None and sh.body.ext(EXT_PRE_SHARED_KEY) is not None and sh.body.ext(EXT_KEY_SHARE) is None:
         return [("PSK resumption without (EC)DHE negotiated: no forward secrecy", "negotiated", sh.frame,
                  {"key_share": False})]
-    ext = conn.client_hellos[0].body.ext(45) if conn.client_hellos else None
+    ext = conn.client_hellos[0].body.ext(EXT_PSK_KEY_EXCHANGE_MODES) if conn.client_hellos else None
     modes = ext.fields.get("modes", []) if ext is not None else []
     if modes and 1 not in modes:
         return [("PSK resumption without (EC)DHE (psk_ke only): no forward secrecy", "offered", _hello_frame(conn),
@@ -261,13 +272,13 @@ def _psk_ke(conn: Connection, ctx: Any) -> list[Hit]:
     return []
 
 
-def _zero_rtt(conn: Connection, ctx: Any) -> list[Hit]:
+def _zero_rtt(conn: Connection, case: Case) -> list[Hit]:
     if conn.early_data_accepted:
         return [("0-RTT data accepted: replayable", "negotiated", None, {})]
     return []
 
 
-def _renegotiation(conn: Connection, ctx: Any) -> list[Hit]:
+def _renegotiation(conn: Connection, case: Case) -> list[Hit]:
     if conn.renegotiation:
         return [("renegotiation inside the connection", "behaviour", None, {})]
     return []

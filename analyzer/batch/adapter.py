@@ -31,20 +31,16 @@ def analyze_json(path: str, settings: Settings,
     """Analyse one capture: `on_connection(json)` for each connection in id order, as it is released
     (memory holds the connections still open, not the capture). Returns the document's `capture`
     object and its `warnings`. Raises AnalyzerError for a capture that cannot be read at all."""
-    from analyzer.pipeline import Pipeline
-    from analyzer.render.json import connection_json
-    from analyzer.report import Analysis, ordered
-    from analyzer.sources.pcap import CaptureInfo
+    from analyzer.api import CaptureAnalysis
+    from analyzer.report.capture import capture_json
 
     keylog = settings.keylog
     if keylog is not None:  # a pcapng's embedded secrets join the key log it is given: not the shared one
         keylog = replace(keylog, secrets=dict(keylog.secrets), rsa=dict(keylog.rsa), sources=list(keylog.sources))
-    info = CaptureInfo(path)
-    pipeline = Pipeline(depth="tls", keylog=keylog, policy=_policy(settings))
-    for conn in ordered(path, "tls", None, connection_json, info, pipeline):
+    run = CaptureAnalysis(path, keylog=keylog, policy=_policy(settings))
+    for conn in run.rendered(lambda r: r.to_json()):
         on_connection(conn)
-    warnings = list(info.warnings) + pipeline.stats.warnings
-    return Analysis(info, [], warnings, pipeline.stats.frames).capture_json(), warnings
+    return capture_json(run.info, run.frames_read), run.warnings
 
 
 _WITH_ROOTS: dict[tuple[bytes, ...], tuple[Any, Any]] = {}  # DER roots -> (policy, it with roots): one entry

@@ -17,10 +17,19 @@ from analyzer.dtls.detect import unwrap
 from analyzer.dtls.events import Fragment, Retransmission
 from analyzer.dtls.keys import DtlsKeys
 from analyzer.dtls.messages import OpaqueRecord, ack, hello_verify_request
-from analyzer.dtls.records import (CT_ACK, CT_ALERT, CT_APPDATA, CT_CCS, CT_HANDSHAKE, CT_HEARTBEAT,
-                                   CT_TLS12_CID, DtlsRecord, frame_records)
+from analyzer.dtls.records import DtlsRecord, frame_records
 from analyzer.dtls.versions import DTLS13, tls_equivalent
 from analyzer.errors import DecodeError
+from analyzer.registry.codes import (
+    CT_ACK,
+    CT_ALERT,
+    CT_APPLICATION_DATA,
+    CT_CHANGE_CIPHER_SPEC,
+    CT_HANDSHAKE,
+    CT_HEARTBEAT,
+    CT_TLS12_CID,
+    HS_CLIENT_KEY_EXCHANGE,
+)
 from analyzer.tls.events import Alert, Heartbeat, Malformed, Message, TlsStart
 from analyzer.tls.messages import ClientHello, Context, ServerHello, decode_message, message_name
 
@@ -30,7 +39,7 @@ CONNECTION_ID_DRAFT: Final = 53  # draft-ietf-tls-dtls-connection-id before RFC 
 HELLO_VERIFY_REQUEST: Final = 3
 MAX_DECRYPT_FAILURES: Final = 8  # consecutive failures on a side before its records stay opaque
 OPAQUE_NAMES: Final = {CT_HANDSHAKE: "EncryptedHandshakeMessage", CT_ALERT: "EncryptedAlert",
-                       CT_APPDATA: "ApplicationData", CT_CCS: "ChangeCipherSpec"}
+                       CT_APPLICATION_DATA: "ApplicationData", CT_CHANGE_CIPHER_SPEC: "ChangeCipherSpec"}
 
 Event = Message | Malformed | TlsStart | Fragment | Retransmission
 
@@ -109,7 +118,7 @@ class DtlsConnection:
                     self._plain(side, ct, rec.version, epoch, plain, frame, ts, True, out)
                     return
                 self._failed(side, rec, opened, frame, out)
-            self._opaque(side, rec, CT_APPDATA, "EncryptedRecord", frame, ts, out)
+            self._opaque(side, rec, CT_APPLICATION_DATA, "EncryptedRecord", frame, ts, out)
         elif rec.epoch == 0 and rec.content_type != CT_TLS12_CID:
             self._plain(side, rec.content_type or 0, rec.version, 0, rec.body, frame, ts, False, out)
         elif rec.content_type == CT_TLS12_CID:  # RFC 9146 records stay opaque (see the package docs)
@@ -168,9 +177,9 @@ class DtlsConnection:
                 parsed = ack(body)
             except DecodeError as exc:
                 out.append(Malformed(side, frame, 0, f"ACK: {exc.reason}"))
-        elif ct == CT_CCS:
+        elif ct == CT_CHANGE_CIPHER_SPEC:
             name = "ChangeCipherSpec"
-        elif ct == CT_APPDATA:
+        elif ct == CT_APPLICATION_DATA:
             name = "ApplicationData"
         else:
             name = f"unknown_record({ct})"
@@ -231,9 +240,7 @@ class DtlsConnection:
         elif isinstance(decoded, ServerHello):
             if self.client_side is None:
                 self.client_side = 1 - side
-            sv = decoded.ext(43)
-            selected = sv.fields.get("selected_version") if sv is not None else None
-            self.version = selected if isinstance(selected, int) else decoded.legacy_version
+            self.version = decoded.negotiated_version
             info = registry.cipher_suite(decoded.cipher_suite)
             self.kx = info.kx if info is not None else None
             if not decoded.hello_retry_request:
@@ -242,7 +249,7 @@ class DtlsConnection:
                 keys.server_hello(decoded, self.version)
         if keys is not None:
             keys.handshake_message(htype, body, message_seq)
-            if htype == 16 and self.kx is not None and "RSA" in self.kx:
+            if htype == HS_CLIENT_KEY_EXCHANGE and self.kx is not None and "RSA" in self.kx:
                 keys.client_key_exchange(body)
 
 

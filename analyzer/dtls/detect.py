@@ -19,8 +19,8 @@ from __future__ import annotations
 from typing import Final
 
 from analyzer.dtls.handshake import FRAGMENT_HEADER
-from analyzer.dtls.records import CT_HANDSHAKE, HEADER, plausible_header
-
+from analyzer.dtls.records import HEADER, plausible_header
+from analyzer.registry.codes import CT_HANDSHAKE
 
 CAPWAP_DTLS_HEADER: Final = b"\x01\x00\x00\x00"
 

@@ -18,6 +18,7 @@ from typing import Any, Final
 from analyzer import registry
 from analyzer.dtls.records import DtlsRecord
 from analyzer.dtls.versions import DTLS13, tls_equivalent
+from analyzer.registry.codes import HS_HELLO_VERIFY_REQUEST
 from analyzer.tls import decrypt
 from analyzer.tls.keys import CLIENT_EARLY, HANDSHAKE, TRAFFIC_0, KeyState
 
@@ -49,7 +50,7 @@ class DtlsKeys:
         self.state.client_hello(side, ch)
 
     def handshake_message(self, htype: int, body: bytes, message_seq: int) -> None:
-        if htype == 3:  # RFC 6347 4.2.6: the first ClientHello and HelloVerifyRequest are not hashed
+        if htype == HS_HELLO_VERIFY_REQUEST:  # RFC 6347 4.2.6: the first ClientHello and HelloVerifyRequest are not hashed
             if self.state.transcript is not None:
                 self.state.transcript = []
             return

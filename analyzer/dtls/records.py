@@ -19,15 +19,9 @@ from dataclasses import dataclass
 from typing import Final
 
 from analyzer.dtls.versions import DTLS13, RECORD_VERSIONS
+from analyzer.registry.codes import CT_ACK, CT_CHANGE_CIPHER_SPEC, CT_TLS12_CID
 
 HEADER: Final = 13
-CT_CCS: Final = 20
-CT_ALERT: Final = 21
-CT_HANDSHAKE: Final = 22
-CT_APPDATA: Final = 23
-CT_HEARTBEAT: Final = 24
-CT_TLS12_CID: Final = 25  # RFC 9146
-CT_ACK: Final = 26  # RFC 9147
 MAX_RECORD: Final = (1 << 14) + 2048  # RFC 6347 4.1: at most 2^14 + 2048 bytes of ciphertext
 UNIFIED_MASK: Final = 0xE0
 UNIFIED_BITS: Final = 0x20  # 0b001xxxxx
@@ -63,7 +57,7 @@ def plausible_header(buf: bytes, p: int) -> bool:
         return False
     ct = buf[p]
     length = (buf[p + 11] << 8) | buf[p + 12]
-    return (CT_CCS <= ct <= CT_ACK and ct != CT_TLS12_CID and ((buf[p + 1] << 8) | buf[p + 2]) in RECORD_VERSIONS
+    return (CT_CHANGE_CIPHER_SPEC <= ct <= CT_ACK and ct != CT_TLS12_CID and ((buf[p + 1] << 8) | buf[p + 2]) in RECORD_VERSIONS
             and length <= MAX_RECORD and p + HEADER + length <= len(buf))
 
 
@@ -92,7 +86,7 @@ def _plaintext(buf: bytes, p: int) -> tuple[DtlsRecord | None, str]:
     if len(buf) - p < HEADER:
         return None, f"{len(buf) - p} bytes left, too short for a record header"
     ct, version = buf[p], (buf[p + 1] << 8) | buf[p + 2]
-    if not CT_CCS <= ct <= CT_ACK or version not in RECORD_VERSIONS:
+    if not CT_CHANGE_CIPHER_SPEC <= ct <= CT_ACK or version not in RECORD_VERSIONS:
         return None, f"implausible record header {buf[p:p + 3].hex()}"
     return _body(buf, p, ct, version, HEADER - 2, b"", 48)
 

@@ -1,16 +1,22 @@
-"""Frame bytes -> TCP segment fields: link layers, VLAN tags, IPv4 (with fragments), IPv6, TCP.
+"""Frame bytes -> TCP segment fields: link layers (Ethernet, SLL/SLL2, raw IP, BSD loopback, PPP,
+NFLOG), VLAN/QinQ and 802.1ah tags, PPPoE, MPLS, IPv4 (with fragments), IPv6, tunnels (GRE and
+ERSPAN, IP-in-IP, GTP-U, VXLAN), TCP and UDP.
 
 The hot path of the whole tool: plain tuples and `struct` at fixed offsets, no objects per layer.
-A frame that is not TCP/UDP over IP yields None and is counted, never raised.
+A frame that is not TCP/UDP over IP yields None, never an exception; when it could have held
+TCP (cut short, a header we cannot read, an encapsulation we do not know) it is counted by cause.
 """
 
 from __future__ import annotations
 
-from typing import Final
-
 import struct
 from collections import Counter, OrderedDict
 from dataclasses import dataclass
+from heapq import heappop, heappush
+from typing import Final
+
+from analyzer.limits import Limits
+from analyzer.sources.shard import plain_ipv4_tcp
 
 ETH_IPV4: Final = 0x0800
 ETH_IPV6: Final = 0x86DD
@@ -21,13 +27,30 @@ LINKTYPE_RAW: Final = 101
 LINKTYPE_LOOP: Final = 108
 LINKTYPE_SLL: Final = 113
 LINKTYPE_SLL2: Final = 276
-LINKTYPE_PPP: Final = 9
-LINKTYPE_PPP_HDLC: Final = 50
-PPP_IPV4: Final = 0x0021
-PPP_IPV6: Final = 0x0057
 LINKTYPE_IPV4: Final = 228
 LINKTYPE_IPV6: Final = 229
+LINKTYPE_PPP: Final = 9
+LINKTYPE_PPP_HDLC: Final = 50  # PPP in HDLC-like framing (RFC 1662)
+LINKTYPE_NFLOG: Final = 239
 RAW_ALIASES: Final = (12, 14)  # DLT_RAW as some systems write it
+ETH_PPPOE: Final = 0x8864  # PPPoE session stage
+ETH_MPLS: Final = (0x8847, 0x8848)  # unicast, multicast
+ETH_PBB: Final = 0x88E7  # IEEE 802.1ah I-TAG
+# ethertypes that carry no IP: counted nowhere (ARP, RARP, LLDP, EAPOL, slow protocols, PPPoE
+# discovery, loopback, PTP, CFM, MRP, IEEE 1905, Wake-on-LAN)
+NOT_IP: Final = frozenset((0x0806, 0x8035, 0x88CC, 0x888E, 0x8809, 0x8863, 0x9000, 0x88F7, 0x8902, 0x88E3,
+                           0x893A, 0x0842))
+ETHERNET_PAYLOADS: Final = frozenset((ETH_IPV4, ETH_IPV6, ETH_PPPOE, ETH_PBB, *ETH_MPLS, *VLAN_TAGS))
+GRE_BRIDGED: Final = 0x6558
+GRE_ERSPAN_2: Final = 0x88BE  # ERSPAN type I and II
+GRE_ERSPAN_3: Final = 0x22EB
+PPP_IPV4: Final = 0x0021
+PPP_IPV6: Final = 0x0057
+PPP_MPLS: Final = (0x0281, 0x0283)
+NFULA_PAYLOAD: Final = 9
+AF_INET: Final = 2
+AF_INET6: Final = 10
+FRAGMENT_OVERHEAD: Final = 240  # bytes of Python objects per fragment held (tuples, ints, heap entry), charged too
 IPPROTO_TCP: Final = 6
 IPPROTO_UDP: Final = 17
 IPPROTO_IPIP: Final = 4
@@ -55,30 +78,13 @@ _tcp = struct.Struct("!HHIIBB").unpack_from  # sport, dport, seq, ack, data offs
 _udp = struct.Struct("!HH").unpack_from
 
 
-def _plain_ipv4_tcp(buf: bytes, start: int, end: int = -1) -> bool:
-    """Whether the Ethernet frame at buf[start:end] (end -1: the buffer's end) carries IPv4 without
-    options, not a fragment, and TCP with both ports: the layout the fast paths read directly."""
-    return ((end if end >= 0 else len(buf)) - start >= 54 and buf[start + 12] == 8 and buf[start + 13] == 0
-            and buf[start + 14] == 0x45 and buf[start + 23] == IPPROTO_TCP
-            and not (buf[start + 20] & 0x3F or buf[start + 21]))
-
-
 def _be32(buf: bytes, at: int) -> int:
     return buf[at] << 24 | buf[at + 1] << 16 | buf[at + 2] << 8 | buf[at + 3]
 
 
-def other_shard(linktype: int, buf: bytes, start: int, end: int, shard: int, shards: int) -> bool:
-    """Whether the frame at buf[start:end] is a plain Ethernet/IPv4/TCP segment of another shard
-    (its port sum modulo `shards` is not `shard`), told from header bytes alone, so a sharded
-    reader drops it before it is copied or decoded. Anything else: False (decoded and sorted later)."""
-    return (linktype == LINKTYPE_ETHERNET and _plain_ipv4_tcp(buf, start, end)
-            and ((buf[start + 34] << 8 | buf[start + 35]) + (buf[start + 36] << 8 | buf[start + 37])) % shards != shard)
-
-
 @dataclass(slots=True, init=False)
 class Segment:
-    """A TCP segment's fields that reassembly needs; addresses are raw 4- or 16-byte strings.
-    (A written __init__: see analyzer/native.py.)"""
+    """A TCP segment's fields that reassembly needs; addresses are raw 4- or 16-byte strings."""
 
     src: bytes
     dst: bytes
@@ -109,117 +115,219 @@ class Datagram:
         self.src, self.dst, self.sport, self.dport, self.payload = src, dst, sport, dport, payload
 
 
-class FragmentCache:
-    """Reassembles IPv4/IPv6 fragments with bounded memory (oldest datagrams dropped first)."""
+class _Datagram:
+    """The fragments of one IP datagram seen so far."""
 
-    def __init__(self, max_datagrams: int = 1024, max_bytes: int = 65535 + 1024) -> None:
-        self.max_datagrams = max_datagrams
-        self.max_bytes = max_bytes
-        self.pending: OrderedDict[tuple, dict] = OrderedDict()
-        self.dropped = 0
+    __slots__ = ("parts", "heads", "filled", "total", "held", "conflicts")
+
+    def __init__(self) -> None:
+        self.parts: list[tuple[int, int, bytes]] = []  # (offset, arrival, bytes)
+        self.heads: list[tuple[int, int]] = []  # heap of (offset, end) not yet joined to [0, filled)
+        self.filled = 0  # bytes [0, filled) are all here
+        self.total: int | None = None  # known from the last fragment (MF clear)
+        self.held = 0
+        self.conflicts = 0  # fragments that disagreed with bytes already there, or a second last fragment
+
+
+class FragmentCache:
+    """Reassembles IPv4/IPv6 fragments in O(log n) a fragment, with bounded memory.
+
+    Overlaps resolve as Wireshark does: the fragment with the lower offset wins, then the one that
+    arrived first; a fragment that disagrees with what it overlaps is counted (`conflicts`). Per
+    datagram at most `Limits.max_fragments` fragments and 64 KiB of payload (twice that held,
+    for overlaps); over all datagrams `max_fragment_sets` and `max_fragment_bytes`, the oldest
+    dropped first. Every dropped set is counted by cause in `dropped`, its frames in `frames_lost`.
+    """
+
+    MAX_DATAGRAM: Final = 65535 + 1024  # an IPv4/IPv6 payload cannot be longer (slack for odd stacks)
+
+    def __init__(self, limits: Limits | None = None) -> None:
+        limits = limits or Limits()
+        self.max_sets = limits.max_fragment_sets
+        self.max_fragments = limits.max_fragments
+        self.max_bytes = limits.max_fragment_bytes
+        self.pending: OrderedDict[tuple, _Datagram] = OrderedDict()
+        self.held = 0  # bytes held over all datagrams, each fragment's bookkeeping counted too
+        self.dropped: Counter[str] = Counter()  # datagrams given up, by Limits field or reason
+        self.frames_lost = 0  # fragments (frames) of datagrams given up
+        self.conflicts = 0  # datagrams reassembled although some fragments disagreed
 
     def add(self, key: tuple, offset: int, more: bool, data: bytes) -> bytes | None:
         """Store one fragment; return the whole payload once every piece is there."""
         entry = self.pending.get(key)
         if entry is None:
-            if len(self.pending) >= self.max_datagrams:
-                self.pending.popitem(last=False)
-                self.dropped += 1
-            entry = self.pending[key] = {"parts": {}, "total": None}
-        if offset + len(data) > self.max_bytes:
-            del self.pending[key]
-            self.dropped += 1
+            if len(self.pending) >= self.max_sets:
+                self._drop(next(iter(self.pending)), "max_fragment_sets")
+            entry = self.pending[key] = _Datagram()
+        end = offset + len(data)
+        if end > self.MAX_DATAGRAM:
+            self._drop(key, "longer than an IP datagram can be")
+            self.frames_lost += 1
             return None
-        entry["parts"].setdefault(offset, data)
+        if len(entry.parts) >= self.max_fragments or entry.held + len(data) > 2 * self.MAX_DATAGRAM:
+            self._drop(key, "max_fragments")
+            self.frames_lost += 1
+            return None
+        entry.parts.append((offset, len(entry.parts), data))
+        entry.held += len(data)
+        self.held += len(data) + FRAGMENT_OVERHEAD
         if not more:
-            entry["total"] = offset + len(data)
-        total = entry["total"]
-        if total is None:
-            return None
-        out = bytearray()
-        for off in sorted(entry["parts"]):
-            piece = entry["parts"][off]
-            if off > len(out):
-                return None  # still a hole
-            out += piece[len(out) - off:]
-        if len(out) < total:
+            if entry.total is None:
+                entry.total = end
+            elif entry.total != end:
+                entry.conflicts += 1  # a second last fragment: the first one's length stands
+        heads = entry.heads
+        heappush(heads, (offset, end))
+        while heads and heads[0][0] <= entry.filled:
+            entry.filled = max(entry.filled, heappop(heads)[1])
+        while self.held > self.max_bytes and self.pending:
+            oldest = next(iter(self.pending))
+            self._drop(oldest, "max_fragment_bytes")
+            if oldest == key:
+                return None
+        total = entry.total
+        if total is None or entry.filled < total:
             return None
         del self.pending[key]
+        self.held -= entry.held + FRAGMENT_OVERHEAD * len(entry.parts)
+        out = bytearray()
+        for off, _arrival, piece in sorted(entry.parts):  # lower offset first, then first to arrive
+            pos = len(out)
+            if off + len(piece) <= pos or off >= total:
+                if off < total and out[off:off + len(piece)] != piece[:total - off]:
+                    entry.conflicts += 1
+                continue
+            if off < pos and out[off:pos] != piece[:pos - off]:
+                entry.conflicts += 1
+            out += piece[pos - off:]
+        if entry.conflicts:
+            self.conflicts += 1
         return bytes(out[:total])
+
+    def _drop(self, key: tuple, why: str) -> None:
+        entry = self.pending.pop(key)
+        self.held -= entry.held + FRAGMENT_OVERHEAD * len(entry.parts)
+        self.dropped[why] += 1
+        self.frames_lost += len(entry.parts)
+
+    def finish(self) -> None:
+        """The capture ended: what is still waiting never completed."""
+        for key in list(self.pending):
+            self._drop(key, "incomplete")
+
+    def summary(self) -> list[str]:
+        """Capture warnings: datagrams given up because of a limit, overlaps that disagreed."""
+        notes = []
+        for why, count in sorted(self.dropped.items()):
+            if why.startswith("max_"):
+                notes.append(f"{count} IP datagrams dropped unassembled: {why} reached")
+            elif why != "incomplete":
+                notes.append(f"{count} IP datagrams dropped unassembled: {why}")
+        if self.conflicts:
+            notes.append(f"{self.conflicts} IP datagrams had overlapping fragments that disagree: the fragment "
+                         "with the lower offset, then the first to arrive, was kept (as Wireshark does)")
+        return notes
 
 
 class PacketDecoder:
-    """Decodes frames of any supported link type; keeps counters of what it skipped."""
+    """Decodes frames of any supported link type. A frame that yields no TCP segment or UDP
+    datagram is counted in `undecoded` by cause when it may have held one (cut short, a header
+    we cannot read, an encapsulation we do not know); traffic that is plainly something else
+    (ARP, LLDP, ICMP, PPP control, ...) is not."""
 
-    def __init__(self) -> None:
-        self.fragments = FragmentCache()
-        self.skipped: Counter[str] = Counter()
-        self.unsupported_linktypes: Counter[int] = Counter()
+    def __init__(self, limits: Limits | None = None) -> None:
+        self.fragments = FragmentCache(limits)
+        self.undecoded: Counter[str] = Counter()
+
+    def finish(self) -> dict[str, int]:
+        """At the end of the capture: the undecoded counts, fragments never completed included."""
+        self.fragments.finish()
+        if self.fragments.frames_lost:
+            self.undecoded["IP fragments never reassembled"] = self.fragments.frames_lost
+            self.fragments.frames_lost = 0
+        return dict(sorted(self.undecoded.items()))
+
+    def _skip(self, cause: str) -> None:
+        self.undecoded[cause] += 1
 
     def decode(self, linktype: int, data: bytes) -> Segment | Datagram | None:
-        """Return the TCP segment or UDP datagram in a frame, or None (counted in `skipped`)."""
+        """Return the TCP segment or UDP datagram in a frame, or None (counted in `undecoded`)."""
         if linktype == LINKTYPE_ETHERNET:
             # fast path for the common case, Ethernet + IPv4 without options or fragments + TCP, read
             # byte by byte (compiled, that boxes nothing); anything unusual takes the long way
-            if _plain_ipv4_tcp(data, 0):
+            if plain_ipv4_tcp(data, 0):
                 total, doff = data[16] << 8 | data[17], data[46] >> 4
                 if doff >= 5 and total >= 20 + doff * 4:
                     end = 14 + total
                     return Segment(data[26:30], data[30:34], data[34] << 8 | data[35], data[36] << 8 | data[37],
                                    _be32(data, 38), _be32(data, 42), data[47],
                                    data[34 + doff * 4:end if end < len(data) else len(data)])
-            if len(data) < 14:
-                self.skipped["short ethernet"] += 1
-                return None
             return self._ethernet(data, 0)
         if linktype == LINKTYPE_SLL:
             if len(data) < 16:
+                self._skip("truncated link-layer header")
                 return None
             etype, off = _u16(data, 14)[0], 16
         elif linktype == LINKTYPE_SLL2:
             if len(data) < 20:
+                self._skip("truncated link-layer header")
                 return None
             etype, off = _u16(data, 0)[0], 20
-        elif linktype == LINKTYPE_PPP or linktype == LINKTYPE_PPP_HDLC:
-            off = 2 if data[:2] == b"\xff\x03" else 0  # HDLC address and control, when present
-            if len(data) < off + 2:
-                return None
-            proto = data[off] if data[off] & 1 else _u16(data, off)[0]  # RFC 1661: odd first byte = 1-byte field
-            off += 1 if data[off] & 1 else 2
-            etype = ETH_IPV4 if proto == PPP_IPV4 else ETH_IPV6 if proto == PPP_IPV6 else 0
         elif linktype in (LINKTYPE_RAW, LINKTYPE_IPV4, LINKTYPE_IPV6) or linktype in RAW_ALIASES:
             if not data:
+                self._skip("empty frame")
                 return None
             etype, off = (ETH_IPV4 if data[0] >> 4 == 4 else ETH_IPV6), 0
         elif linktype in (LINKTYPE_NULL, LINKTYPE_LOOP):
             if len(data) < 4:
+                self._skip("truncated link-layer header")
                 return None
             fam = struct.unpack_from(">I" if linktype == LINKTYPE_LOOP else "<I", data, 0)[0]
             if fam > 0xFFFF:  # written in the other byte order
                 fam = int.from_bytes(data[:4], "big" if linktype != LINKTYPE_LOOP else "little")
-            etype = ETH_IPV4 if fam == NULL_FAMILY_IPV4 else ETH_IPV6 if fam in NULL_FAMILY_IPV6 else 0
+            if fam == NULL_FAMILY_IPV4:
+                etype = ETH_IPV4
+            elif fam in NULL_FAMILY_IPV6:
+                etype = ETH_IPV6
+            else:
+                self._skip(f"unsupported address family {fam}")
+                return None
             off = 4
+        elif linktype == LINKTYPE_NFLOG:
+            return self._nflog(data)
+        elif linktype == LINKTYPE_PPP or linktype == LINKTYPE_PPP_HDLC:
+            return self._ppp(data, 2 if data[:2] == b"\xff\x03" else 0, len(data), 0)
         else:
-            self.unsupported_linktypes[linktype] += 1
+            self._skip(f"unsupported link type {linktype}")
             return None
         return self._ip(etype, data, off, 0)
 
     def _ip(self, etype: int, data: bytes, off: int, depth: int) -> Segment | Datagram | None:
+        """Whatever an ethertype says follows at data[off:] (IP, or a shim or tunnel before it)."""
         if etype == ETH_IPV4:
             return self._ipv4(data, off, depth)
         if etype == ETH_IPV6:
             return self._ipv6(data, off, depth)
-        self.skipped["not IP"] += 1
+        if depth < MAX_TUNNEL_DEPTH:
+            if etype == ETH_PPPOE:
+                return self._pppoe(data, off, depth)
+            if etype in ETH_MPLS:
+                return self._mpls(data, off, depth)
+            if etype == ETH_PBB:
+                return self._pbb(data, off, depth)
+        if etype in NOT_IP or etype <= 1500:  # nothing TLS could be in (<= 1500: an 802.3 length, LLC)
+            return None
+        self._skip(f"unsupported ethertype 0x{etype:04x}")
         return None
 
     def _ipv4(self, data: bytes, off: int, depth: int = 0) -> Segment | Datagram | None:
         if len(data) < off + 20:
-            self.skipped["short IPv4"] += 1
+            self._skip("truncated IPv4 header")
             return None
         vihl, total, ident, frag, _ttl, proto = _ipv4(data, off)
         ihl = (vihl & 0x0F) * 4
-        if vihl >> 4 != 4 or ihl < 20 or total < ihl:
-            self.skipped["bad IPv4 header"] += 1
+        if vihl >> 4 != 4 or ihl < 20 or total < ihl or len(data) < off + ihl:
+            self._skip("bad IPv4 header")
             return None
         end = off + total if off + total <= len(data) else len(data)  # drop Ethernet padding
         src, dst = data[off + 12:off + 16], data[off + 16:off + 20]
@@ -233,7 +341,7 @@ class PacketDecoder:
 
     def _ipv6(self, data: bytes, off: int, depth: int = 0) -> Segment | Datagram | None:
         if len(data) < off + 40:
-            self.skipped["short IPv6"] += 1
+            self._skip("truncated IPv6 header")
             return None
         plen = _u16(data, off + 4)[0]
         nxt = data[off + 6]
@@ -243,11 +351,13 @@ class PacketDecoder:
         while True:
             if nxt in IPV6_EXT_HEADERS or nxt == IPV6_AH:
                 if pos + 2 > end:
+                    self._skip("truncated IPv6 extension header")
                     return None
                 hlen = (data[pos + 1] + 2) * 4 if nxt == IPV6_AH else (data[pos + 1] + 1) * 8
                 nxt, pos = data[pos], pos + hlen
             elif nxt == IPV6_FRAGMENT:
                 if pos + 8 > end:
+                    self._skip("truncated IPv6 extension header")
                     return None
                 fo = _u16(data, pos + 2)[0]
                 ident = data[pos + 4:pos + 8]
@@ -265,16 +375,17 @@ class PacketDecoder:
                    end: int, depth: int = 0) -> Segment | Datagram | None:
         if proto == IPPROTO_TCP:
             if end - pos < 20:
-                self.skipped["short TCP"] += 1
+                self._skip("truncated TCP header")
                 return None
             sport, dport, seq, ack, doff, flags = _tcp(data, pos)
             hlen = (doff >> 4) * 4
             if hlen < 20 or pos + hlen > end:
-                self.skipped["bad TCP header"] += 1
+                self._skip("bad TCP header")
                 return None
             return Segment(src, dst, sport, dport, seq, ack, flags, data[pos + hlen:end])
         if proto == IPPROTO_UDP:
             if end - pos < 8:
+                self._skip("truncated UDP header")
                 return None
             sport, dport = _udp(data, pos)
             if depth < MAX_TUNNEL_DEPTH:
@@ -292,8 +403,7 @@ class PacketDecoder:
                 return self._ipv6(data[:end], pos, depth + 1)
             if proto == IPPROTO_GRE:
                 return self._gre(data, pos, end, depth)
-        self.skipped["other IP protocol"] += 1
-        return None
+        return None  # ICMP, ESP, OSPF, ...: IP that carries no TCP or UDP
 
     # -- tunnels ---------------------------------------------------------------------------------
 
@@ -322,18 +432,109 @@ class PacketDecoder:
 
     def _gre(self, data: bytes, pos: int, end: int, depth: int) -> Segment | Datagram | None:
         if end - pos < 4:
+            self._skip("truncated tunnel header")
             return None
         flags, ptype = _u16(data, pos)[0], _u16(data, pos + 2)[0]
         p = pos + 4 + (4 if flags & 0x8000 else 0) + (4 if flags & 0x2000 else 0) + (4 if flags & 0x1000 else 0)
-        if ptype == 0x6558:  # transparent Ethernet bridging
+        if ptype == GRE_BRIDGED:  # transparent Ethernet bridging
             return self._ethernet(data[p:end], depth + 1)
+        if ptype == GRE_ERSPAN_2:  # ERSPAN type II has an 8-byte header (GRE sequence number set); type I none
+            return self._ethernet(data[p + (8 if flags & 0x1000 else 0):end], depth + 1)
+        if ptype == GRE_ERSPAN_3:  # ERSPAN type III: 12 bytes, 8 more with the platform sub-header (O bit)
+            if p + 12 > end:
+                self._skip("truncated tunnel header")
+                return None
+            return self._ethernet(data[p + (20 if data[p + 11] & 1 else 12):end], depth + 1)
         return self._ip(ptype, data[:end], p, depth + 1)
 
     def _ethernet(self, data: bytes, depth: int) -> Segment | Datagram | None:
         if len(data) < 14:
+            self._skip("truncated Ethernet header")
             return None
         etype, off = _u16(data, 12)[0], 14
         while etype in VLAN_TAGS and len(data) >= off + 4:
             etype = _u16(data, off + 2)[0]
             off += 4
         return self._ip(etype, data, off, depth)
+
+    def _pppoe(self, data: bytes, off: int, depth: int) -> Segment | Datagram | None:
+        """PPPoE session stage (RFC 2516): version/type, code, session id, length, then PPP."""
+        if len(data) < off + 8:
+            self._skip("truncated PPPoE header")
+            return None
+        end = min(off + 6 + _u16(data, off + 4)[0], len(data))
+        return self._ppp(data[:end], off + 6, end, depth + 1)
+
+    def _ppp(self, data: bytes, pos: int, end: int, depth: int) -> Segment | Datagram | None:
+        """A PPP frame's protocol field (1 byte when compressed, RFC 1661 6.5) and what it carries."""
+        if pos >= end:
+            self._skip("truncated PPP header")
+            return None
+        if data[pos] & 1:
+            proto, pos = data[pos], pos + 1
+        elif pos + 2 <= end:
+            proto, pos = _u16(data, pos)[0], pos + 2
+        else:
+            self._skip("truncated PPP header")
+            return None
+        if proto == PPP_IPV4:
+            return self._ipv4(data[:end], pos, depth)
+        if proto == PPP_IPV6:
+            return self._ipv6(data[:end], pos, depth)
+        if proto in PPP_MPLS and depth < MAX_TUNNEL_DEPTH:
+            return self._mpls(data[:end], pos, depth + 1)
+        if proto < 0x4000:  # a network-layer protocol we do not read (0x4000 and up: control, LCP, ...)
+            self._skip(f"unsupported PPP protocol 0x{proto:04x}")
+        return None
+
+    def _mpls(self, data: bytes, off: int, depth: int) -> Segment | Datagram | None:
+        """An MPLS label stack (RFC 3032), then IPv4 or IPv6 (told by the first nibble, as Wireshark
+        does), else an Ethernet pseudowire (RFC 4448), with its control word when the ethertype after
+        one is one we read (Wireshark guesses from the MAC addresses' vendors instead)."""
+        while True:
+            if len(data) < off + 4:
+                self._skip("truncated MPLS label stack")
+                return None
+            bottom = data[off + 2] & 1
+            off += 4
+            if bottom:
+                break
+        if len(data) <= off:
+            self._skip("truncated MPLS label stack")
+            return None
+        nibble = data[off] >> 4
+        if nibble == 4:
+            return self._ipv4(data, off, depth)
+        if nibble == 6:
+            return self._ipv6(data, off, depth)
+        if nibble == 0 and len(data) >= off + 18 and _u16(data, off + 16)[0] in ETHERNET_PAYLOADS:
+            return self._ethernet(data[off + 4:], depth + 1)  # control word, then the frame
+        if len(data) >= off + 14 and _u16(data, off + 12)[0] in ETHERNET_PAYLOADS:
+            return self._ethernet(data[off:], depth + 1)
+        self._skip("unsupported MPLS payload")
+        return None
+
+    def _pbb(self, data: bytes, off: int, depth: int) -> Segment | Datagram | None:
+        """IEEE 802.1ah (provider backbone bridging): the I-TAG, then the customer's Ethernet frame."""
+        return self._ethernet(data[off + 4:], depth + 1)
+
+    def _nflog(self, data: bytes) -> Segment | Datagram | None:
+        """Linux NFLOG: family, version, resource id, then TLVs whose length and type are in the
+        capturing host's byte order (told from the first TLV); the packet is NFULA_PAYLOAD."""
+        if len(data) < 8:
+            self._skip("truncated NFLOG header")
+            return None
+        order = "<H" if 4 <= struct.unpack_from("<H", data, 4)[0] <= len(data) - 4 else ">H"
+        pos = 4
+        while pos + 4 <= len(data):
+            length = struct.unpack_from(order, data, pos)[0]
+            tlv_type = struct.unpack_from(order, data, pos + 2)[0] & 0x7FFF  # (NLA_F_NESTED off)
+            if length < 4 or pos + length > len(data):
+                break
+            if tlv_type == NFULA_PAYLOAD:
+                if data[0] == AF_INET or (data[0] != AF_INET6 and length > 4 and data[pos + 4] >> 4 == 4):
+                    return self._ipv4(data[:pos + length], pos + 4, 0)
+                return self._ipv6(data[:pos + length], pos + 4, 0)
+            pos += (length + 3) & ~3
+        self._skip("NFLOG record without a packet")
+        return None

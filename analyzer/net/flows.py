@@ -2,7 +2,10 @@
 
 A `FlowTable` maps both directional 4-tuples of a connection to it, so each packet costs one
 dict lookup. Connections are handed back when they end (both FINs, RST), go idle, or the table
-is over its cap; their buffers are freed then and a tombstone swallows late packets.
+is over its cap (`Limits.max_connections`: the idlest are evicted, their `end_reason` says so
+and one capture warning names the cap); their buffers are freed then and a tombstone swallows
+late packets. A connection that only ever sent a SYN holds a few hundred bytes: addresses stay
+raw until reported and buffers are made when first needed (bench/README.md has the figure).
 """
 
 from __future__ import annotations
@@ -13,8 +16,9 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any, Final
 
+from analyzer.limits import Limits
 from analyzer.net.decode import ACK, FIN, RST, SYN, Segment
-from analyzer.net.tcp import Event, HalfStream, StreamEnd
+from analyzer.net.tcp import RECENT_QUIET, Event, HalfStream, PendingBudget, StreamEnd
 
 CLIENT: Final = 0  # directions: 0 = from the client, 1 = from the server
 SERVER: Final = 1
@@ -26,17 +30,6 @@ class Endpoint:
     port: int
 
 
-@dataclass(frozen=True, slots=True)
-class Limits:
-    """Caps that keep memory bounded whatever the capture holds; all configurable."""
-
-    max_pending_bytes: int = 4 << 20  # out-of-order bytes held per direction
-    max_connections: int = 200_000  # connections held at once; the idlest are evicted beyond it
-    idle_timeout: float = 600.0  # capture-time seconds without a packet before eviction
-    close_grace: float = 2.0  # after both FINs or a RST, late packets this close still count
-    tombstone_timeout: float = 30.0  # until then, later packets are swallowed, not a new connection
-
-
 def ip_text(raw: bytes) -> str:
     if len(raw) == 4:  # the common case, without building an ipaddress object
         return f"{raw[0]}.{raw[1]}.{raw[2]}.{raw[3]}"
@@ -46,19 +39,22 @@ def ip_text(raw: bytes) -> str:
 class TcpConnection:
     """One TCP connection: two half-streams and the facts the report needs."""
 
-    __slots__ = ("id", "client", "server", "role_source", "halves", "isn", "first_frame",
-                 "last_frame", "first_ts", "last_ts", "packets", "finished", "app", "anomalies",
-                 "syn_seen", "end_reason", "keys")
+    __slots__ = ("id", "key", "role_source", "halves", "isn", "first_frame", "last_frame", "first_ts",
+                 "last_ts", "packets", "finished", "app", "syn_seen", "end_reason", "rkey")
 
-    def __init__(self, cid: int, client: Endpoint, server: Endpoint, role_source: str,
-                 limits: Limits, frame: int, ts: float) -> None:
+    def __init__(self, cid: int, key: tuple, role_source: str, limits: Limits, frame: int, ts: float,
+                 budget: PendingBudget | None = None, discard: bool = False) -> None:
         self.id = cid
-        self.client = client
-        self.server = server
+        self.key = key  # (client ip, server ip, client port, server port), addresses raw: its flow-table key
+        self.rkey = (key[1], key[0], key[3], key[2])  # the server's direction
         self.role_source = role_source  # "syn", "syn-ack" or "port" (lower port is the server)
+        budget = budget or PendingBudget(limits.max_pending_total)
         # () once the connection is reported: a tombstone keeps no stream state
-        self.halves: tuple[HalfStream, ...] = (HalfStream(CLIENT, limits.max_pending_bytes),
-                                                 HalfStream(SERVER, limits.max_pending_bytes))
+        self.halves: tuple[HalfStream, ...] = (
+            HalfStream(CLIENT, limits.max_pending_bytes, limits.max_pending_segments, budget),
+            HalfStream(SERVER, limits.max_pending_bytes, limits.max_pending_segments, budget))
+        if discard:  # nobody reads the bytes (--depth tcp): count them only
+            self.halves[0].discard = self.halves[1].discard = True
         self.isn: list[int | None] = [None, None]
         self.first_frame = self.last_frame = frame
         self.first_ts = self.last_ts = ts
@@ -67,8 +63,19 @@ class TcpConnection:
         self.syn_seen = False
         self.end_reason = ""
         self.app: Any = None  # the consumer of this connection's events (the TLS layer)
-        self.anomalies: list[str] = []
-        self.keys: tuple[tuple, ...] = ()  # the flow-table keys of both directions
+
+    @property
+    def client(self) -> Endpoint:
+        return Endpoint(ip_text(self.key[0]), self.key[2])
+
+    @property
+    def server(self) -> Endpoint:
+        return Endpoint(ip_text(self.key[1]), self.key[3])
+
+    @property
+    def keys(self) -> tuple[tuple, tuple]:
+        """The flow-table keys of both directions."""
+        return self.key, self.rkey
 
     def segment(self, d: int, seg: Segment, frame: int, ts: float, out: list[Event]) -> None:
         """Feed one segment travelling in direction `d`; events are appended to `out`."""
@@ -97,7 +104,7 @@ class TcpConnection:
             if half.next_seq is None:
                 half.start(seq)
             half.fin_off = half.offset_of(seq + len(seg.payload))
-        if half.fin_off is not None and not half.ended and not half.pending \
+        if half.fin_off is not None and not half.ended and not half.order \
                 and half.next_off >= half.fin_off:
             half.finish("fin", frame, ts, out)
 
@@ -115,12 +122,15 @@ class TcpConnection:
 class FlowTable:
     """Finds or creates the connection of each segment; evicts with bounded memory."""
 
-    def __init__(self, limits: Limits | None = None) -> None:
+    def __init__(self, limits: Limits | None = None, discard: bool = False) -> None:
         self.limits = limits or Limits()
+        self.discard = discard  # connections' bytes are only counted (see HalfStream.discard)
         self.flows: dict[tuple, tuple[TcpConnection, int]] = {}
         self.next_id = 0
         self.evicted = 0
+        self.reused = 0  # connections whose ports a new SYN took before they closed
         self.warnings: list[str] = []
+        self.budget = PendingBudget(self.limits.max_pending_total)
         self.first_frames = array("Q")  # the frame that created each connection, in id order
         self.expired: list[TcpConnection] = []  # over, forgotten, not yet reported
         # sweeps look only at these: connections not yet reported (by id, so in id order) and
@@ -143,6 +153,8 @@ class FlowTable:
             quiet = ts - conn.last_ts
             over = conn.finished or conn.closed
             if over and quiet > self.limits.tombstone_timeout or not over and quiet > self.limits.idle_timeout:
+                if not over:
+                    conn.end_reason = conn.end_reason or "idle"
                 self._expire(conn)  # long over: the ports are free for a new connection
             elif not (seg.flags & SYN) or seg.flags & ACK or conn.isn[d] in (None, seg.seq):
                 if conn.finished or (conn.closed and quiet > self.limits.close_grace):
@@ -151,8 +163,11 @@ class FlowTable:
             else:
                 if not (over or conn.halves[d].fin_off is not None or conn.end_reason):
                     # a new SYN with another ISN on a live connection: port reuse all the same
-                    self.warnings.append(f"frame {frame}: new SYN reuses the ports of a connection "
-                                         f"opened at frame {conn.first_frame} before it closed")
+                    conn.end_reason = "ports reused"
+                    self.reused += 1
+                    if self.reused <= self.limits.max_capture_warnings:
+                        self.warnings.append(f"frame {frame}: new SYN reuses the ports of a connection "
+                                             f"opened at frame {conn.first_frame} before it closed")
                 self._expire(conn)
         if not (seg.payload or seg.flags & (SYN | FIN)):
             return None  # a bare ACK or RST for a connection we never saw
@@ -166,34 +181,39 @@ class FlowTable:
             self.expired.append(conn)
 
     def retire(self, conn: TcpConnection) -> None:
-        """The connection was reported: from now on a tombstone (see `lookup`)."""
+        """The connection was reported: from now on a tombstone (see `lookup`), if its ports still
+        lead to it (an evicted or expired one is forgotten already: nothing to swallow). Tombstones
+        count against max_connections too: past it the oldest goes, whatever its age."""
         conn.finished = True
         self.live.pop(conn.id, None)
+        hit = self.flows.get(conn.key)
+        if hit is None or hit[0] is not conn:
+            return
         self.tombstones.append(conn)
+        if len(self.tombstones) > self.limits.max_connections:
+            self._forget(self.tombstones.popleft())
 
     def _create(self, key: tuple, seg: Segment, frame: int, ts: float) -> tuple[TcpConnection, int]:
-        src, dst = Endpoint(ip_text(seg.src), seg.sport), Endpoint(ip_text(seg.dst), seg.dport)
         if seg.flags & SYN and not seg.flags & ACK:
-            client, server, source = src, dst, "syn"
+            d, source = CLIENT, "syn"
         elif seg.flags & SYN:
-            client, server, source = dst, src, "syn-ack"
+            d, source = SERVER, "syn-ack"
         elif seg.sport < seg.dport:
-            client, server, source = dst, src, "port"
+            d, source = SERVER, "port"
         else:
-            client, server, source = src, dst, "port"
-        conn = TcpConnection(self.next_id, client, server, source, self.limits, frame, ts)
+            d, source = CLIENT, "port"
+        rkey = (seg.dst, seg.src, seg.dport, seg.sport)
+        conn = TcpConnection(self.next_id, key if d == CLIENT else rkey, source, self.limits, frame, ts, self.budget,
+                             self.discard)
         self.next_id += 1
         self.first_frames.append(frame)
-        d = CLIENT if client == src else SERVER
-        rkey = (seg.dst, seg.src, seg.dport, seg.sport)
         self.flows[key] = (conn, d)
         self.flows[rkey] = (conn, 1 - d)
-        conn.keys = (key, rkey)
         self.live[conn.id] = conn
         return conn, d
 
     def _forget(self, conn: TcpConnection) -> None:
-        for key in conn.keys:
+        for key in (conn.key, conn.rkey):
             hit = self.flows.get(key)
             if hit is not None and hit[0] is conn:
                 del self.flows[key]
@@ -213,14 +233,19 @@ class FlowTable:
                 if quiet > limits.close_grace:
                     done.append(conn)
             elif quiet > limits.idle_timeout:
+                conn.end_reason = conn.end_reason or "idle"
                 done.append(conn)
                 self._forget(conn)
             else:
                 live.append(conn)
+                if quiet > RECENT_QUIET:
+                    for half in conn.halves:
+                        half.recent = None
         excess = len(live) - limits.max_connections
-        if excess > 0:
+        if excess > 0:  # down to 3/4 of the cap: the next sorting of every open connection is far off
             live.sort(key=lambda c: c.last_ts)
-            for conn in live[:excess + limits.max_connections // 10]:
+            for conn in live[:excess + limits.max_connections // 4]:
+                conn.end_reason = conn.end_reason or "evicted"
                 done.append(conn)
                 self._forget(conn)
                 self.evicted += 1
@@ -243,5 +268,18 @@ class FlowTable:
     def __len__(self) -> int:
         return len(self.flows) // 2
 
+    def summary(self) -> list[str]:
+        """The capture's warnings about connections, the counted ones last (once, at the end)."""
+        notes = list(self.warnings)
+        hidden = self.reused - self.limits.max_capture_warnings
+        if hidden > 0:
+            notes.append(f"{hidden} more connections had their ports reused before they closed (warnings about "
+                         f"them stop at {self.limits.max_capture_warnings}: max_capture_warnings)")
+        if self.evicted:
+            notes.append(f"{self.evicted} connections evicted before they ended: more than "
+                         f"{self.limits.max_connections} were open at once (max_connections); the idlest went first "
+                         "and each says 'evicted' as its end")
+        return notes
 
-__all__ = ["CLIENT", "SERVER", "Endpoint", "FlowTable", "Limits", "StreamEnd", "TcpConnection"]
+
+__all__ = ["CLIENT", "SERVER", "Endpoint", "FlowTable", "Limits", "StreamEnd", "TcpConnection"]  # Limits: its old home

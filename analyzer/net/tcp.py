@@ -4,23 +4,28 @@ Offsets are stream offsets (bytes since the first sequence number we saw), unbou
 sequence wrap-around is invisible above this module. Overlaps: the first copy wins, as in most
 stacks; a copy that disagrees with what was kept is reported. Missing bytes are never invented:
 they become a `Gap`, and delivery continues after it.
+
+Segments that arrive ahead of a hole wait in a dict by offset with a heap of their offsets, so
+the lowest is found in O(log n) whatever order a sender chooses. What waits is capped per
+direction (bytes and segments) and over all connections (`PendingBudget`); past a cap the hole
+is declared a gap, and the one `TcpAnomaly` says which cap (`Limits` names).
 """
 
 from __future__ import annotations
 
-from typing import Final
-
-from collections import deque
 from dataclasses import dataclass
+from heapq import heappop, heappush
+from typing import Final
 
 SEQ_MOD: Final = 1 << 32
 HALF: Final = 1 << 31
 RECENT_SEGMENTS: Final = 8  # delivered segments remembered to recognise conflicting retransmissions
+RECENT_QUIET: Final = 10.0  # a direction quiet this long forgets them (FlowTable.sweep): idle costs little
 
 
 @dataclass(slots=True, init=False)
 class StreamData:
-    """In-order bytes of one direction. (A written __init__: see analyzer/native.py.)"""
+    """In-order bytes of one direction."""
 
     direction: int  # 0: client to server, 1: server to client (as far as the TCP layer knows)
     offset: int
@@ -51,30 +56,57 @@ class StreamEnd:
 
 @dataclass(frozen=True, slots=True)
 class TcpAnomaly:
-    """Something odd but not fatal: a conflicting overlap, an exceeded buffer cap."""
+    """Something odd but not fatal: a conflicting overlap, an exceeded cap (`limit` names it:
+    a connection reports each limit once)."""
 
     direction: int
     frame: int
     text: str
+    limit: str = ""
 
 
 Event = StreamData | Gap | StreamEnd | TcpAnomaly
 
 
+class PendingBudget:
+    """Out-of-order bytes held by every direction of every connection, against one cap."""
+
+    __slots__ = ("held", "limit")
+
+    def __init__(self, limit: int) -> None:
+        self.held = 0
+        self.limit = limit
+
+
+_NO_BUDGET: Final = PendingBudget(1 << 62)
+_OVER_BYTES: Final = 1
+_OVER_SEGMENTS: Final = 2
+_OVER_TOTAL: Final = 4
+
+
 class HalfStream:
-    """Reassembles one direction. `next_seq`/`next_off` are the next byte we expect to deliver."""
+    """Reassembles one direction. `next_seq`/`next_off` are the next byte we expect to deliver.
 
-    __slots__ = ("direction", "next_seq", "next_off", "pending", "pending_bytes", "max_pending",
-                 "recent", "fin_off", "ended", "delivered", "gap_bytes", "discard")
+    Idle directions stay small (a connection that only sent a SYN holds no buffers): `pending`,
+    `order` and `recent` are made when first needed."""
 
-    def __init__(self, direction: int, max_pending: int) -> None:
+    __slots__ = ("direction", "next_seq", "next_off", "pending", "order", "pending_bytes", "max_pending",
+                 "max_segments", "budget", "warned", "recent", "fin_off", "ended", "delivered", "gap_bytes",
+                 "discard")
+
+    def __init__(self, direction: int, max_pending: int, max_segments: int = 1 << 62,
+                 budget: PendingBudget = _NO_BUDGET) -> None:
         self.direction = direction
         self.next_seq: int | None = None
         self.next_off = 0
-        self.pending: dict[int, tuple[bytes, int, float]] = {}  # offset -> (bytes, frame, ts)
+        self.pending: dict[int, tuple[bytes, int, float]] | None = None  # offset -> (bytes, frame, ts)
+        self.order: list[int] | None = None  # heap of the offsets in `pending`: its lowest in O(log n)
         self.pending_bytes = 0
         self.max_pending = max_pending
-        self.recent: deque[tuple[int, bytes]] = deque(maxlen=RECENT_SEGMENTS)
+        self.max_segments = max_segments
+        self.budget = budget
+        self.warned = 0  # _OVER_* bits: caps this direction already reported
+        self.recent: list[tuple[int, bytes]] | None = None  # the last RECENT_SEGMENTS delivered
         self.fin_off: int | None = None
         self.ended = False
         self.delivered = 0
@@ -111,7 +143,7 @@ class HalfStream:
             off = self.next_off
         if off == self.next_off:
             self._deliver(off, payload, frame, ts, out)
-            if self.pending:
+            if self.order:
                 self._drain(frame, ts, out)
         else:
             self._hold(off, payload, frame, ts, out)
@@ -122,11 +154,20 @@ class HalfStream:
         self.next_seq = (self.next_seq + n) & 0xFFFFFFFF  # type: ignore[operator]
         self.delivered += n
         if not self.discard:
-            self.recent.append((off, data))
+            recent = self.recent
+            if recent is None:
+                self.recent = [(off, data)]
+            else:
+                if len(recent) >= RECENT_SEGMENTS:
+                    del recent[0]
+                recent.append((off, data))
             out.append(StreamData(self.direction, off, data, frame, ts))
 
     def _hold(self, off: int, data: bytes, frame: int, ts: float, out: list) -> None:
-        held = self.pending.get(off)
+        pending, order = self.pending, self.order
+        if pending is None or order is None:
+            pending, order = self.pending, self.order = {}, []
+        held = pending.get(off)
         if held is not None:
             kept = held[0]
             common = min(len(kept), len(data))
@@ -136,28 +177,55 @@ class HalfStream:
             if len(data) <= len(kept):
                 return
             data = kept + data[len(kept):]
-            self.pending_bytes -= len(kept)
-        self.pending[off] = (data, frame, ts)
-        self.pending_bytes += len(data)
-        if self.pending_bytes > self.max_pending:
-            out.append(TcpAnomaly(self.direction, frame,
-                                  f"out-of-order buffer over {self.max_pending} bytes: "
-                                  "the missing bytes are declared a gap"))
-            self.skip_to(min(self.pending), frame, out)
+            self._held(-len(kept))
+        else:
+            heappush(order, off)
+        pending[off] = (data, frame, ts)
+        self._held(len(data))
+        over = self._over_cap()
+        while over and order:  # the lowest hole becomes a gap, until under every cap
+            if not self.warned & over:
+                self.warned |= over
+                out.append(self._over(over, frame))
+            self.skip_to(order[0], frame, out)
             self._drain(frame, ts, out)
+            over = self._over_cap()
+
+    def _over_cap(self) -> int:
+        if self.pending_bytes > self.max_pending:
+            return _OVER_BYTES
+        if self.order is not None and len(self.order) > self.max_segments:
+            return _OVER_SEGMENTS
+        if self.budget.held > self.budget.limit:
+            return _OVER_TOTAL
+        return 0
+
+    def _over(self, over: int, frame: int) -> TcpAnomaly:
+        if over == _OVER_BYTES:
+            what, limit = f"more than {self.max_pending} out-of-order bytes", "max_pending_bytes"
+        elif over == _OVER_SEGMENTS:
+            what, limit = f"more than {self.max_segments} out-of-order segments", "max_pending_segments"
+        else:
+            what, limit = f"more than {self.budget.limit} out-of-order bytes over all connections", "max_pending_total"
+        return TcpAnomaly(self.direction, frame, f"{what} held ({limit}): "
+                          "bytes missing before them are declared a gap", limit)
+
+    def _held(self, n: int) -> None:
+        self.pending_bytes += n
+        self.budget.held += n
 
     def _drain(self, frame: int, ts: float, out: list) -> None:
         """Deliver held segments that now touch the delivered stream.
 
         Each keeps the frame that carried it: a message's frame is the one with its last byte.
         """
-        pending = self.pending
-        while pending:
-            off = min(pending)
-            if off > self.next_off:
-                return
+        pending, order = self.pending, self.order
+        if pending is None or order is None:
+            return
+        while order and order[0] <= self.next_off:
+            off = heappop(order)
             data, held_frame, held_ts = pending.pop(off)
-            self.pending_bytes -= len(data)
+            self._held(-len(data))
             if off + len(data) <= self.next_off:
                 continue
             self._deliver(self.next_off, data[self.next_off - off:], held_frame, held_ts, out)
@@ -180,26 +248,30 @@ class HalfStream:
         off = self.offset_of(ack)
         if self.fin_off is not None and off > self.fin_off:
             off = self.fin_off  # the FIN itself consumes a sequence number
-        if off > self.next_off and (not self.pending or min(self.pending) >= self.next_off):
-            first = min(self.pending) if self.pending else off
+        order = self.order
+        if off > self.next_off and (not order or order[0] >= self.next_off):
+            first = order[0] if order else off
             self.skip_to(min(off, first), frame, out)
-            if self.pending:
+            if order:
                 self._drain(frame, ts, out)
 
     def finish(self, reason: str, frame: int, ts: float, out: list) -> None:
         """End of this direction: flush held data across any holes, then `StreamEnd`."""
         if self.ended:
             return
-        while self.pending:
-            self.skip_to(min(self.pending), frame, out)
+        order = self.order
+        while order:
+            self.skip_to(order[0], frame, out)
             self._drain(frame, ts, out)
         if self.fin_off is not None and self.fin_off > self.next_off and reason == "fin":
             self.skip_to(self.fin_off, frame, out)
         self.ended = True
-        self.recent.clear()
+        self.recent = self.pending = self.order = None
         out.append(StreamEnd(self.direction, reason, frame))
 
     def _check_old(self, off: int, data: bytes, frame: int, out: list) -> None:
+        if self.recent is None:
+            return
         for r_off, r_data in self.recent:
             lo, hi = max(off, r_off), min(off + len(data), r_off + len(r_data))
             if lo < hi and data[lo - off:hi - off] != r_data[lo - r_off:hi - r_off]:

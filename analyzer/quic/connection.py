@@ -8,15 +8,26 @@ from typing import Any, Final
 
 from analyzer.errors import DecodeError
 from analyzer.quic import versions as V
-from analyzer.quic.events import (ConnectionClose, ConnectionId, CryptoGap, EncryptedRun, HandshakeDone, Malformed,
-                                  NewToken, Packet, QuicStart, Retry, VersionNegotiation)
+from analyzer.quic.events import (
+    ConnectionClose,
+    ConnectionId,
+    CryptoGap,
+    EncryptedRun,
+    HandshakeDone,
+    Malformed,
+    NewToken,
+    Packet,
+    QuicStart,
+    Retry,
+    VersionNegotiation,
+)
+from analyzer.quic.frames import HANDSHAKE_DONE, Crypto, NewConnectionId, Other, parse_frames
 from analyzer.quic.frames import ConnectionClose as CloseFrame
-from analyzer.quic.frames import Crypto, NewConnectionId, Other, parse_frames
 from analyzer.quic.frames import NewToken as NewTokenFrame
-from analyzer.quic.frames import HANDSHAKE_DONE
 from analyzer.quic.handshake import LEVEL_NAMES, HandshakeReader
 from analyzer.quic.keys import SUITES, OpenError, PacketKeys, initial_keys, retry_tag
 from analyzer.quic.packet import LONG, LongHeader, Unmasked, decode_packet_number, open_packet, parse_long, unmask
+from analyzer.registry.codes import HS_CLIENT_HELLO, HS_SERVER_HELLO
 from analyzer.tls.events import Message
 from analyzer.tls.messages import ClientHello, Context, ServerHello
 from analyzer.tls.reader import text
@@ -341,9 +352,9 @@ class QuicConnection:
 
     def _message(self, side: int, m: Message) -> None:
         """What later decoding depends on: the client random (key log) and the ServerHello (suite)."""
-        if m.type == 1 and isinstance(m.body, ClientHello) and self.keylog is not None:
+        if m.type == HS_CLIENT_HELLO and isinstance(m.body, ClientHello) and self.keylog is not None:
             self.secrets = self.keylog.secrets_for(m.body.random) or self.secrets  # a new attempt: its own
-        elif m.type == 2 and isinstance(m.body, ServerHello) and not m.body.hello_retry_request:
+        elif m.type == HS_SERVER_HELLO and isinstance(m.body, ServerHello) and not m.body.hello_retry_request:
             self._tls13 = True
             self.suite = m.body.cipher_suite
             self._keys_from_log()

@@ -29,7 +29,7 @@ class QuicStart:
 @dataclass(slots=True, init=False)
 class Packet:
     """One packet that was read: an Initial, or a Handshake/0-RTT/1-RTT packet opened with a key
-    log. `frames` lists the frame type names in order (PADDING runs once). (A written __init__.)"""
+    log. `frames` lists the frame type names in order (PADDING runs once)."""
 
     side: int
     frame: int

@@ -43,7 +43,7 @@ MAX_ACK_RANGES: Final = 1024  # an ACK frame claiming more ranges than this is r
 
 @dataclass(slots=True, init=False)
 class Crypto:
-    """(A written __init__: one per CRYPTO frame; see analyzer/native.py.)"""
+    """One per CRYPTO frame."""
 
     offset: int
     data: bytes
@@ -95,7 +95,7 @@ class NewConnectionId:
 @dataclass(slots=True, init=False)
 class Other:
     """A frame read only to be skipped (STREAM, MAX_DATA, ...), a run of PADDING (`count` bytes),
-    or PING / HANDSHAKE_DONE / IMMEDIATE_ACK (no body). (A written __init__: see analyzer/native.py.)"""
+    or PING / HANDSHAKE_DONE / IMMEDIATE_ACK (no body)."""
 
     type: int
     count: int

@@ -40,7 +40,7 @@ def looks_like_quic(payload: bytes) -> bool:
 
 @dataclass(slots=True, init=False)
 class LongHeader:
-    """A long-header packet at `start`..`end` of its datagram (a written __init__: analyzer/native.py).
+    """A long-header packet at `start`..`end` of its datagram.
 
     `ptype` is a versions.* packet type; `pn_offset` is where the (protected) packet number starts
     (Initial, 0-RTT, Handshake); Retry and Version Negotiation run to the end of the datagram.
@@ -127,7 +127,7 @@ def decode_packet_number(largest: int, truncated: int, bits: int) -> int:
 @dataclass(slots=True, init=False)
 class Unmasked:
     """A packet with header protection removed: its first byte, packet number and the header as
-    authenticated data (a written __init__: analyzer/native.py)."""
+    authenticated data. """
 
     first: int
     pn_length: int

@@ -1,22 +1,11 @@
-"""QUIC variable-length integers (RFC 9000 16) and a bounds-checked reader built on them."""
+"""QUIC variable-length integers (RFC 9000 16): read with the TLS reader's `varint` (QUIC's
+transport parameters extension needs it there too), written here."""
 
 from __future__ import annotations
 
-from analyzer.errors import DecodeError
+from analyzer.tls.reader import varint
 
-
-def varint(buf: bytes, pos: int, end: int, what: str) -> tuple[int, int]:
-    """(value, position after it); raises DecodeError when it does not fit before `end`."""
-    if pos >= end:
-        raise DecodeError(f"{what}: needs a variable-length integer, 0 bytes left", pos)
-    first = buf[pos]
-    n = 1 << (first >> 6)
-    if pos + n > end:
-        raise DecodeError(f"{what}: {n}-byte integer, {end - pos} bytes left", pos)
-    value = first & 0x3F
-    for i in range(1, n):
-        value = (value << 8) | buf[pos + i]
-    return value, pos + n
+__all__ = ["encode_varint", "varint"]
 
 
 def encode_varint(value: int) -> bytes:

@@ -8,9 +8,8 @@ scapy, so the analyzer starts fast.
 """
 from __future__ import annotations
 
-from typing import Final
-
 from dataclasses import dataclass
+from typing import Final
 
 from analyzer.registry import tables as _t
 
@@ -18,7 +17,7 @@ __all__ = [
     "DATA_VERSION", "GroupInfo", "SchemeInfo", "SuiteInfo", "alert_description_name",
     "alert_level_name", "certificate_compression_name", "cipher_suite", "cipher_suite_name", "code_for",
     "compression_method_name", "content_type_name", "ec_point_format_name", "extension_name", "group",
-    "group_name", "handshake_type_name", "is_grease", "psk_key_exchange_mode_name", "signature_scheme",
+    "group_name", "handshake_type_name", "is_grease", "is_tls13", "psk_key_exchange_mode_name", "signature_scheme",
     "signature_scheme_name", "sslv2_cipher_name", "unknown", "version_name", "well_known_dh_prime",
 ]
 
@@ -91,6 +90,11 @@ class SchemeInfo:
     name: str
     sig: str
     hash: str
+
+
+def is_tls13(version: int | None) -> bool:
+    """TLS 1.3 or one of its drafts (0x7fxx): the one test for "is this TLS 1.3"."""
+    return version is not None and (version == 0x0304 or version >> 8 == 0x7F)
 
 
 def is_grease(value: int) -> bool:

@@ -8,11 +8,12 @@ from __future__ import annotations
 from typing import Any
 
 from analyzer import registry
-from analyzer.model import Connection, DataRun, Entry, GapInfo
+from analyzer.model import DataRun, Entry, GapInfo
+from analyzer.registry.codes import EXT_EARLY_DATA, EXT_PRE_SHARED_KEY
+from analyzer.report.connection import Report
 from analyzer.tls.events import Alert, Heartbeat
+from analyzer.tls.messages import Certificate, ClientHello, NewSessionTicket, ServerHello, ServerKeyExchange
 from analyzer.wording import article, plural
-from analyzer.tls.messages import (Certificate, ClientHello, NewSessionTicket, ServerHello,
-                                   ServerKeyExchange)
 
 
 def short_version(v: int) -> str:
@@ -34,7 +35,7 @@ def entry_label(e: Entry | DataRun | GapInfo, times: str = "×") -> str:
     return e.msg.name
 
 
-def entry_facts(e: Entry | DataRun | GapInfo, conn: Connection) -> list[str]:
+def entry_facts(e: Entry | DataRun | GapInfo, report: Report) -> list[str]:
     """Key facts of one ladder row, most important first."""
     if isinstance(e, GapInfo):
         return [f"{plural(e.length, 'byte')} from {e.side} never captured"]
@@ -61,9 +62,9 @@ def entry_facts(e: Entry | DataRun | GapInfo, conn: Connection) -> list[str]:
         alpn = _ext_field(body, 16, "protocols")
         if alpn:
             out.append("ALPN " + ",".join(alpn))
-        if body.ext(41) is not None:
+        if body.ext(EXT_PRE_SHARED_KEY) is not None:
             out.append("PSK offered")
-        if body.ext(42) is not None:
+        if body.ext(EXT_EARLY_DATA) is not None:
             out.append("early_data")
         if 0x5600 in body.cipher_suites:
             out.append("TLS_FALLBACK_SCSV")
@@ -83,14 +84,14 @@ def entry_facts(e: Entry | DataRun | GapInfo, conn: Connection) -> list[str]:
             alpn = _ext_field(body, 16, "protocols")
             if alpn:
                 out.append("ALPN " + alpn[0])
-            if body.ext(41) is not None:
+            if body.ext(EXT_PRE_SHARED_KEY) is not None:
                 out.append("PSK accepted")
             if body.downgrade_sentinel:  # a fact; a downgrade only when the client offered TLS 1.3 (a finding then)
                 out.append(f"downgrade sentinel {body.downgrade_sentinel}")
     elif isinstance(body, Certificate):
         out.append(f"chain of {len(body.entries)}")
         if body.entries:
-            out.append(_leaf_subject(body.entries[0].der))
+            out.append(_leaf(body.entries[0].der, report))
     elif isinstance(body, ServerKeyExchange):
         if body.named_curve is not None:
             out.append(registry.group_name(body.named_curve))
@@ -113,17 +114,20 @@ def entry_facts(e: Entry | DataRun | GapInfo, conn: Connection) -> list[str]:
     return out
 
 
-def _leaf_subject(der: bytes) -> str:
-    try:
-        from cryptography import x509
+def _leaf(der: bytes, report: Report) -> str:
+    """The leaf's subject, as the report's certificate summary says it (the chain the connection
+    settled on, server or client); other chains (a renegotiation's) by their size."""
+    conn = report.connection
+    for chain, summaries in ((conn.certificates, report.certificates),
+                             (conn.client_certificates, report.client_certificates)):
+        if chain and chain[0] == der and summaries:
+            subject = summaries[0].get("subject")
+            return f"leaf {subject}" if subject is not None else f"leaf of {plural(len(der), 'byte')} (not parseable)"
+    return f"leaf of {plural(len(der), 'byte')}"
 
-        cert = x509.load_der_x509_certificate(der)
-        return "leaf " + cert.subject.rfc4514_string()
-    except Exception:  # noqa: BLE001 - a certificate we cannot parse is still shown
-        return f"leaf of {plural(len(der), 'byte')} (not parseable)"
 
-
-def header_facts(conn: Connection) -> list[str]:
+def header_facts(report: Report) -> list[str]:
+    conn = report.connection
     out = []
     if conn.sni:
         out.append(f"SNI {conn.sni}")
@@ -138,17 +142,17 @@ def header_facts(conn: Connection) -> list[str]:
     if conn.early_data_offered:
         out.append("0-RTT offered")
     out.append(f"history {conn.history or '-'}")
-    if conn.fingerprints.get("ja4"):
-        out.append(f"JA4 {conn.fingerprints['ja4']}")
+    if report.fingerprints.get("ja4"):
+        out.append(f"JA4 {report.fingerprints['ja4']}")
     return out
 
 
-def footer_notes(conn: Connection) -> list[str]:
+def footer_notes(report: Report) -> list[str]:
     """What must stand out: unfinished handshakes, gaps, anomalies. (A downgrade sentinel is a
     fact on its ServerHello row; a real downgrade is a finding, listed with the findings.)"""
-    notes = []
+    conn, notes = report.connection, []
     if not conn.complete:
         end = conn.end_reason or "capture end"
         notes.append(f"handshake not complete (connection ended: {end})")
-    notes.extend(conn.warnings)
+    notes.extend(report.warnings)
     return notes

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from analyzer.model import Connection, DataRun, Entry, GapInfo
+from analyzer.model import DataRun, Entry, GapInfo
+from analyzer.registry.codes import CT_ALERT, HS_CERTIFICATE
 from analyzer.render import facts
 from analyzer.render.sanitize import text
+from analyzer.report.connection import Report
 from analyzer.wording import plural
 
 ARROW_WIDTH = 34
@@ -40,10 +42,10 @@ CLIENT_COLOUR, SERVER_COLOUR, ALERT_COLOUR, NOTE_COLOUR = "36", "32", "31", "33"
 SEVERITY_COLOUR = {"critical": "1;31", "high": "31", "medium": "33", "low": "2", "info": "2"}
 
 
-def finding_marks(conn: Connection) -> dict[int, list[str]]:
+def finding_marks(report: Report) -> dict[int, list[str]]:
     """Frame -> ids of the findings (above info) that point at it, worst first, to flag on its rows."""
     marks: dict[int, list[str]] = {}
-    for f in conn.findings:  # (worst first, as findings are sorted)
+    for f in report.findings:  # (worst first, as findings are sorted)
         if f.frame is not None and f.severity != "info" and f.id not in marks.get(f.frame, ()):
             marks.setdefault(f.frame, []).append(f.id)
     return marks
@@ -54,11 +56,11 @@ def _about_certificates(rule_id: str) -> bool:
     return rule_id.startswith("CERT-") or rule_id == "POLICY-CERT"
 
 
-def _finding_lines(conn: Connection, style: Style) -> list[str]:
+def _finding_lines(report: Report, style: Style) -> list[str]:
     """One line per finding above info (worst first, as they are sorted), then the info ones by id."""
     g, lines = style.glyphs, []
     info = []
-    for f in conn.findings:
+    for f in report.findings:
         if f.severity == "info":
             info.append(f.id)
             continue
@@ -124,27 +126,27 @@ def _frames(e: Entry | DataRun | GapInfo) -> str:
     return str(e.msg.frame if isinstance(e, Entry) else e.frame)
 
 
-def _ts(e: Entry | DataRun | GapInfo, conn: Connection) -> str:
+def _ts(e: Entry | DataRun | GapInfo, start: float) -> str:
     if isinstance(e, GapInfo):
         return ""
     ts = e.msg.ts if isinstance(e, Entry) else e.ts
-    return f"{ts - conn.first_ts:.6f}"
+    return f"{ts - start:.6f}"
 
 
-def render_connection(conn: Connection, style: Style) -> str:
+def render_connection(report: Report, style: Style) -> str:
     """The ladder of one connection: each row's facts, then the ids of the findings above info
     that point at its frame (listed again at the end, the info ones by id)."""
-    g = style.glyphs
-    marks = finding_marks(conn)
-    severity = {f.id: f.severity for f in conn.findings}
+    g, conn = style.glyphs, report.connection
+    marks = finding_marks(report)
+    severity = {f.id: f.severity for f in report.findings}
     head = f"#{conn.id}  {_endpoint(conn.client)} {g['both']} {_endpoint(conn.server)}"
-    lines = [style.paint(line, "1") for line in _wrap(head, [text(f) for f in facts.header_facts(conn)],
+    lines = [style.paint(line, "1") for line in _wrap(head, [text(f) for f in facts.header_facts(report)],
                                                        g["sep"], style.width, g["ell"])]
     col = f"{'time':>10}  {'frame':>9}  {'client':<{ARROW_WIDTH // 2}}{'server':>{ARROW_WIDTH - ARROW_WIDTH // 2}}"
     lines.append(_fit(col, style.width, g["ell"]))
     placed: set[tuple[int, str]] = set()
     for e in conn.entries:
-        prefix = f"{_ts(e, conn):>10}  {_frames(e):>9}  "
+        prefix = f"{_ts(e, conn.first_ts):>10}  {_frames(e):>9}  "
         if isinstance(e, GapInfo):
             body = f" TCP gap: {plural(e.length, 'byte')} from {e.side} lost ".center(ARROW_WIDTH, g["gap"]).rstrip()
             row = prefix + style.paint(body, ALERT_COLOUR)
@@ -154,15 +156,15 @@ def render_connection(conn: Connection, style: Style) -> str:
         label = facts.entry_label(e, "x" if style.ascii else "×")
         arrow = _arrow(label, to_server, g)
         colour = CLIENT_COLOUR if to_server else SERVER_COLOUR
-        if isinstance(e, Entry) and (e.msg.content_type == 21 or e.msg.malformed):
+        if isinstance(e, Entry) and (e.msg.content_type == CT_ALERT or e.msg.malformed):
             colour = ALERT_COLOUR
         elif isinstance(e, Entry) and e.msg.name == "HelloRetryRequest":
             colour = NOTE_COLOUR
-        joined = "; ".join(text(f) for f in facts.entry_facts(e, conn))
+        joined = "; ".join(text(f) for f in facts.entry_facts(e, report))
         frame = e.msg.frame if isinstance(e, Entry) else e.frame
         ids: list[str] = []
         if frame in marks:
-            cert_row = isinstance(e, Entry) and e.msg.type == 11
+            cert_row = isinstance(e, Entry) and e.msg.type == HS_CERTIFICATE
             ids = [i for i in marks[frame] if _about_certificates(i) == cert_row and (frame, i) not in placed]
             placed.update((frame, i) for i in ids)
         room = style.width - len(prefix) - ARROW_WIDTH - 2
@@ -177,13 +179,13 @@ def render_connection(conn: Connection, style: Style) -> str:
         if mark:
             row += ("  " if arrow or tail else "") + style.paint(mark, mark_colour)
         lines.append(row)
-    for note in facts.footer_notes(conn):
+    for note in facts.footer_notes(report):
         lines.append(style.paint(_fit(f"  {g['warn']} {text(note)}", style.width, g["ell"]), NOTE_COLOUR))
-    lines += _finding_lines(conn, style)
+    lines += _finding_lines(report, style)
     return "\n".join(lines) + "\n"
 
 
-def render(conns: list[Connection], style: Style) -> str:
-    if not conns:
+def render(reports: list[Report], style: Style) -> str:
+    if not reports:
         return "no TLS connections found\n"
-    return "\n".join(render_connection(c, style) for c in conns)
+    return "\n".join(render_connection(r, style) for r in reports)

@@ -4,22 +4,24 @@ bare diagram holds one connection only). Labels are escaped."""
 
 from __future__ import annotations
 
-from analyzer.model import Connection, Entry, GapInfo
+from analyzer.model import Entry, GapInfo
 from analyzer.render import facts
 from analyzer.render.sanitize import WIRE_TEXT_MAX, cut, mermaid
+from analyzer.report.connection import Report
 from analyzer.wording import plural
 
 MAX_FACTS = 4
 FACT_MAX = WIRE_TEXT_MAX + 16  # characters of one fact ("SNI " and a wire string, a leaf's subject, ...)
 
 
-def render_connection(conn: Connection) -> str:
+def render_connection(report: Report) -> str:
+    conn = report.connection
     c, s = conn.client, conn.server
     lines = [
         "sequenceDiagram",
         f"    participant C as Client {mermaid(c.ip)} port {c.port}",
         f"    participant S as Server {mermaid(s.ip)} port {s.port}",
-        f"    Note over C,S: connection {conn.id} {mermaid(', '.join(cut(f, FACT_MAX) for f in facts.header_facts(conn)))}",
+        f"    Note over C,S: connection {conn.id} {mermaid(', '.join(cut(f, FACT_MAX) for f in facts.header_facts(report)))}",
     ]
     for e in conn.entries:
         if isinstance(e, GapInfo):
@@ -27,17 +29,22 @@ def render_connection(conn: Connection) -> str:
             continue
         arrow = "C->>S" if e.side == "client" else "S->>C"
         frame = e.msg.frame if isinstance(e, Entry) else e.frame
-        detail = [cut(f, FACT_MAX) for f in facts.entry_facts(e, conn)[:MAX_FACTS]]
+        detail = [cut(f, FACT_MAX) for f in facts.entry_facts(e, report)[:MAX_FACTS]]
         label = f"{facts.entry_label(e)} [frame {frame}]"
         if detail:
             label += " — " + ", ".join(detail)
         lines.append(f"    {arrow}: {mermaid(label)}")
-    for note in facts.footer_notes(conn):
+    for note in facts.footer_notes(report):
         lines.append(f"    Note over C,S: {mermaid(note)}")
     return "\n".join(lines) + "\n"
 
 
-def render(conns: list[Connection]) -> str:
-    if not conns:
+def fenced(report: Report) -> str:
+    """One connection as a fenced ```mermaid block of a Markdown document."""
+    return f"```mermaid\n{render_connection(report)}```\n"
+
+
+def render(reports: list[Report]) -> str:
+    if not reports:
         return "no TLS connections found\n"
-    return "\n".join(f"```mermaid\n{render_connection(c)}```\n" for c in conns)
+    return "\n".join(fenced(r) for r in reports)

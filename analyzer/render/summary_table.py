@@ -12,6 +12,7 @@ from typing import Any, Final
 from analyzer.analysis.findings import SEVERITIES
 from analyzer.render.sanitize import text
 from analyzer.summary.facts import is_legacy
+from analyzer.wording import plural
 
 WIDTH: Final = 100
 LABEL: Final = 15  # width of the answers' labels
@@ -30,10 +31,6 @@ def share(n: int, total: int) -> str:
         return "-"
     pct = 100 * n / total
     return "<1%" if 0 < pct < 0.5 else f"{pct:.0f}%"
-
-
-def plural(n: int, noun: str) -> str:
-    return f"{n} {noun if n == 1 else noun + 's'}"
 
 
 def ranked(counts: dict[str, int]) -> list[tuple[str, int]]:

@@ -7,8 +7,8 @@ import csv
 import io
 
 from analyzer import registry
-from analyzer.model import Connection
 from analyzer.render.sanitize import csv_cell, cut, text
+from analyzer.report.connection import Report
 
 TLS_COLUMNS = ["id", "client", "server", "sni", "version", "suite", "group", "alpn", "resumed",
                "history", "ja4", "findings", "gaps", "warnings"]
@@ -21,7 +21,9 @@ def _endpoint(e) -> str:  # noqa: ANN001
     return f"[{e.ip}]:{e.port}" if ":" in e.ip else f"{e.ip}:{e.port}"
 
 
-def row(c: Connection, depth: str) -> list[object]:
+def row(report: Report, depth: str) -> list[object]:
+    """The row's values, as data (wire strings not yet sanitised)."""
+    c = report.connection
     lost = sum(g.length for g in c.gaps)
     if depth == "tcp":
         return [c.id, _endpoint(c.client), _endpoint(c.server), f"{c.first_frame}-{c.last_frame}",
@@ -31,35 +33,44 @@ def row(c: Connection, depth: str) -> list[object]:
         registry.version_name(c.version) if c.version is not None else "",
         registry.cipher_suite_name(c.cipher_suite) if c.cipher_suite is not None else "",
         registry.group_name(c.group) if c.group is not None else "",
-        c.alpn or "", c.resumed or "", c.history, c.fingerprints.get("ja4", ""), _findings(c), lost, len(c.warnings),
+        c.alpn or "", c.resumed or "", c.history, report.fingerprints.get("ja4", ""), _findings(report), lost,
+        len(report.warnings),
     ]
 
 
-def render(conns: list[Connection], depth: str = "tls") -> str:
-    if not conns:
-        return "no TLS connections found\n" if depth != "tcp" else "no TCP connections found\n"
-    headers = TCP_COLUMNS if depth == "tcp" else TLS_COLUMNS
+def cells(report: Report, depth: str = "tls") -> list[str]:
+    """A table row as text: sanitised, wire strings cut. Small: a table holds these, not reports."""
     wire = WIRE_COLUMNS if depth != "tcp" else frozenset()
-    rows = [[cut(v) if i in wire else text(v) for i, v in enumerate(row(c, depth))] for c in conns]
+    return [cut(v) if i in wire else text(v) for i, v in enumerate(row(report, depth))]
+
+
+def render(rows: list[list[str]], depth: str = "tls") -> str:
+    """The table of rows made by `cells`."""
+    if not rows:
+        return "no TLS connections found\n" if depth != "tcp" else "no TCP connections found\n"
     from tabulate import tabulate  # here: JSON runs do not pay for importing it
 
+    headers = TCP_COLUMNS if depth == "tcp" else TLS_COLUMNS
     return tabulate(rows, headers=headers, tablefmt="simple", disable_numparse=True) + "\n"
 
 
-def csv_rows(conns: list[Connection], depth: str = "tls", header: bool = True, capture: str = "") -> str:
-    """CSV rows, each led by the capture they come from (the same shape for one capture or many)."""
+def csv_header(depth: str = "tls") -> str:
+    return _csv_line(["capture", *(TCP_COLUMNS if depth == "tcp" else TLS_COLUMNS)])
+
+
+def csv_row(report: Report, depth: str = "tls", capture: str = "") -> str:
+    """One CSV row, led by the capture it comes from (the same shape for one capture or many)."""
+    return _csv_line([csv_cell(capture), *(csv_cell(v) for v in row(report, depth))])
+
+
+def _csv_line(values: list[object]) -> str:
     buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    if header:
-        w.writerow(["capture", *(TCP_COLUMNS if depth == "tcp" else TLS_COLUMNS)])
-    cell = csv_cell(capture)
-    for c in conns:
-        w.writerow([cell, *(csv_cell(v) for v in row(c, depth))])
+    csv.writer(buf, lineterminator="\n").writerow(values)
     return buf.getvalue()
 
 
-def _findings(c: Connection) -> str:
+def _findings(report: Report) -> str:
     """How many findings and the worst severity, e.g. "3 (high)"."""
-    if not c.findings:
+    if not report.findings:
         return "0"
-    return f"{len(c.findings)} ({c.findings[0].severity})"  # findings come worst first
+    return f"{len(report.findings)} ({report.findings[0].severity})"  # findings come worst first

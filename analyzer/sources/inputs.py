@@ -10,13 +10,12 @@ passed on, so that a wrong file given by hand still gets its one-line error from
 from __future__ import annotations
 
 import glob
-import gzip
 import os
-import zlib
 from dataclasses import dataclass, field
 from typing import Final
 
 from analyzer.errors import InputError
+from analyzer.sources.pcap import GzipStream
 
 PCAP_MAGICS: Final = (b"\xd4\xc3\xb2\xa1", b"\xa1\xb2\xc3\xd4", b"\x4d\x3c\xb2\xa1", b"\xa1\xb2\x3c\x4d")
 PCAPNG_MAGIC: Final = b"\x0a\x0d\x0d\x0a"
@@ -40,9 +39,8 @@ def looks_like_capture(path: str) -> bool:
             head = fh.read(4)
             if head[:2] == GZIP_MAGIC:
                 fh.seek(0)
-                with gzip.GzipFile(fileobj=fh) as inner:
-                    head = inner.read(4)
-    except (OSError, EOFError, zlib.error):
+                head = GzipStream(fh).read(4)  # (a gzip file cut short is still a capture)
+    except OSError:
         return False
     return head in PCAP_MAGICS or head == PCAPNG_MAGIC
 

@@ -20,8 +20,24 @@ from analyzer import registry
 from analyzer.analysis.findings import SEVERITIES
 from analyzer.summary.bounded import BoundedCounter, BoundedTable
 from analyzer.summary.facts import (
-    HRR_AWAY_FROM_PQ, HRR_TO_PQ, NEGOTIATED, NO_CLIENT_HELLO, NOT_OFFERED, OFFERED_NOT_NEGOTIATED, PQ_STATUSES, Conn,
-    capped, days_left, endpoint, failure_reason, highest_version, is_legacy, pq_offered_names, pq_status, server_side, version_rank,
+    HRR_AWAY_FROM_PQ,
+    HRR_TO_PQ,
+    NEGOTIATED,
+    NO_CLIENT_HELLO,
+    NOT_OFFERED,
+    OFFERED_NOT_NEGOTIATED,
+    PQ_STATUSES,
+    Conn,
+    capped,
+    days_left,
+    endpoint,
+    failure_reason,
+    highest_version,
+    is_legacy,
+    pq_offered_names,
+    pq_status,
+    server_side,
+    version_rank,
 )
 
 SCHEMA: Final = "tls-analyzer-summary/1"

@@ -13,11 +13,26 @@ from typing import Any, Final
 
 from analyzer import registry
 from analyzer.errors import DecodeError
+from analyzer.limits import Limits
+from analyzer.registry.codes import (
+    CT_ALERT,
+    CT_APPLICATION_DATA,
+    CT_CHANGE_CIPHER_SPEC,
+    CT_HANDSHAKE,
+    CT_HEARTBEAT,
+    HS_CLIENT_HELLO,
+    HS_CLIENT_KEY_EXCHANGE,
+    HS_END_OF_EARLY_DATA,
+    HS_FINISHED,
+    HS_KEY_UPDATE,
+    HS_NEW_SESSION_TICKET,
+    HS_SERVER_HELLO,
+)
 from analyzer.tls import detect
 from analyzer.tls.events import Alert, Event, Heartbeat, Malformed, Message, Resync, TlsStart
-from analyzer.tls.openvpn import OpenVpnUnwrapper, looks_like_openvpn
 from analyzer.tls.keys import KeyState
-from analyzer.tls.messages import ClientHello, Context, ServerHello, decode_reporting, message_name
+from analyzer.tls.messages import Certificate, ClientHello, Context, ServerHello, decode_reporting, message_name
+from analyzer.tls.openvpn import OpenVpnUnwrapper, looks_like_openvpn
 from analyzer.tls.sslv2 import SSL2_NAMES, parse_sslv2_hello, parse_sslv2_server_hello, sslv2_record
 from analyzer.wording import CUT, LIMIT, UNDECRYPTABLE, cut_short, ends
 
@@ -27,19 +42,14 @@ RESYNC: Final = 2
 OFF: Final = 3
 SSLV2: Final = 4
 MAX_RECORD: Final = (1 << 14) + 2048  # the largest TLSCiphertext fragment RFC 8446 allows
-MAX_HANDSHAKE: Final = 1 << 20  # a handshake message larger than this is skipped, not buffered
+_LIMITS: Final = Limits()  # the default caps (a handshake message over max_handshake_bytes is skipped, not buffered)
 PREAMBLE_KEEP: Final = 32  # bytes of a plaintext preamble kept to name its protocol
 DETECT_LIMIT: Final = 64 << 10  # plaintext preamble scanned for TLS before a direction is given up
 
-CT_CCS: Final = 20
-CT_ALERT: Final = 21
-CT_HANDSHAKE: Final = 22
-CT_APPDATA: Final = 23
-CT_HEARTBEAT: Final = 24
 DEFLATE: Final = 1
 MAX_PLAINTEXT: Final = (1 << 14) + 1024  # RFC 5246 6.2.2: decompression may add at most 1024 bytes
 MAC_LENGTH: Final = {"MD5": 16, "SHA": 20, "SHA1": 20, "SHA256": 32, "SHA384": 48, "NULL": 0}
-NAMES: Final = {CT_CCS: "ChangeCipherSpec", CT_ALERT: "Alert", CT_APPDATA: "ApplicationData",
+NAMES: Final = {CT_CHANGE_CIPHER_SPEC: "ChangeCipherSpec", CT_ALERT: "Alert", CT_APPLICATION_DATA: "ApplicationData",
          CT_HEARTBEAT: "Heartbeat"}
 
 
@@ -67,8 +77,10 @@ class _Direction:
 class TlsConnection:
     """TLS state of one TCP connection; feed it with `data`, `gap` and `end`."""
 
-    def __init__(self, keylog: Any = None) -> None:
+    def __init__(self, keylog: Any = None, limits: Limits = _LIMITS) -> None:
         self.keys = KeyState(keylog) if keylog is not None and len(keylog) else None
+        self.max_handshake = limits.max_handshake_bytes
+        self.max_certificates = limits.max_certificates
         self.compression = 0  # TLS <= 1.2 compression method of the ServerHello (1: DEFLATE)
         self._inflaters: list[Any] = [None, None]
         self._decrypting = False  # set while the plaintext of a decrypted record is processed
@@ -266,7 +278,7 @@ class TlsConnection:
                 continue
             mtype = body[0]
             decoded = None
-            if mtype == 4:
+            if mtype == HS_NEW_SESSION_TICKET:
                 try:
                     decoded = parse_sslv2_server_hello(body)
                 except DecodeError as exc:
@@ -309,7 +321,7 @@ class TlsConnection:
             if end > n:
                 # an opaque body is counted past, not buffered; a handshake record with the version
                 # still unknown is buffered (it may be a second ClientHello, see _whole_client_hello)
-                if (ct == CT_APPDATA or (d.encrypted and ct != CT_CCS
+                if (ct == CT_APPLICATION_DATA or (d.encrypted and ct != CT_CHANGE_CIPHER_SPEC
                                          and not (ct == CT_HANDSHAKE and self.version is None))) \
                         and not self._keyed(d.side):
                     # opaque body: remember the header, count the rest of the body past
@@ -334,7 +346,7 @@ class TlsConnection:
 
     def _opaque(self, d: _Direction, ct: int, version: int, length: int, frame: int, ts: float,
                 out: list[Event]) -> None:
-        if ct == CT_APPDATA:
+        if ct == CT_APPLICATION_DATA:
             name = "ApplicationData"
         elif ct == CT_HANDSHAKE:
             name = "EncryptedHandshakeMessage"
@@ -347,14 +359,14 @@ class TlsConnection:
 
     def _record(self, d: _Direction, ct: int, version: int, buf: bytearray, start: int, end: int,
                 frame: int, ts: float, out: list[Event]) -> None:
-        if d.mac_strip and ct != CT_CCS:
+        if d.mac_strip and ct != CT_CHANGE_CIPHER_SPEC:
             end = max(start, end - d.mac_strip)
         length = end - start
         if d.encrypted and ct == CT_HANDSHAKE and self.version is None and _whole_client_hello(buf, start, end):
             d.encrypted = False  # a TLS 1.3 compat CCS, then the second ClientHello after a lost HRR
         # a 2-byte alert is never protected (a tag or MAC alone is 16 bytes): some TLS 1.3 clients
         # send one in the clear after the server's encrypted flight
-        if ct == CT_APPDATA or (d.encrypted and (ct != CT_CCS or (length > 1 and self._keyed(d.side)))
+        if ct == CT_APPLICATION_DATA or (d.encrypted and (ct != CT_CHANGE_CIPHER_SPEC or (length > 1 and self._keyed(d.side)))
                                 and not (ct == CT_ALERT and length == 2)):
             if self._keyed(d.side):
                 self._decrypt(d, ct, version, bytes(buf[start:end]), frame, ts, out)
@@ -395,13 +407,13 @@ class TlsConnection:
                    frame: int, ts: float, out: list[Event]) -> None:
         """A record whose bytes we can read: sent in the clear, or decrypted."""
         length = end - start
-        if ct == CT_APPDATA:
+        if ct == CT_APPLICATION_DATA:
             self._emit(d, Message(side=d.side, frame=frame, ts=ts, content_type=ct, record_version=version,
                                   type=None, name="ApplicationData", encrypted=False, decrypted=True,
                                   length=length), out)
         elif ct == CT_HANDSHAKE:
             self._handshake(d, version, buf, start, end, frame, ts, out)
-        elif ct == CT_CCS:
+        elif ct == CT_CHANGE_CIPHER_SPEC:
             self._emit(d, Message(side=d.side, frame=frame, ts=ts, content_type=ct, record_version=version,
                                   type=None, name="ChangeCipherSpec", encrypted=False, decrypted=self._decrypting,
                                   length=length), out)
@@ -450,9 +462,9 @@ class TlsConnection:
         while n - p >= 4:
             htype = hs[p]
             hlen = (hs[p + 1] << 16) | (hs[p + 2] << 8) | hs[p + 3]
-            if hlen > MAX_HANDSHAKE:
-                out.append(Malformed(d.side, frame, d.pos, f"handshake message of {hlen} bytes "
-                                     f"exceeds the {MAX_HANDSHAKE}-byte cap; skipped", LIMIT))
+            if hlen > self.max_handshake:
+                out.append(Malformed(d.side, frame, d.pos, f"handshake message of {hlen} bytes exceeds the "
+                                     f"{self.max_handshake}-byte cap (max_handshake_bytes); skipped", LIMIT))
                 d.hs_skip = hlen - (n - p - 4)
                 p = n
                 if d.hs_skip <= 0:
@@ -471,9 +483,15 @@ class TlsConnection:
 
     def _message(self, d: _Direction, version: int, htype: int, hlen: int, body: bytes, frame: int,
                  ts: float, out: list[Event]) -> None:
-        decoded, malformed = decode_reporting(htype, body, Context(self.version, self.kx))
+        decoded, malformed = decode_reporting(htype, body, Context(self.version, self.kx,
+                                                                   max_certificates=self.max_certificates))
         if malformed is not None:
             out.append(Malformed(d.side, frame, d.pos, malformed))
+        if isinstance(decoded, Certificate) and decoded.omitted:
+            out.append(Malformed(d.side, frame, d.pos, f"a Certificate message lists "
+                                 f"{len(decoded.entries) + decoded.omitted} certificates: the first "
+                                 f"{len(decoded.entries)} are kept (max_certificates), {decoded.omitted} only counted",
+                                 LIMIT))
         msg = Message(side=d.side, frame=frame, ts=ts, content_type=CT_HANDSHAKE, record_version=version,
                       type=htype, name=message_name(htype, decoded), encrypted=False, length=hlen,
                       decrypted=self._decrypting,
@@ -481,8 +499,9 @@ class TlsConnection:
         self._emit(d, msg, out)
         if self.keys is not None:  # after _emit: a ClientHello first starts a new transcript
             self.keys.handshake_message(htype, body)
-            if htype == 16 and self.kx is not None and "RSA" in self.kx:
+            if htype == HS_CLIENT_KEY_EXCHANGE and self.kx is not None and "RSA" in self.kx:
                 self.keys.client_key_exchange(body)
+            self._key_notes(d, frame, out)
 
     # -- state -----------------------------------------------------------------------------------
 
@@ -491,23 +510,21 @@ class TlsConnection:
         out.append(msg)
         keys = self.keys
         if keys is not None and msg.decrypted:
-            if msg.type == 20:
+            if msg.type == HS_FINISHED:
                 keys.finished(d.side)
-            elif msg.type == 24:
+            elif msg.type == HS_KEY_UPDATE:
                 keys.key_update(d.side)
-            elif msg.type == 5:
+            elif msg.type == HS_END_OF_EARLY_DATA:
                 keys.end_of_early_data(d.side)
-        if msg.type == 1 and keys is not None and isinstance(msg.body, ClientHello):
+        if msg.type == HS_CLIENT_HELLO and keys is not None and isinstance(msg.body, ClientHello):
             keys.client_hello(d.side, msg.body)
-        if msg.type == 1 and self.client_side is None:
+        if msg.type == HS_CLIENT_HELLO and self.client_side is None:
             self.client_side = d.side
-        elif msg.type == 2 and isinstance(msg.body, ServerHello):
+        elif msg.type == HS_SERVER_HELLO and isinstance(msg.body, ServerHello):
             sh = msg.body
             if self.client_side is None:
                 self.client_side = 1 - d.side
-            sv = sh.ext(43)
-            selected = sv.fields.get("selected_version") if sv is not None else None
-            self.version = selected if isinstance(selected, int) else sh.legacy_version
+            self.version = sh.negotiated_version
             info = registry.cipher_suite(sh.cipher_suite)
             self.kx = info.kx if info is not None else None
             self.null_mac = MAC_LENGTH.get(info.mac) if info is not None and info.cipher == "NULL" else None
@@ -515,11 +532,19 @@ class TlsConnection:
                 self.compression = sh.compression_method
             if keys is not None:
                 keys.server_hello(sh, self.version)
-            is13 = self.version == 0x0304 or (self.version >> 8) == 0x7F
-            if is13 and not sh.hello_retry_request:
+                self._key_notes(d, msg.frame, out)
+            if registry.is_tls13(self.version) and not sh.hello_retry_request:
                 self.tls13 = True
                 for other in self.dirs:  # everything after a TLS 1.3 ServerHello is protected
                     other.encrypted = True
+
+    def _key_notes(self, d: _Direction, frame: int, out: list[Event]) -> None:
+        """What the key schedule could not do (a suite we cannot decrypt), as warnings."""
+        keys = self.keys
+        if keys is not None and keys.notes:
+            for text in keys.notes:
+                out.append(Malformed(d.side, frame, d.pos, text, UNDECRYPTABLE))
+            keys.notes.clear()
 
 
 def _whole_client_hello(buf: bytearray, start: int, end: int) -> bool:

@@ -109,6 +109,8 @@ class RecordCipher:
             raise DecryptError("authentication tag does not match (wrong key or lost records)") from None
 
     def _chacha12(self, ct: int, version: int, body: bytes) -> tuple[int, bytes]:
+        if len(body) < 16:
+            raise DecryptError("record too short for its tag")
         try:
             return ct, self.aead.decrypt(self._nonce(), body, self._aad12(ct, version, len(body) - 16))  # type: ignore[attr-defined]
         except (InvalidTag, ValueError):
@@ -254,7 +256,7 @@ def supported(suite: int, version: int | None) -> bool:
     info = registry.cipher_suite(suite)
     if info is None or version is None or version < 0x0300:
         return False
-    tls13_version = version == 0x0304 or version >> 8 == 0x7F
+    tls13_version = registry.is_tls13(version)
     if tls13_version or info.tls13:
         return tls13_version and suite in TLS13
     if info.mode == "NULL":

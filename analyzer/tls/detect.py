@@ -8,9 +8,8 @@ for; after a gap or mid-stream start, two chained headers are required.
 
 from __future__ import annotations
 
-from typing import Final
-
 import re
+from typing import Final
 
 MAX_RECORD: Final = (1 << 14) + 2048
 LOOKAHEAD: Final = 16  # bytes kept back between scans so a header split across chunks is still found

@@ -12,7 +12,7 @@ class Message:
 
     `frame` is the frame carrying the last byte of the record that completed it, as Wireshark
     reports it. `type` is the handshake type, None when encrypted or not a handshake. Treat as
-    immutable. (A written __init__: see analyzer/native.py.)
+    immutable.
     """
 
     side: int  # wire direction (0/1 as the TCP layer numbered them)
@@ -56,8 +56,7 @@ class Heartbeat:
 
 @dataclass(slots=True, init=False)
 class TlsStart:
-    """TLS was found on this direction at stream offset `offset` (after a preamble when > 0).
-    (A written __init__: see analyzer/native.py.)"""
+    """TLS was found on this direction at stream offset `offset` (after a preamble when > 0)."""
 
     side: int
     frame: int

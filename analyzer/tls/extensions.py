@@ -14,9 +14,8 @@ from typing import Any, Final
 
 from analyzer import registry
 from analyzer.errors import DecodeError
-from analyzer.quic.wire import varint
 from analyzer.registry import quic as quic_registry
-from analyzer.tls.reader import Cursor, text
+from analyzer.tls.reader import Cursor, text, varint
 
 # message kinds an extension can appear in
 CH, SH, HRR, EE, CT, CR, NST = "client_hello", "server_hello", "hello_retry_request", \
@@ -30,7 +29,6 @@ class Extension:
     """One extension: wire type and length, decoded fields, or why it could not be decoded.
 
     Treat as immutable: identical extensions are decoded once and shared (see `_INTERNED`).
-    (A written __init__: see analyzer/native.py.)
     """
 
     type: int

@@ -1,4 +1,6 @@
-"""NSS key log files (SSLKEYLOGFILE format) and pcapng-embedded secrets: client random -> secrets.
+"""NSS key logs (SSLKEYLOGFILE format) and pcapng-embedded secrets: client random -> secrets.
+
+Sans-IO: text and bytes in (analyzer.api.load_keylog reads the files).
 
 Secrets never appear in a repr, a message or an exception.
 """
@@ -6,12 +8,6 @@ Secrets never appear in a repr, a message or an exception.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
-
-from analyzer.errors import InputError
-
-if TYPE_CHECKING:
-    from analyzer.sources.pcap import DecryptionSecrets
 
 TLS_KEY_LOG_BLOCK = 0x544C534B  # pcapng Decryption Secrets Block type "TLSK": an NSS key log
 
@@ -62,22 +58,10 @@ class KeyLog:
     def __len__(self) -> int:
         return len(self.secrets) + len(self.rsa)
 
-    @classmethod
-    def from_file(cls, path: str) -> KeyLog:
-        try:
-            with open(path, encoding="utf-8", errors="replace") as fh:
-                text = fh.read()
-        except FileNotFoundError:
-            raise InputError(f"key log {path}: no such file", "give the file SSLKEYLOGFILE wrote") from None
-        except OSError as exc:
-            raise InputError(f"key log {path}: {exc.strerror}", "check the path and permissions") from None
-        keylog = cls()
-        keylog.add_text(text, path)
-        return keylog
-
-    def add_secrets_block(self, block: DecryptionSecrets) -> bool:
-        """A pcapng Decryption Secrets Block: True when it held a TLS key log (other types are ignored)."""
-        if block.secrets_type != TLS_KEY_LOG_BLOCK:
+    def add_secrets_block(self, secrets_type: int, data: bytes) -> bool:
+        """A pcapng Decryption Secrets Block's type and data: True when it held a TLS key log (other
+        types are ignored)."""
+        if secrets_type != TLS_KEY_LOG_BLOCK:
             return False
-        self.add_text(bytes(block.data).decode("utf-8", "replace"), "pcapng secrets block")
+        self.add_text(bytes(data).decode("utf-8", "replace"), "pcapng secrets block")
         return True

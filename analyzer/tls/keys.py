@@ -11,14 +11,27 @@ from __future__ import annotations
 
 from typing import Any
 
+from analyzer import registry
+from analyzer.registry.codes import EXT_EARLY_DATA, EXT_ENCRYPT_THEN_MAC, EXT_EXTENDED_MASTER_SECRET, HS_HELLO_REQUEST
+
 CLIENT_EARLY = "CLIENT_EARLY_TRAFFIC_SECRET"
 HANDSHAKE = ("CLIENT_HANDSHAKE_TRAFFIC_SECRET", "SERVER_HANDSHAKE_TRAFFIC_SECRET")
 TRAFFIC_0 = ("CLIENT_TRAFFIC_SECRET_0", "SERVER_TRAFFIC_SECRET_0")
 TLS13_SUITES = (0x1301, 0x1302, 0x1303, 0x1304, 0x1305)
+TRANSCRIPT_MAX = 4 << 20  # handshake bytes kept for an RFC 7627 session hash
+
+
+def unsupported(suite: int, version: int) -> str:
+    from analyzer import registry
+
+    name = registry.cipher_suite_name(suite)
+    named = f"{name} (0x{suite:04X})" if not name.startswith("unknown") else f"0x{suite:04X}"
+    return f"cannot decrypt: cipher suite {named} is not supported for decryption at " \
+           f"{registry.version_name(version)}; its records stay opaque"
 
 
 def _tls13(version: int | None) -> bool:
-    return version is not None and (version == 0x0304 or version >> 8 == 0x7F)
+    return registry.is_tls13(version)
 
 
 class KeyState:
@@ -40,6 +53,8 @@ class KeyState:
         self.encrypt_then_mac = False
         self.extended_master_secret = False
         self.transcript: list[bytes] | None = None  # handshake so far, for RSA lines with EMS
+        self.transcript_bytes = 0
+        self.notes: list[str] = []  # what could not be done, for the connection to report once
 
     # -- what the connection saw ----------------------------------------------------------------
 
@@ -53,15 +68,22 @@ class KeyState:
         self.server_random = self.suite = self.tls12_pair = None
         self.secrets = self.keylog.secrets_for(ch.random)
         self.transcript = [] if self.keylog.rsa else None
-        if ch.ext(42) is not None:
+        self.transcript_bytes = 0
+        if ch.ext(EXT_EARLY_DATA) is not None:
             self.early = self.secrets.get(CLIENT_EARLY)
 
     def handshake_message(self, htype: int, body: bytes, message_seq: int | None = None) -> None:
         """Every handshake message in wire order, kept only while an RSA key-log line may need the
         RFC 7627 session hash (ending with the ClientKeyExchange). DTLS gives `message_seq`: its
         transcript holds each message with the 12-byte header of one whole fragment (RFC 6347 4.2.6)."""
-        if self.transcript is not None and htype != 0:  # HelloRequest is not part of it
+        if self.transcript is not None and htype != HS_HELLO_REQUEST:  # HelloRequest is not part of it
             n = len(body)
+            self.transcript_bytes += 4 + n
+            if self.transcript_bytes > TRANSCRIPT_MAX:  # no real handshake comes near: stop keeping it
+                self.transcript = None
+                self.notes.append(f"the handshake before the ClientKeyExchange is over {TRANSCRIPT_MAX} bytes: "
+                                  "an RSA key-log line cannot be used with the extended master secret")
+                return
             length = bytes((n >> 16, (n >> 8) & 0xFF, n & 0xFF))
             if message_seq is None:
                 header = bytes((htype,)) + length
@@ -75,8 +97,12 @@ class KeyState:
         from analyzer.tls import decrypt
 
         self.server_random, self.suite, self.version = sh.random, sh.cipher_suite, version
-        self.encrypt_then_mac = sh.ext(22) is not None
-        self.extended_master_secret = sh.ext(23) is not None
+        self.encrypt_then_mac = sh.ext(EXT_ENCRYPT_THEN_MAC) is not None
+        self.extended_master_secret = sh.ext(EXT_EXTENDED_MASTER_SECRET) is not None
+        if not decrypt.supported(sh.cipher_suite, version):
+            if self.secrets:  # keys we would have used
+                self.notes.append(unsupported(sh.cipher_suite, version))
+            return
         if _tls13(version):
             c, s = self.client_side, 1 - self.client_side
             self._set13(s, HANDSHAKE[1])
@@ -86,7 +112,7 @@ class KeyState:
                 self._set13(c, HANDSHAKE[0])
             return
         master = self.secrets.get("CLIENT_RANDOM")
-        if master is not None and decrypt.supported(sh.cipher_suite, version):
+        if master is not None:
             self._tls12(master)
 
     def client_key_exchange(self, body: bytes) -> None:
@@ -99,7 +125,10 @@ class KeyState:
         premaster = self.keylog.rsa_premaster(encrypted_premaster)
         from analyzer.tls import decrypt
 
-        if premaster is None or not decrypt.supported(self.suite, self.version):
+        if premaster is None:
+            return
+        if not decrypt.supported(self.suite, self.version):
+            self.notes.append(unsupported(self.suite, self.version))
             return
         if self.client_random is None or self.server_random is None:
             return

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import functools
 import struct
-
 from dataclasses import dataclass, field
 from typing import Any, Final
 
 from analyzer import registry
+from analyzer.errors import DecodeError
+from analyzer.registry.codes import EXT_SUPPORTED_VERSIONS, HS_SERVER_HELLO
 from analyzer.tls import extensions as X
 from analyzer.tls.extensions import Extension, decode_extensions
-from analyzer.errors import DecodeError
 from analyzer.tls.reader import Cursor
 
 HRR_RANDOM: Final = bytes.fromhex("cf21ad74e59a6111be1d8c021e65b891c2a211167abb8c5e079e09e2c8a8339c")
@@ -27,26 +27,26 @@ TLS13: Final = 0x0304
 
 @dataclass(slots=True, init=False)
 class Context:
-    """What a decoder must know that the message does not say itself.
-    (A written __init__: see analyzer/native.py.)"""
+    """What a decoder must know that the message does not say itself."""
 
     version: int | None = None  # negotiated version (from ServerHello / supported_versions)
     kx: str | None = None  # key exchange of the negotiated suite (registry SuiteInfo.kx)
     dtls: bool = False  # DTLS: the ClientHello has a cookie field (RFC 6347 4.2.1); give the TLS
     # version DTLS builds on in `version` (analyzer.dtls.versions.tls_equivalent)
+    max_certificates: int = 64  # Limits.max_certificates: certificates kept from one message
 
-    def __init__(self, version: int | None = None, kx: str | None = None, dtls: bool = False) -> None:
-        self.version, self.kx, self.dtls = version, kx, dtls
+    def __init__(self, version: int | None = None, kx: str | None = None, dtls: bool = False,
+                 max_certificates: int = 64) -> None:
+        self.version, self.kx, self.dtls, self.max_certificates = version, kx, dtls, max_certificates
 
     @property
     def tls13(self) -> bool:
-        v = self.version
-        return v is not None and (v == TLS13 or (v >> 8) == 0x7F)
+        return registry.is_tls13(self.version)
 
 
 @dataclass(slots=True, init=False)
 class ClientHello:
-    """(A written __init__: see analyzer/native.py.)"""
+    """"""
 
     legacy_version: int
     random: bytes
@@ -71,7 +71,7 @@ class ClientHello:
 
 @dataclass(slots=True, init=False)
 class ServerHello:
-    """(A written __init__: see analyzer/native.py.)"""
+    """"""
 
     legacy_version: int
     random: bytes
@@ -93,6 +93,14 @@ class ServerHello:
         return _find(self.extensions, etype)
 
     @property
+    def negotiated_version(self) -> int:
+        """The version this ServerHello picks: supported_versions' selected_version (TLS 1.3), else
+        the legacy version field."""
+        sv = self.ext(EXT_SUPPORTED_VERSIONS)
+        selected = sv.fields.get("selected_version") if sv is not None else None
+        return selected if isinstance(selected, int) else self.legacy_version
+
+    @property
     def downgrade_sentinel(self) -> str | None:
         tail = self.random[-8:]
         if tail == DOWNGRADE_TLS12:
@@ -112,6 +120,7 @@ class CertificateEntry:
 class Certificate:
     entries: list[CertificateEntry]
     request_context: bytes | None = None  # TLS 1.3 form only
+    omitted: int = 0  # certificates past Context.max_certificates: length-checked and counted, not kept
 
 
 @dataclass(slots=True)
@@ -282,13 +291,20 @@ def server_hello(c: Cursor, ctx: Context) -> ServerHello:
 def certificate(c: Cursor, ctx: Context) -> Certificate:
     context = c.opaque(1, "certificate_request_context") if ctx.tls13 else None
     lst = c.block(3, "certificate_list")
-    entries = []
+    entries: list[CertificateEntry] = []
+    omitted = 0
     while lst.remaining:
+        if len(entries) >= ctx.max_certificates:  # the rest: checked, counted, neither copied nor decoded
+            lst.skip_opaque(3, "certificate")
+            if ctx.tls13:
+                lst.skip_opaque(2, "extensions")
+            omitted += 1
+            continue
         der = lst.opaque(3, "certificate")
         exts = decode_extensions(lst.block(2, "extensions"), X.CT) if ctx.tls13 else []
         entries.append(CertificateEntry(der, exts))
     c.expect_end("certificate")
-    return Certificate(entries, context)
+    return Certificate(entries, context, omitted)
 
 
 def _signature(c: Cursor, ctx: Context) -> tuple[int | None, int]:
@@ -448,7 +464,7 @@ def decode_reporting(htype: int, body: bytes, ctx: Context) -> tuple[Any, str | 
 
 def message_name(htype: int, body: Any) -> str:
     """The RFC's name for a message ("ClientHello", "HelloRetryRequest"); unknown types as unknown(0x..)."""
-    if htype == 2 and isinstance(body, ServerHello) and body.hello_retry_request:
+    if htype == HS_SERVER_HELLO and isinstance(body, ServerHello) and body.hello_retry_request:
         return "HelloRetryRequest"
     return camel(registry.handshake_type_name(htype))
 

@@ -8,9 +8,8 @@ Only the plain form (no tls-auth/tls-crypt HMAC, which would need its key length
 
 from __future__ import annotations
 
-from typing import Final
-
 import struct
+from typing import Final
 
 from analyzer.errors import DecodeError
 

@@ -6,9 +6,8 @@ decoder read another message's bytes or allocate what the packet merely claims.
 
 from __future__ import annotations
 
-from typing import Final
-
 import struct
+from typing import Final
 
 from analyzer.errors import DecodeError
 
@@ -142,3 +141,18 @@ def text(raw: bytes) -> str:
         return raw.decode("utf-8")
     except UnicodeDecodeError:
         return raw.decode("utf-8", "backslashreplace")
+
+
+def varint(buf: bytes, pos: int, end: int, what: str) -> tuple[int, int]:
+    """A QUIC variable-length integer (RFC 9000 16) at buf[pos]: (value, position after it); raises
+    DecodeError when it does not fit before `end`."""
+    if pos >= end:
+        raise DecodeError(f"{what}: needs a variable-length integer, 0 bytes left", pos)
+    first = buf[pos]
+    n = 1 << (first >> 6)
+    if pos + n > end:
+        raise DecodeError(f"{what}: {n}-byte integer, {end - pos} bytes left", pos)
+    value = first & 0x3F
+    for i in range(1, n):
+        value = (value << 8) | buf[pos + i]
+    return value, pos + n

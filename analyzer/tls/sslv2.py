@@ -6,9 +6,8 @@ wire and are kept as such (0x00XXXX is the TLS suite XXXX).
 
 from __future__ import annotations
 
-from typing import Final
-
 from dataclasses import dataclass
+from typing import Final
 
 from analyzer.errors import DecodeError
 from analyzer.tls.messages import ClientHello

@@ -28,7 +28,6 @@ import socket
 import ssl
 import struct
 import subprocess
-import sys
 import threading
 from pathlib import Path
 

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-import sys
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 

@@ -12,7 +12,6 @@ client-initiated renegotiation come from s_client's interactive 'K' and 'R' comm
 from __future__ import annotations
 
 import os
-import sys
 import time
 from pathlib import Path
 

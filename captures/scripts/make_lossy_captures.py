@@ -61,5 +61,8 @@ def server_port_of(source: str) -> int:
 
 
 if __name__ == "__main__":
+    import argparse
+
+    argparse.ArgumentParser(description=__doc__.splitlines()[0]).parse_args()
     drop("tls12-ecdhe.pcap", "tls12-gap.pcap", server_port_of("tls12-ecdhe.pcap"), 1)
     drop("tls13.pcap", "tls13-gap-appdata.pcap", server_port_of("tls13.pcap"), 3)

@@ -68,13 +68,11 @@ def peer(kind: str, **cfg) -> list:
 # --------------------------------------------------------------------------------------------------
 def facts(s: kit.Session, n: int, *, keys: bool = False) -> list:
     """The capture's connections (n of them, each closed by both sides) as the analyzer reads them."""
-    from analyzer.report import analyze_capture
-    from analyzer.tls.keylog import KeyLog
+    from analyzer import analyze
 
     _, tconns = kit.analyze(s.pcap, s.port)
     kit.check_conns(tconns, n)
-    keylog = KeyLog.from_file(str(s.keylog)) if keys and s.keylog.exists() else None
-    conns = analyze_capture(str(s.pcap), keylog=keylog).connections
+    conns = [r.connection for r in analyze(s.pcap, keylog=s.keylog if keys and s.keylog.exists() else None).connections]
     kit.check(len(conns) == n and all(c.tls for c in conns), f"expected {n} TLS connection(s), got {len(conns)}")
     return conns
 

@@ -179,7 +179,7 @@ def _scapy_client(cfg: dict) -> int:
 
     class Client(TLSClientAutomaton):
         @ATMT.condition(TLSClientAutomaton.SSLv2_WAITING_CLIENTDATA, prio=1)
-        def sslv2_add_ClientData(self):  # noqa: N802: the stock one compares bytes to "quit" and never stops
+        def sslv2_add_ClientData(self):  # noqa: N802 - the stock one compares bytes to "quit" and never stops
             if not self.data_to_send:
                 return  # -> sslv2_no_more_ClientData -> goodbye
             self.add_record(is_sslv2=True)
@@ -187,7 +187,7 @@ def _scapy_client(cfg: dict) -> int:
             raise self.SSLv2_ADDED_CLIENTDATA()
 
         @ATMT.state(final=True)
-        def FINAL(self, reason=None):  # noqa: N802: the stock one, but FIN and wait for the server's (no RST)
+        def FINAL(self, reason=None):  # noqa: N802 - the stock one, but FIN and wait for the server's (no RST)
             with contextlib.suppress(OSError):
                 self.socket.shutdown(socket.SHUT_WR)
                 self.socket.settimeout(kit.SOCK_TIMEOUT)

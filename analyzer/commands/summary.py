@@ -1,9 +1,9 @@
-"""`tls-analyzer summary`: captures and folders in, one summary out (table, JSON or CSV).
+"""`tls-analyzer summary`: captures and folders in, one summary out (table, JSON, CSV or HTML).
 
-The summary is an aggregator over the public JSON contract: `capture_json_stream` is the one
-place that turns a capture into connection dicts, exactly as `analyze --format json` prints
-them, so that a library API yielding the same JSON can replace it there and nowhere else.
-Captures stream through one at a time and every connection is dropped once counted.
+The summary (analyzer/summary/) aggregates the public JSON contract: each report's `to_json()`,
+exactly what `analyze --format json` prints. Captures stream through one at a time, reports as
+their connections end (a connection open for the whole capture would otherwise hold every later
+one back), and every connection is dropped once counted.
 """
 
 from __future__ import annotations
@@ -15,33 +15,31 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from analyzer.analysis.policy import Policy
+from analyzer.api import CaptureAnalysis
+from analyzer.commands.common import fail_on_code
 from analyzer.errors import AnalyzerError, ExitCode
 from analyzer.output import Output
-from analyzer.report import Analysis, Selection, iter_connections
+from analyzer.report.capture import capture_json
+from analyzer.selection import Selection
 from analyzer.summary.aggregate import Summary
+from analyzer.tls.keylog import KeyLog
+from analyzer.wording import plural
 
 
-def capture_json_stream(path: str, selection: Selection | None = None, keylog: Any = None,
-                        policy: Any = None) -> Iterator[tuple[str, dict[str, Any]]]:
-    """THE adapter between the analyzer and the summary: ("connection", dict) for each selected
-    connection of the capture as it ends, exactly as `analyze --format json` prints it, then
-    ("capture", {"capture": ..., "warnings": [...]}) once the capture has been read. (As they
-    end, not in id order: a connection open for the whole capture would otherwise hold every
-    later one back.) Raises AnalyzerError when the capture cannot be read."""
-    from analyzer.pipeline import Pipeline
-    from analyzer.render.json import connection_json
-    from analyzer.sources.pcap import CaptureInfo
-
-    info, pipeline = CaptureInfo(path), Pipeline(depth="tls", keylog=keylog, policy=policy)
-    for conn in iter_connections(path, "tls", info, pipeline):
-        if selection is None or selection.matches(conn):
-            yield "connection", connection_json(conn)
-    warnings = list(info.warnings) + pipeline.stats.warnings
-    yield "capture", {"capture": Analysis(info, [], warnings, pipeline.stats.frames).capture_json(), "warnings": warnings}
+def capture_json_stream(path: str, selection: Selection | None = None, keylog: KeyLog | None = None,
+                        policy: Policy | None = None) -> Iterator[tuple[str, dict[str, Any]]]:
+    """("connection", dict) for each selected connection of the capture as it ends, then
+    ("capture", {"capture": ..., "warnings": [...]}) once the capture has been read. Raises
+    AnalyzerError when the capture cannot be read."""
+    run = CaptureAnalysis(path, keylog=keylog, policy=policy, select=selection)
+    for report in run.as_they_end():
+        yield "connection", report.to_json()
+    yield "capture", {"capture": capture_json(run.info, run.frames_read), "warnings": run.warnings}
 
 
-def summarise(captures: list[str], summary: Summary, selection: Selection | None = None, keylog: Any = None,
-              policy: Any = None, report: Any = None, read: list[dict[str, Any]] | None = None) -> ExitCode:
+def summarise(captures: list[str], summary: Summary, selection: Selection | None = None,
+              keylog: KeyLog | None = None, policy: Policy | None = None, report: Any = None, read: list[dict[str, Any]] | None = None) -> ExitCode:
     """Feed every capture to the summary; an unreadable one is reported (stderr and the summary)
     and the others go on, as in `analyze`. Returns USAGE when one failed, else OK. With an HTML
     `report` (analyzer.render.html.ReportWriter), each connection goes into it too, and each
@@ -74,11 +72,8 @@ def summarise(captures: list[str], summary: Summary, selection: Selection | None
 def run_summary(captures: list[str], skipped: int, fmt: str, output: Path | None, top: int, selection: Selection,
                 keylog: Any = None, policy: Any = None, fail_on: str | None = None) -> int:
     """Summarise the captures (`skipped`: files the folders held that are not captures)."""
+    from analyzer.render import html, summary_csv, summary_table
     from analyzer.render import json as rjson
-    from analyzer.render import summary_csv, summary_table
-    from analyzer.render.summary_table import plural
-
-    from analyzer.render import html
 
     started = time.monotonic()
     summary = Summary()
@@ -102,11 +97,6 @@ def run_summary(captures: list[str], skipped: int, fmt: str, output: Path | None
     print(f"{plural(doc['captures']['read'], 'capture')}, {plural(c['total'], 'connection')}, "
           f"{doc['captures']['frames']} frames ({time.monotonic() - started:.2f}s)", file=sys.stderr)
     if fail_on is not None and code == ExitCode.OK:
-        from analyzer.analysis.findings import severity_at_least
-
-        reached = sum(n for severity, n in c["worst_finding"].items() if severity_at_least(severity, fail_on))
-        if reached:
-            print(f"{plural(reached, 'connection')} with findings at or above {fail_on}", file=sys.stderr)
-            code = ExitCode.FINDINGS
+        code = fail_on_code(c["worst_finding"], fail_on)
     return code
 

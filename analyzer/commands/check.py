@@ -10,9 +10,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from analyzer.api import json_document
 from analyzer.errors import AnalyzerError, ExitCode, InputError
 from analyzer.output import write_atomically
-from analyzer.report import json_document
 from analyzer.wording import plural
 
 CAPTURE_SUFFIXES = (".pcap", ".pcapng", ".cap", ".pcap.gz", ".pcapng.gz", ".cap.gz")
@@ -177,8 +177,8 @@ def run_check(folder: Path, update: bool, keylog: Any = None, policy: Any = None
               fail_on: str | None = None) -> int:
     """The `check` command: one line per capture (and its differences), a summary on stderr.
     Exit 1 on any difference, or (with `fail_on`) on a finding at or above that severity."""
+    from analyzer.commands.common import fail_on_code
     from analyzer.render.sanitize import text
-    from analyzer.report import fail_on_code
 
     results = []
     for r in check_folder(folder, update, keylog, policy):

@@ -1,0 +1,52 @@
+"""Judge one connection: its facts in, a `Report` out (fingerprints, findings, certificates).
+
+Runs once per finished connection (the pipeline calls it), so every output sees the same report.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from analyzer.analysis import fingerprints, rulebook
+from analyzer.analysis.certinfo import certificate_summary
+from analyzer.cache import LruCache
+from analyzer.model import Connection
+from analyzer.report.connection import Report
+from analyzer.tls.messages import ClientHello
+
+CACHE_MAX: Final = 4096  # distinct client fingerprints kept (a capture has a few clients, a busy one thousands)
+_CLIENT_CACHE: Final = LruCache[dict[str, str]](CACHE_MAX)
+
+
+def cached_client_fingerprints(cache: LruCache[dict[str, str]], ch: ClientHello, transport: str) -> dict[str, str]:
+    """JA3/JA4 of a hello; hellos alike (same suites, extension types and the content of the
+    extensions the fingerprints read) share one result in `cache`."""
+    key = fingerprints.client_key(ch, transport)
+    fp = cache.get(key)
+    if fp is None:
+        fp = cache.put(key, fingerprints.client_fingerprints(ch, transport))
+    return fp
+
+
+def judge(conn: Connection, judge: rulebook.Judge) -> Report:
+    """The connection's report, judged under `judge`'s policy (rulebook.Judge: one per run)."""
+    report = Report(conn)
+    if not conn.tls:
+        return report
+    transport = "t" if conn.transport == "tcp" else "q"
+    report.hello_fingerprints = [cached_client_fingerprints(_CLIENT_CACHE, m.body, transport)
+                                 for m in conn.client_hellos]
+    # a HelloRetryRequest too: on the wire it is a ServerHello (tshark agrees)
+    report.server_fingerprints = [fingerprints.server_fingerprints(m.body) for m in conn.server_hellos]
+    first: dict[str, str] = {}
+    if conn.client_hellos:
+        first.update(report.hello_fingerprints[0])
+    # the connection's JA3S: the ServerHello that negotiated, else (the handshake stopped there) the HRR
+    negotiating = next((k for k, m in enumerate(conn.server_hellos) if not m.body.hello_retry_request), 0)
+    if conn.server_hellos:
+        first.update(report.server_fingerprints[negotiating])
+    report.fingerprints = first
+    report.findings = judge.evaluate(conn, report.warnings)
+    report.certificates = [certificate_summary(der) for der in conn.certificates]
+    report.client_certificates = [certificate_summary(der) for der in conn.client_certificates]
+    return report
