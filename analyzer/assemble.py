@@ -260,8 +260,8 @@ def _facts(conn: Connection) -> None:
                 conn.certificates = [body.certificate]
         elif m.type == HS_CERTIFICATE and side == "client" and isinstance(body, Certificate):
             conn.client_certificates = [ent.der for ent in body.entries]
-        elif isinstance(body, EncryptedExtensions) and conn.early_data_offered:
-            conn.early_data_accepted = any(e.type == 42 for e in body.extensions)  # visible once decrypted
+        elif isinstance(body, EncryptedExtensions) and side == "server":  # TLS 1.3, visible once decrypted
+            _encrypted_extensions_facts(conn, body)
         elif m.content_type == CT_CHANGE_CIPHER_SPEC and side == "server" and conn.server_hellos and not server_flight_opened:
             server_ccs_after_hello = True
         elif m.content_type == CT_ALERT:
@@ -322,6 +322,15 @@ def _client_hello_facts(conn: Connection, ch: ClientHello) -> None:
         conn.resumption_offered.append("psk")
     conn.early_data_offered = ch.ext(EXT_EARLY_DATA) is not None
     conn.fallback_scsv = FALLBACK_SCSV in ch.cipher_suites
+
+
+def _encrypted_extensions_facts(conn: Connection, ee: EncryptedExtensions) -> None:
+    """TLS 1.3 moves the server's ALPN choice and its early_data answer into EncryptedExtensions."""
+    for ext in ee.extensions:
+        if ext.type == EXT_APPLICATION_LAYER_PROTOCOL_NEGOTIATION and ext.fields.get("protocols"):
+            conn.alpn = ext.fields["protocols"][0]
+    if conn.early_data_offered:
+        conn.early_data_accepted = any(ext.type == EXT_EARLY_DATA for ext in ee.extensions)
 
 
 def _server_hello_facts(conn: Connection, sh: ServerHello) -> None:
