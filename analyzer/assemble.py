@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any, Final
 
 from analyzer.limits import Limits
-from analyzer.model import AlertInfo, Connection, DataRun, Entry, GapInfo
+from analyzer.model import AlertInfo, Connection, DataRun, DecryptFailure, DecryptionFacts, Entry, GapInfo
 from analyzer.net.flows import TcpConnection
 from analyzer.net.tcp import Gap, StreamData, StreamEnd, TcpAnomaly
 from analyzer.registry import is_tls13
@@ -33,7 +33,7 @@ from analyzer.registry.codes import (
     HS_SERVER_HELLO,
 )
 from analyzer.tls.connection import TlsConnection
-from analyzer.tls.events import Alert, Malformed, Message, Resync, TlsStart
+from analyzer.tls.events import Alert, KeyFacts, Malformed, Message, Resync, TlsStart
 from analyzer.tls.messages import Certificate, ClientHello, EncryptedExtensions, ServerHello, ServerKeyExchange
 from analyzer.tls.sslv2 import SSLv2ServerHello
 from analyzer.wording import warning_text
@@ -204,6 +204,9 @@ class ConnectionBuilder:
                 conn.entries.append(e)
         conn.gaps = self.gaps
         _facts(conn)
+        keys = self.tls.key_facts()
+        if keys is not None:
+            conn.decryption = _decryption(conn, keys, names)
         return conn
 
 
@@ -291,6 +294,22 @@ def _facts(conn: Connection) -> None:
         ch = conn.client_hellos[0].body if conn.client_hellos else None
         if server_ccs_after_hello or (ch is not None and sh.session_id and sh.session_id == ch.session_id):
             conn.resumed = "ticket" if "ticket" in conn.resumption_offered else "session_id"
+
+
+def _decryption(conn: Connection, keys: KeyFacts, names: tuple[str, str]) -> DecryptionFacts:
+    """The key schedule's facts, oriented, with what came out of the records on each side."""
+    decrypted = {"client": 0, "server": 0}
+    opaque = {"client": 0, "server": 0}
+    for e in conn.entries:
+        if isinstance(e, DataRun):
+            (decrypted if e.decrypted else opaque)[e.side] += e.records
+        elif isinstance(e, Entry) and (e.msg.decrypted or e.msg.encrypted):
+            (decrypted if e.msg.decrypted else opaque)[e.side] += 1
+    failures = [DecryptFailure(names[side], frame, reason,
+                               any(g.side == names[side] and g.frame <= frame for g in conn.gaps))
+                for side, frame, reason in keys.failures]
+    return DecryptionFacts(keys.client_random, list(keys.labels), keys.rsa_premaster, keys.suite,
+                           keys.suite_supported, failures, decrypted, opaque)
 
 
 def _classify_run(run: DataRun, conn: Connection, seen: dict[str, bool]) -> None:

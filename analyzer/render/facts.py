@@ -154,5 +154,7 @@ def footer_notes(report: Report) -> list[str]:
     if not conn.complete:
         end = conn.end_reason or "capture end"
         notes.append(f"handshake not complete (connection ended: {end})")
+    if report.decryption is not None:
+        notes.append(f"decryption {report.decryption.status}: {report.decryption.text}")
     notes.extend(report.warnings)
     return notes

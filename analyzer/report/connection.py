@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from analyzer.analysis.decryption import Decryption
 from analyzer.analysis.findings import Finding
 from analyzer.model import Connection, Entry, GapInfo
 from analyzer.report.messages import CONNECTION_NAMED, message_json, with_names
@@ -30,6 +31,7 @@ class Report:
     client_certificates: list[dict[str, Any]]
     warnings: list[str]  # the connection's, then the judgement's own (a rule that failed)
     secrets: dict[str, str] | None  # the key-log secrets (hex), only when asked for (--show-secrets)
+    decryption: Decryption | None  # why it did or did not decrypt (None: no key log given)
 
     def __init__(self, connection: Connection, findings: list[Finding] | None = None,
                  fingerprints: dict[str, str] | None = None, hello_fingerprints: list[dict[str, str]] | None = None,
@@ -46,6 +48,7 @@ class Report:
         self.client_certificates = [] if client_certificates is None else client_certificates
         self.warnings = list(connection.warnings) if warnings is None else warnings
         self.secrets = secrets
+        self.decryption = None
 
     @property
     def worst(self) -> str | None:
@@ -115,4 +118,6 @@ def connection_json(report: Report) -> dict[str, Any]:
     })
     if report.secrets is not None:
         d["secrets"] = report.secrets
+    if report.decryption is not None and conn.decryption is not None:
+        d["decryption"] = report.decryption.to_json(conn.decryption)
     return with_names(d, CONNECTION_NAMED)
