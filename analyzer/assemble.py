@@ -54,7 +54,7 @@ class ConnectionBuilder:
     cap, messages and warnings are counted, not kept, and `finish` adds one warning per cap."""
 
     __slots__ = ("tcp", "tls", "entries", "gaps", "warnings", "tls_offset", "preamble", "settled",
-                 "reported", "_keyed_sides", "limits", "kept_bytes", "dropped", "hidden", "limits_hit")
+                 "reported", "_keyed_sides", "limits", "kept_bytes", "dropped", "hidden", "limits_hit", "ends")
 
     def __init__(self, tcp: TcpConnection, keylog: Any = None, limits: Limits = _LIMITS) -> None:
         self.tcp = tcp
@@ -72,6 +72,7 @@ class ConnectionBuilder:
         self.settled = False  # the handshake finished or failed: a live view can show it now
         self.reported = False  # already handed out early (live mode)
         self._keyed_sides: set[int] = set()
+        self.ends: dict[int, tuple[str, int]] = {}  # wire side -> how its stream ended, and the frame
 
     def feed(self, events: list) -> None:
         """Take TCP events, pass bytes through the TLS layer, keep what it says."""
@@ -92,6 +93,8 @@ class ConnectionBuilder:
                     self.entries.append(gap)
                 self._tls_events(tls.gap(ev.direction, ev.length, ev.frame, 0.0))
             elif isinstance(ev, StreamEnd):
+                if ev.direction not in self.ends:
+                    self.ends[ev.direction] = (ev.reason, ev.frame)
                 self._tls_events(tls.end(ev.direction, ev.frame, 0.0, ev.reason))
             elif isinstance(ev, TcpAnomaly):
                 if ev.limit:
@@ -203,6 +206,8 @@ class ConnectionBuilder:
                 e.side = names[e.side]
                 conn.entries.append(e)
         conn.gaps = self.gaps
+        conn.ends = {names[s]: end for s, end in sorted(self.ends.items())}
+        conn.reset_by = names[tcp.rst_from] if tcp.rst_from is not None else None
         _facts(conn)
         keys = self.tls.key_facts()
         if keys is not None:

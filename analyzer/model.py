@@ -148,6 +148,8 @@ class Connection:
     server_key_exchange: Any  # the ServerKeyExchange body (TLS <= 1.2)
     sslv2_server_hello_frame: int | None  # SSLv2 proper: where its SERVER-HELLO was
     decryption: DecryptionFacts | None  # None: no key log was given
+    ends: dict[str, tuple[str, int]]  # side -> how its byte stream ended ("fin", "rst", "capture end", ...) and the frame
+    reset_by: str | None  # the side whose segment carried the RST, if one came
 
     def __init__(self, *, id: int, client: Endpoint, server: Endpoint, role_source: str, first_frame: int,
                  last_frame: int, first_ts: float, last_ts: float, packets: int = 0, bytes_client: int = 0,
@@ -165,7 +167,8 @@ class Connection:
         self.resumed = self.early_data_accepted = self.downgrade_sentinel = None
         self.certificates, self.client_certificates, self.alerts = [], [], []
         self.history, self.server_key_exchange, self.sslv2_server_hello_frame = "", None, None
-        self.decryption = None
+        self.decryption = self.reset_by = None
+        self.ends = {}
         for name, value in facts.items():  # (tests build connections with some facts set)
             setattr(self, name, value)
 

@@ -121,7 +121,7 @@ def test_the_ladder_says_it_under_the_connection(capsys) -> None:
     main(["ladder", str(CAPTURES / "tls13.pcap"), "--keylog", str(KEYS / "explain/tls13-no-line.keys"),
           "--width", "200"])
     out = capsys.readouterr().out
-    assert "! decryption no_keys: the key log has no line for this client random" in out
+    assert "! decryption no_keys [no_keylog_line]: the key log has no line for this client random" in out
 
 
 def test_parallel_workers_report_what_they_matched(capsys, tmp_path) -> None:

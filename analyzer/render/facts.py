@@ -151,10 +151,18 @@ def footer_notes(report: Report) -> list[str]:
     """What must stand out: unfinished handshakes, gaps, anomalies. (A downgrade sentinel is a
     fact on its ServerHello row; a real downgrade is a finding, listed with the findings.)"""
     conn, notes = report.connection, []
-    if not conn.complete:
+    if not conn.complete and report.failure is None:
         end = conn.end_reason or "capture end"
         notes.append(f"handshake not complete (connection ended: {end})")
-    if report.decryption is not None:
-        notes.append(f"decryption {report.decryption.status}: {report.decryption.text}")
     notes.extend(report.warnings)
+    return notes
+
+
+def explanations(report: Report) -> list[str]:
+    """Why the handshake failed and why it did (not) decrypt, in words: shown whole, before the notes."""
+    notes = []
+    if report.failure is not None:
+        notes.append(f"handshake failed [{report.failure.cause}]: {report.failure.text}")
+    if report.decryption is not None:
+        notes.append(f"decryption {report.decryption.status} [{report.decryption.reason}]: {report.decryption.text}")
     return notes

@@ -14,7 +14,9 @@ TLS_COLUMNS = ["id", "client", "server", "sni", "version", "suite", "group", "al
                "history", "ja4", "findings", "gaps", "warnings"]
 TCP_COLUMNS = ["id", "client", "server", "frames", "packets", "bytes c>s", "bytes s>c", "gaps", "end"]
 WIRE_COLUMNS = frozenset({3, 7})  # sni, alpn: strings a peer chose
-DECRYPTION_COLUMN = "decryption"  # the table's last column when a key log was given: the one-word status
+# columns a table shows only when a row has something in them: why a handshake failed (its cause
+# id) and, when a key log was given, the one-word decryption status
+OPTIONAL_COLUMNS = ("failure", "decryption")
 # gaps: bytes of the connection lost in TCP gaps (never captured)
 
 
@@ -43,8 +45,9 @@ def cells(report: Report, depth: str = "tls") -> list[str]:
     """A table row as text: sanitised, wire strings cut. Small: a table holds these, not reports."""
     wire = WIRE_COLUMNS if depth != "tcp" else frozenset()
     out = [cut(v) if i in wire else text(v) for i, v in enumerate(row(report, depth))]
-    if depth != "tcp" and report.decryption is not None:
-        out.append(report.decryption.status)
+    if depth != "tcp":
+        out.append(report.failure.cause if report.failure is not None else "")
+        out.append(report.decryption.status if report.decryption is not None else "")
     return out
 
 
@@ -55,9 +58,10 @@ def render(rows: list[list[str]], depth: str = "tls") -> str:
     from tabulate import tabulate  # here: JSON runs do not pay for importing it
 
     headers = TCP_COLUMNS if depth == "tcp" else TLS_COLUMNS
-    if any(len(r) > len(headers) for r in rows):  # a key log was given: each row ends with its status
-        headers = [*headers, DECRYPTION_COLUMN]
-        rows = [r if len(r) > len(TLS_COLUMNS) else [*r, ""] for r in rows]
+    if depth != "tcp":
+        shown = [k for k in range(len(OPTIONAL_COLUMNS)) if any(r[len(headers) + k] for r in rows)]
+        rows = [r[:len(headers)] + [r[len(headers) + k] for k in shown] for r in rows]
+        headers = headers + [OPTIONAL_COLUMNS[k] for k in shown]
     return tabulate(rows, headers=headers, tablefmt="simple", disable_numparse=True) + "\n"
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from analyzer.analysis import decryption, fingerprints, rulebook
+from analyzer.analysis import decryption, failure, fingerprints, rulebook
 from analyzer.analysis.certinfo import certificate_summary
 from analyzer.cache import LruCache
 from analyzer.model import Connection
@@ -48,6 +48,7 @@ def judge(conn: Connection, judge: rulebook.Judge) -> Report:
     report.fingerprints = first
     report.findings = judge.evaluate(conn, report.warnings)
     report.decryption = decryption.diagnose(conn)
+    report.failure = failure.diagnose_failure(conn)
     report.certificates = [certificate_summary(der) for der in conn.certificates]
     report.client_certificates = [certificate_summary(der) for der in conn.client_certificates]
     return report

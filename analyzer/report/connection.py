@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from analyzer.analysis.decryption import Decryption
+from analyzer.analysis.failure import Failure
 from analyzer.analysis.findings import Finding
 from analyzer.model import Connection, Entry, GapInfo
 from analyzer.report.messages import CONNECTION_NAMED, message_json, with_names
@@ -32,6 +33,7 @@ class Report:
     warnings: list[str]  # the connection's, then the judgement's own (a rule that failed)
     secrets: dict[str, str] | None  # the key-log secrets (hex), only when asked for (--show-secrets)
     decryption: Decryption | None  # why it did or did not decrypt (None: no key log given)
+    failure: Failure | None  # why the handshake did not complete (None: it did)
 
     def __init__(self, connection: Connection, findings: list[Finding] | None = None,
                  fingerprints: dict[str, str] | None = None, hello_fingerprints: list[dict[str, str]] | None = None,
@@ -49,6 +51,7 @@ class Report:
         self.warnings = list(connection.warnings) if warnings is None else warnings
         self.secrets = secrets
         self.decryption = None
+        self.failure = None
 
     @property
     def worst(self) -> str | None:
@@ -118,6 +121,8 @@ def connection_json(report: Report) -> dict[str, Any]:
     })
     if report.secrets is not None:
         d["secrets"] = report.secrets
+    if report.failure is not None:
+        d["failure"] = report.failure.to_json()
     if report.decryption is not None and conn.decryption is not None:
         d["decryption"] = report.decryption.to_json(conn.decryption)
     return with_names(d, CONNECTION_NAMED)

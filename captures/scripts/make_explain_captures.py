@@ -4,7 +4,7 @@ does not decrypt and per cause a handshake fails (real openssl peers on 127.0.0.
 47001-47099; run as root, after make_captures.py and make_lossy_captures.py):
 
     python3 captures/scripts/make_explain_captures.py [--only NAME ...]
-    python3 captures/scripts/make_explain_captures.py --keylogs-only   # only the derived key logs
+    python3 captures/scripts/make_explain_captures.py --derived-only   # only the key logs and capture cut from others
 
 The key logs in captures/keys/explain/ are cut from the key logs real clients wrote for the
 fixture captures (lines left out, lines of another session, a TLS 1.2 line for a TLS 1.3 session):
@@ -55,6 +55,18 @@ def derive_keylogs() -> None:
           "tls13-0rtt.keys without CLIENT_EARLY_TRAFFIC_SECRET")
 
 
+def derive_cut_capture() -> None:
+    """explain-tls13-cut.pcap: tls13.pcap up to the server's first data segment (its hello and
+    encrypted flight): a capture that ends in the middle of the handshake."""
+    from make_lossy_captures import records, server_port_of, tcp_payload_len
+
+    head, recs = records((kit.CAPDIR / "tls13.pcap").read_bytes())
+    port = server_port_of("tls13.pcap")
+    keep = next(i for i, rec in enumerate(recs) if tcp_payload_len(rec)[0] == port and tcp_payload_len(rec)[1] > 0)
+    (kit.CAPDIR / "explain-tls13-cut.pcap").write_bytes(head + b"".join(recs[:keep + 1]))
+    print(f"explain-tls13-cut.pcap: the first {keep + 1} of tls13.pcap's {len(recs)} packets")
+
+
 def cap_aria(s: kit.Session) -> str:
     """A TLS 1.2 suite this decryptor cannot open (ARIA-GCM: `cryptography` has no ARIA AEAD)."""
     s.simple(["-tls1_2", "-cipher", "ECDHE-ARIA256-GCM-SHA384"],
@@ -67,13 +79,95 @@ def cap_aria(s: kit.Session) -> str:
     return "TLS 1.2 ECDHE-RSA-ARIA256-GCM-SHA384 with its key log"
 
 
+def cap_version_mismatch(s: kit.Session) -> str:
+    s.simple(["-tls1_3"], [["-tls1_2", "-servername", "explain.test"]], ok=None)
+    _, conns = kit.analyze(s.pcap, s.port)
+    kit.check_conns(conns, 1)
+    kit.check(conns[0].alerts("s") == [70], f"server alerts {conns[0].alerts('s')}, expected protocol_version(70)")
+    return "TLS 1.3-only server, TLS 1.2-only client: server alert protocol_version(70)"
+
+
+def _client_rejects(version: str):  # noqa: ANN202
+    """The client checks the server's name against one the certificate does not hold and gives up."""
+    def make(s: kit.Session) -> str:
+        s.simple([version], [[version, "-servername", "explain.test", "-verify_hostname", "other.test",
+                              "-verify_return_error"]], ok=None)
+        _, conns = kit.analyze(s.pcap, s.port, s.keylog)
+        kit.check_conns(conns, 1)
+        kit.check(conns[0].hs("s")[:2] == [kit.SH, kit.CERT] or kit.CERT in conns[0].hs("s"),
+                  f"server handshake {conns[0].hs('s')}: no Certificate")
+        kit.check(conns[0].alerts("c") == [42], f"client alerts {conns[0].alerts('c')}, expected bad_certificate(42)")
+        return f"{version[1:]}: s_client -verify_hostname other.test -verify_return_error: client alert bad_certificate(42)"
+    return make
+
+
+def cap_client_cert_missing(s: kit.Session) -> str:
+    """TLS 1.3: the server asks for a client certificate, the client has none, and the server's
+    fatal alert comes encrypted (readable only with the key log)."""
+    s.simple(["-tls1_3", "-Verify", "1"], [["-tls1_3", "-servername", "explain.test"]], ok=None)
+    _, conns = kit.analyze(s.pcap, s.port, s.keylog)
+    kit.check_conns(conns, 1)
+    kit.check(kit.CR in conns[0].hs("s"), f"server handshake {conns[0].hs('s')}: no CertificateRequest")
+    kit.check(conns[0].alerts("s") == [116], f"server alerts {conns[0].alerts('s')}, expected certificate_required")
+    return "TLS 1.3 s_server -Verify 1, client without a certificate: encrypted alert certificate_required(116)"
+
+
+def _raw_server(s: kit.Session, linger_reset: bool) -> str:
+    """A TCP server that reads the ClientHello and closes: with SO_LINGER 0 (an RST), or a FIN."""
+    import socket
+    import struct
+    import threading
+
+    errors: list[BaseException] = []
+
+    def serve(lsock: socket.socket) -> None:
+        try:
+            conn, _ = lsock.accept()
+            conn.settimeout(kit.SOCK_TIMEOUT)
+            conn.recv(4096)
+            if linger_reset:
+                conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            conn.close()
+        except OSError as exc:
+            errors.append(exc)
+
+    kit.port_free(s.port)
+    with kit.capture(s.pcap, s.port), socket.create_server(("127.0.0.1", s.port)) as lsock:
+        lsock.settimeout(kit.SOCK_TIMEOUT)
+        th = threading.Thread(target=serve, args=(lsock,), daemon=True)
+        th.start()
+        kit.client(s.s_client("-tls1_3", "-servername", "explain.test", keylog=False), s.log("client"), ok=None)
+        th.join(kit.SOCK_TIMEOUT)
+    kit.check(not errors, f"server: {errors}")
+    frames, conns = kit.analyze(s.pcap, s.port)
+    kit.check(len(conns) == 1 and conns[0].hs("c") == [kit.CH] and conns[0].hs("s") == [],
+              "expected a ClientHello and no answer")
+    return "a ClientHello, then the server closes " + ("with an RST (SO_LINGER 0)" if linger_reset else "(FIN)")
+
+
+def cap_reset(s: kit.Session) -> str:
+    return _raw_server(s, True)
+
+
+def cap_closed(s: kit.Session) -> str:
+    return _raw_server(s, False)
+
+
 CAPTURES = {
     "explain-tls12-aria": (47001, cap_aria),
+    "explain-version-mismatch": (47002, cap_version_mismatch),
+    "explain-tls12-cert-rejected": (47003, _client_rejects("-tls1_2")),
+    "explain-tls13-cert-rejected": (47004, _client_rejects("-tls1_3")),
+    "explain-tls13-client-cert-missing": (47007, cap_client_cert_missing),
+    "explain-reset": (47005, cap_reset),
+    "explain-closed": (47006, cap_closed),
 }
 
 if __name__ == "__main__":
-    if "--keylogs-only" in sys.argv[1:]:
+    if "--derived-only" in sys.argv[1:]:
         derive_keylogs()
+        derive_cut_capture()
         sys.exit(0)
     kit.main(CAPTURES, description=__doc__.split("\n")[0])
     derive_keylogs()
+    derive_cut_capture()
