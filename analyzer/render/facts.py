@@ -50,6 +50,9 @@ def entry_facts(e: Entry | DataRun | GapInfo, report: Report) -> list[str]:
     if m.malformed:
         out.append(f"MALFORMED: {m.malformed}")
     if isinstance(body, ClientHello):
+        hellos = report.connection.client_hellos
+        if report.retry is not None and len(hellos) > 1 and m is hellos[1]:
+            out.append(report.retry.summary())  # the second hello: what the retry changed comes first
         sni = _ext_field(body, 0, "host_name")
         if sni is not None:
             out.append(f"SNI {sni}")

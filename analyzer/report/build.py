@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from analyzer.analysis import decryption, failure, fingerprints, rulebook
+from analyzer.analysis import decryption, failure, fingerprints, retry, rulebook
 from analyzer.analysis.certinfo import certificate_summary
 from analyzer.cache import LruCache
 from analyzer.model import Connection
@@ -49,6 +49,7 @@ def judge(conn: Connection, judge: rulebook.Judge) -> Report:
     report.findings = judge.evaluate(conn, report.warnings)
     report.decryption = decryption.diagnose(conn)
     report.failure = failure.diagnose_failure(conn)
+    report.retry = retry.explain_retry(conn)
     report.certificates = [certificate_summary(der) for der in conn.certificates]
     report.client_certificates = [certificate_summary(der) for der in conn.client_certificates]
     return report

@@ -15,6 +15,7 @@ from typing import Any
 from analyzer.analysis.decryption import Decryption
 from analyzer.analysis.failure import Failure
 from analyzer.analysis.findings import Finding
+from analyzer.analysis.retry import Retry
 from analyzer.model import Connection, Entry, GapInfo
 from analyzer.report.messages import CONNECTION_NAMED, message_json, with_names
 
@@ -34,6 +35,7 @@ class Report:
     secrets: dict[str, str] | None  # the key-log secrets (hex), only when asked for (--show-secrets)
     decryption: Decryption | None  # why it did or did not decrypt (None: no key log given)
     failure: Failure | None  # why the handshake did not complete (None: it did)
+    retry: Retry | None  # what a HelloRetryRequest changed between the two ClientHellos
 
     def __init__(self, connection: Connection, findings: list[Finding] | None = None,
                  fingerprints: dict[str, str] | None = None, hello_fingerprints: list[dict[str, str]] | None = None,
@@ -52,6 +54,7 @@ class Report:
         self.secrets = secrets
         self.decryption = None
         self.failure = None
+        self.retry = None
 
     @property
     def worst(self) -> str | None:
@@ -123,6 +126,8 @@ def connection_json(report: Report) -> dict[str, Any]:
         d["secrets"] = report.secrets
     if report.failure is not None:
         d["failure"] = report.failure.to_json()
+    if report.retry is not None:
+        d["retry"] = report.retry.to_json()
     if report.decryption is not None and conn.decryption is not None:
         d["decryption"] = report.decryption.to_json(conn.decryption)
     return with_names(d, CONNECTION_NAMED)

@@ -14,6 +14,8 @@ each is named after the reason it produces. See captures/README.md.
 from __future__ import annotations
 
 import sys
+from pathlib import Path
+
 import capture_kit as kit  # noqa: E402
 
 EXPLAIN_KEYS = kit.KEYDIR / "explain"
@@ -112,11 +114,65 @@ def cap_client_cert_missing(s: kit.Session) -> str:
     return "TLS 1.3 s_server -Verify 1, client without a certificate: encrypted alert certificate_required(116)"
 
 
+def _python_server(s: kit.Session, serve, client_cmd: list, **client_kw) -> None:  # noqa: ANN001
+    """Capture one connection from `client_cmd` to a server thread running `serve(listening socket)`."""
+    import socket
+    import threading
+
+    kit.port_free(s.port)
+    with kit.capture(s.pcap, s.port), socket.create_server(("127.0.0.1", s.port)) as lsock:
+        lsock.settimeout(kit.SOCK_TIMEOUT)
+        th = threading.Thread(target=serve, args=(lsock,), daemon=True)
+        th.start()
+        kit.client(client_cmd, s.log("client"), **client_kw)
+        th.join(kit.SOCK_TIMEOUT)
+
+
+def cap_hrr_cookie(s: kit.Session) -> str:
+    """A HelloRetryRequest with a cookie: a tlslite-ng server (it puts a cookie in every HRR) that
+    accepts only secp256r1, and `s_client -groups X25519:P-256` (a key share for X25519 only)."""
+    import socket
+
+    from tlslite import HandshakeSettings, TLSConnection, X509CertChain, parsePEMKey
+
+    pki = s.pki
+    chain = X509CertChain()
+    chain.parsePemList(Path(pki.d / "server-chain.pem").read_text())
+    key = parsePEMKey(Path(pki.server_key).read_text(), private=True)
+    settings = HandshakeSettings()
+    settings.minVersion = settings.maxVersion = (3, 4)
+    settings.eccCurves = ["secp256r1"]
+    settings.keyShares = ["secp256r1"]
+    errors: list[BaseException] = []
+
+    def serve(lsock: socket.socket) -> None:
+        try:
+            sock, _ = lsock.accept()
+            sock.settimeout(kit.SOCK_TIMEOUT)
+            conn = TLSConnection(sock)
+            conn.handshakeServer(certChain=chain, privateKey=key, settings=settings)
+            conn.read(max=4096)
+            conn.write(b"HTTP/1.0 200 OK\r\n\r\nhello after a retry\n")
+            conn.close()
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    _python_server(s, serve, s.s_client("-tls1_3", "-groups", "X25519:P-256", "-servername", "explain.test",
+                                         "-ign_eof"), send=kit.HTTP_GET)
+    kit.check(not errors, f"tlslite-ng server: {errors}")
+    _, conns = kit.analyze(s.pcap, s.port, s.keylog)
+    kit.check(len(conns) == 1, f"expected 1 connection, found {len(conns)}")
+    c = conns[0]
+    kit.check(c.hs("c").count(kit.CH) == 2, f"expected 2 ClientHellos, got {c.hs('c')}")
+    hellos = [f for f in c.frames if f.from_client and kit.CH in f.hs]
+    kit.check(44 not in hellos[0].exts and 44 in hellos[1].exts, "the second ClientHello does not carry a cookie")
+    return "tlslite-ng server (secp256r1 only): HRR with a cookie, CH2 echoes it; full handshake, app data"
+
+
 def _raw_server(s: kit.Session, linger_reset: bool) -> str:
     """A TCP server that reads the ClientHello and closes: with SO_LINGER 0 (an RST), or a FIN."""
     import socket
     import struct
-    import threading
 
     errors: list[BaseException] = []
 
@@ -131,13 +187,7 @@ def _raw_server(s: kit.Session, linger_reset: bool) -> str:
         except OSError as exc:
             errors.append(exc)
 
-    kit.port_free(s.port)
-    with kit.capture(s.pcap, s.port), socket.create_server(("127.0.0.1", s.port)) as lsock:
-        lsock.settimeout(kit.SOCK_TIMEOUT)
-        th = threading.Thread(target=serve, args=(lsock,), daemon=True)
-        th.start()
-        kit.client(s.s_client("-tls1_3", "-servername", "explain.test", keylog=False), s.log("client"), ok=None)
-        th.join(kit.SOCK_TIMEOUT)
+    _python_server(s, serve, s.s_client("-tls1_3", "-servername", "explain.test", keylog=False), ok=None)
     kit.check(not errors, f"server: {errors}")
     frames, conns = kit.analyze(s.pcap, s.port)
     kit.check(len(conns) == 1 and conns[0].hs("c") == [kit.CH] and conns[0].hs("s") == [],
@@ -159,6 +209,7 @@ CAPTURES = {
     "explain-tls12-cert-rejected": (47003, _client_rejects("-tls1_2")),
     "explain-tls13-cert-rejected": (47004, _client_rejects("-tls1_3")),
     "explain-tls13-client-cert-missing": (47007, cap_client_cert_missing),
+    "explain-hrr-cookie": (47008, cap_hrr_cookie),
     "explain-reset": (47005, cap_reset),
     "explain-closed": (47006, cap_closed),
 }
