@@ -133,7 +133,9 @@ def header_facts(report: Report) -> list[str]:
     conn = report.connection
     out = []
     if conn.sni:
-        out.append(f"SNI {conn.sni}")
+        out.append(f"SNI {conn.sni}" + (" (ECH outer name)" if report.ech is not None and report.ech.outer_sni else ""))
+    if report.ech is not None:
+        out.append(f"ECH {report.ech.kind}" + {True: ", accepted", False: ", not accepted", None: ""}[report.ech.accepted])
     if conn.version is not None:
         out.append(registry.version_name(conn.version))
     if conn.cipher_suite is not None:

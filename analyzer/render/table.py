@@ -45,6 +45,8 @@ def cells(report: Report, depth: str = "tls") -> list[str]:
     """A table row as text: sanitised, wire strings cut. Small: a table holds these, not reports."""
     wire = WIRE_COLUMNS if depth != "tcp" else frozenset()
     out = [cut(v) if i in wire else text(v) for i, v in enumerate(row(report, depth))]
+    if depth != "tcp" and out[3] and report.ech is not None and report.ech.outer_sni:
+        out[3] += " (ECH outer)"  # the public name of the client-facing server, not the destination
     if depth != "tcp":
         out.append(report.failure.cause if report.failure is not None else "")
         out.append(report.decryption.status if report.decryption is not None else "")

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from analyzer.analysis import decryption, failure, fingerprints, retry, rulebook
+from analyzer.analysis import decryption, ech, failure, fingerprints, retry, rulebook
 from analyzer.analysis.certinfo import certificate_summary
 from analyzer.cache import LruCache
 from analyzer.model import Connection
@@ -50,6 +50,7 @@ def judge(conn: Connection, judge: rulebook.Judge) -> Report:
     report.decryption = decryption.diagnose(conn)
     report.failure = failure.diagnose_failure(conn)
     report.retry = retry.explain_retry(conn)
+    report.ech = ech.explain_ech(conn)
     report.certificates = [certificate_summary(der) for der in conn.certificates]
     report.client_certificates = [certificate_summary(der) for der in conn.client_certificates]
     return report

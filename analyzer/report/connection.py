@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from analyzer.analysis.decryption import Decryption
+from analyzer.analysis.ech import Ech
 from analyzer.analysis.failure import Failure
 from analyzer.analysis.findings import Finding
 from analyzer.analysis.retry import Retry
@@ -36,6 +37,7 @@ class Report:
     decryption: Decryption | None  # why it did or did not decrypt (None: no key log given)
     failure: Failure | None  # why the handshake did not complete (None: it did)
     retry: Retry | None  # what a HelloRetryRequest changed between the two ClientHellos
+    ech: Ech | None  # what the wire says of an Encrypted Client Hello offer
 
     def __init__(self, connection: Connection, findings: list[Finding] | None = None,
                  fingerprints: dict[str, str] | None = None, hello_fingerprints: list[dict[str, str]] | None = None,
@@ -55,6 +57,7 @@ class Report:
         self.decryption = None
         self.failure = None
         self.retry = None
+        self.ech = None
 
     @property
     def worst(self) -> str | None:
@@ -128,6 +131,8 @@ def connection_json(report: Report) -> dict[str, Any]:
         d["failure"] = report.failure.to_json()
     if report.retry is not None:
         d["retry"] = report.retry.to_json()
+    if report.ech is not None:
+        d["ech"] = report.ech.to_json()
     if report.decryption is not None and conn.decryption is not None:
         d["decryption"] = report.decryption.to_json(conn.decryption)
     return with_names(d, CONNECTION_NAMED)
