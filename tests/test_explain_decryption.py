@@ -132,3 +132,10 @@ def test_parallel_workers_report_what_they_matched(capsys, tmp_path) -> None:
                                                               "tls", None, keylog)
     assert len(list(items)) == 2
     assert keylog.usage().matched == 2 and keylog.usage().unused_lines == 0
+
+
+def test_an_rsa_line_beside_the_client_random_line_counts_as_used(capsys) -> None:
+    # OpenSSL logs both for static RSA: the CLIENT_RANDOM line keys the session, the RSA line is not unused
+    main(["analyze", str(CAPTURES / "keyed-tls12-cbc-sha1-etm.pcap"), "--keylog",
+          str(KEYS / "keyed-tls12-cbc-sha1-etm.keys")])
+    assert "key log: 2 lines read, 1 session matched, 0 lines unused" in capsys.readouterr().err

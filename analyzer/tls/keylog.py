@@ -28,7 +28,7 @@ class KeyLogUsage:
     in a ClientHello; the secrets never leave the KeyLog)."""
 
     lines: int
-    matched: int
+    matched: int  # sessions (client randoms) a connection found keys for, by any line
     unused_lines: int
     unused_randoms: list[str]
 
@@ -73,24 +73,27 @@ class KeyLog:
         self.used.add(bytes(client_random))
         return dict(found)
 
-    def rsa_premaster(self, encrypted_premaster: bytes) -> bytes | None:
-        """The premaster named by the first 8 bytes of the RSA-encrypted premaster (the whole may be given)."""
+    def rsa_premaster(self, encrypted_premaster: bytes, client_random: bytes | None = None) -> bytes | None:
+        """The premaster named by the first 8 bytes of the RSA-encrypted premaster (the whole may be given).
+        A line found is remembered as used, and the session (`client_random`) as matched."""
         key = bytes(encrypted_premaster[:8])
         found = self.rsa.get(key) if len(encrypted_premaster) >= 8 else None
         if found is not None:
             self.rsa_used.add(key)
+            if client_random is not None:
+                self.used.add(bytes(client_random))
         return found
 
     def usage(self) -> KeyLogUsage:
         """How much of the key log the connections read so far used (never a secret)."""
         unused = sorted(r for r in self.secrets if r not in self.used)
-        return KeyLogUsage(self.lines, len(self.used) + len(self.rsa_used),
+        return KeyLogUsage(self.lines, len(self.used),
                            sum(len(self.secrets[r]) for r in unused) + len(self.rsa) - len(self.rsa_used),
                            [r.hex() for r in unused])
 
     def merge_usage(self, used: set[bytes], rsa_used: set[bytes]) -> None:
         """What another process's copy of this key log used (analyzer/parallel.py)."""
-        self.used |= used & self.secrets.keys()
+        self.used |= used
         self.rsa_used |= rsa_used & self.rsa.keys()
 
     def __len__(self) -> int:

@@ -125,13 +125,14 @@ class KeyState:
         """RSA key exchange: a key log may hold the premaster, named by its first encrypted bytes.
         Call after `handshake_message` has seen this ClientKeyExchange."""
         transcript, self.transcript = self.transcript, None
-        if self.tls12_pair is not None or self.suite is None or self.version is None:
+        if self.suite is None or self.version is None:
             return
         encrypted_premaster = body[:8] if self.version == 0x0300 else body[2:10]  # SSLv3: no length
-        premaster = self.keylog.rsa_premaster(encrypted_premaster)
+        # looked up even when a CLIENT_RANDOM line keyed the session: the key log's summary counts it used
+        premaster = self.keylog.rsa_premaster(encrypted_premaster, self.client_random)
         from analyzer.tls import decrypt
 
-        if premaster is None:
+        if premaster is None or self.tls12_pair is not None:
             return
         if not decrypt.supported(self.suite, self.version):
             self.notes.append(unsupported(self.suite, self.version))
