@@ -61,8 +61,17 @@ def test_each_reason_comes_from_a_real_capture(capture: str, keys: str, expected
         jsonschema.validate(d, SCHEMA["properties"]["connections"]["items"]["properties"]["decryption"] | DEFS)
 
 
+def test_a_key_log_without_the_outer_random_of_an_ech_offer(corpus, capsys) -> None:
+    # Firefox offering ECH to Cloudflare (corpus), with a key log holding another session's lines
+    capture = corpus / "ntop_nDPI/tls_ech.pcapng"
+    report = reports(capture, keylog=load_keylog(KEYS / "tls13.keys"))[0]
+    d = report.to_json()["decryption"]
+    assert (d["status"], d["reason"]) == ("no_keys", "ech_inner_random")
+    assert report.connection.client_hellos[0].body.random.hex() in d["text"]
+
+
 def test_every_reason_id_is_produced_by_a_case_and_listed_in_the_schema_and_readme() -> None:
-    produced = {reason for _c, _k, rows in CASES for _s, reason, _f in rows}
+    produced = {reason for _c, _k, rows in CASES for _s, reason, _f in rows} | {"ech_inner_random"}
     assert produced == set(REASONS)
     props = SCHEMA["properties"]["connections"]["items"]["properties"]["decryption"]["properties"]
     assert props["reason"]["enum"] == list(REASONS) and props["status"]["enum"] == list(STATUSES)

@@ -13,6 +13,7 @@ from typing import Final
 
 from analyzer import registry
 from analyzer.model import Connection, DataRun, DecryptionFacts
+from analyzer.registry.codes import EXT_ENCRYPTED_CLIENT_HELLO
 from analyzer.tls.keys import CLIENT_EARLY, EARLY_UNKEYED, HANDSHAKE, TRAFFIC_0
 from analyzer.wording import plural
 
@@ -24,6 +25,9 @@ REASONS: Final = {
     "nothing_encrypted": ("not_needed", "no protected record was sent: there was nothing to decrypt"),
     "handshake_not_captured": ("no_keys", "the handshake before the keys was not captured: {what}"),
     "no_keylog_line": ("no_keys", "the key log has no line for this client random ({random})"),
+    "ech_inner_random": ("no_keys", "the key log has no line for this client random ({random}), and the "
+                                    "ClientHello offered ECH: a client logs the random of its inner ClientHello, "
+                                    "which travels encrypted (--explain-keylog lists the randoms no connection used)"),
     "other_version_labels": ("no_keys", "the key log has only {have} lines for this client random, and this "
                                         "connection is {version}: it needs {need}"),
     "unsupported_suite": ("failed", "cipher suite {suite} cannot be decrypted: its records stay opaque"),
@@ -85,7 +89,9 @@ def diagnose(conn: Connection) -> Decryption | None:
         return _answer("handshake_not_captured", what="no ClientHello, so no client random to find the keys by")
     labels = set(facts.labels)
     if not labels and not facts.rsa_premaster:
-        return _answer("no_keylog_line", random=conn.client_hellos[0].body.random.hex())
+        first = conn.client_hellos[0].body
+        reason = "ech_inner_random" if first.ext(EXT_ENCRYPTED_CLIENT_HELLO) is not None else "no_keylog_line"
+        return _answer(reason, random=first.random.hex())
     if conn.server_hello is None:
         return _answer("handshake_not_captured", what="no ServerHello, so no cipher suite and no server random "
                                                       "to derive the keys with")
