@@ -72,10 +72,6 @@ def _answer(reason: str, frame: int | None = None, decrypted: int = 0, **fields:
     return Decryption(status, reason, words.format(**fields), frame)
 
 
-def _labels_text(labels: list[str] | tuple[str, ...]) -> str:
-    return " and ".join(labels)
-
-
 def diagnose(conn: Connection) -> Decryption | None:
     """The connection's decryption status and reason; None when no key log was given."""
     facts = conn.decryption
@@ -89,9 +85,9 @@ def diagnose(conn: Connection) -> Decryption | None:
         return _answer("handshake_not_captured", what="no ClientHello, so no client random to find the keys by")
     labels = set(facts.labels)
     if not labels and not facts.rsa_premaster:
-        first = conn.client_hellos[0].body
-        reason = "ech_inner_random" if first.ext(EXT_ENCRYPTED_CLIENT_HELLO) is not None else "no_keylog_line"
-        return _answer(reason, random=first.random.hex())
+        hello = conn.client_hellos[0].body
+        reason = "ech_inner_random" if hello.ext(EXT_ENCRYPTED_CLIENT_HELLO) is not None else "no_keylog_line"
+        return _answer(reason, random=hello.random.hex())
     if conn.server_hello is None:
         return _answer("handshake_not_captured", what="no ServerHello, so no cipher suite and no server random "
                                                       "to derive the keys with")
@@ -115,9 +111,9 @@ def diagnose(conn: Connection) -> Decryption | None:
         missing_hs = [label for label in HANDSHAKE if label not in labels]
         missing_app = [label for label in TRAFFIC_0 if label not in labels]
         if missing_hs and not decrypted:
-            return _answer("handshake_secrets_missing", missing=_labels_text(missing_hs))
+            return _answer("handshake_secrets_missing", missing=" and ".join(missing_hs))
         if missing_app and opaque:
-            return _answer("traffic_secrets_missing", None, decrypted, missing=_labels_text(missing_app))
+            return _answer("traffic_secrets_missing", None, decrypted, missing=" and ".join(missing_app))
     if opaque:
         side = max(facts.opaque, key=lambda s: facts.opaque[s])
         return _answer("records_opaque", None, decrypted, count=plural(facts.opaque[side], "protected record"), side=side)
