@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any, Final
 
 from analyzer.limits import Limits
-from analyzer.model import AlertInfo, Connection, DataRun, Entry, GapInfo
+from analyzer.model import AlertInfo, Connection, DataRun, DecryptFailure, DecryptionFacts, Entry, GapInfo
 from analyzer.net.flows import TcpConnection
 from analyzer.net.tcp import Gap, StreamData, StreamEnd, TcpAnomaly
 from analyzer.registry import is_tls13
@@ -33,7 +33,7 @@ from analyzer.registry.codes import (
     HS_SERVER_HELLO,
 )
 from analyzer.tls.connection import TlsConnection
-from analyzer.tls.events import Alert, Malformed, Message, Resync, TlsStart
+from analyzer.tls.events import Alert, KeyFacts, Malformed, Message, Resync, TlsStart
 from analyzer.tls.messages import Certificate, ClientHello, EncryptedExtensions, ServerHello, ServerKeyExchange
 from analyzer.tls.sslv2 import SSLv2ServerHello
 from analyzer.wording import warning_text
@@ -54,7 +54,7 @@ class ConnectionBuilder:
     cap, messages and warnings are counted, not kept, and `finish` adds one warning per cap."""
 
     __slots__ = ("tcp", "tls", "entries", "gaps", "warnings", "tls_offset", "preamble", "settled",
-                 "reported", "_keyed_sides", "limits", "kept_bytes", "dropped", "hidden", "limits_hit")
+                 "reported", "_keyed_sides", "limits", "kept_bytes", "dropped", "hidden", "limits_hit", "ends")
 
     def __init__(self, tcp: TcpConnection, keylog: Any = None, limits: Limits = _LIMITS) -> None:
         self.tcp = tcp
@@ -72,6 +72,7 @@ class ConnectionBuilder:
         self.settled = False  # the handshake finished or failed: a live view can show it now
         self.reported = False  # already handed out early (live mode)
         self._keyed_sides: set[int] = set()
+        self.ends: dict[int, tuple[str, int]] = {}  # wire side -> how its stream ended, and the frame
 
     def feed(self, events: list) -> None:
         """Take TCP events, pass bytes through the TLS layer, keep what it says."""
@@ -92,6 +93,8 @@ class ConnectionBuilder:
                     self.entries.append(gap)
                 self._tls_events(tls.gap(ev.direction, ev.length, ev.frame, 0.0))
             elif isinstance(ev, StreamEnd):
+                if ev.direction not in self.ends:
+                    self.ends[ev.direction] = (ev.reason, ev.frame)
                 self._tls_events(tls.end(ev.direction, ev.frame, 0.0, ev.reason))
             elif isinstance(ev, TcpAnomaly):
                 if ev.limit:
@@ -203,7 +206,12 @@ class ConnectionBuilder:
                 e.side = names[e.side]
                 conn.entries.append(e)
         conn.gaps = self.gaps
+        conn.ends = {names[s]: end for s, end in sorted(self.ends.items())}
+        conn.reset_by = names[tcp.rst_from] if tcp.rst_from is not None else None
         _facts(conn)
+        keys = self.tls.key_facts()
+        if keys is not None:
+            conn.decryption = _decryption(conn, keys, names)
         return conn
 
 
@@ -260,8 +268,8 @@ def _facts(conn: Connection) -> None:
                 conn.certificates = [body.certificate]
         elif m.type == HS_CERTIFICATE and side == "client" and isinstance(body, Certificate):
             conn.client_certificates = [ent.der for ent in body.entries]
-        elif isinstance(body, EncryptedExtensions) and conn.early_data_offered:
-            conn.early_data_accepted = any(e.type == 42 for e in body.extensions)  # visible once decrypted
+        elif isinstance(body, EncryptedExtensions) and side == "server":  # TLS 1.3, visible once decrypted
+            _encrypted_extensions_facts(conn, body)
         elif m.content_type == CT_CHANGE_CIPHER_SPEC and side == "server" and conn.server_hellos and not server_flight_opened:
             server_ccs_after_hello = True
         elif m.content_type == CT_ALERT:
@@ -293,6 +301,22 @@ def _facts(conn: Connection) -> None:
             conn.resumed = "ticket" if "ticket" in conn.resumption_offered else "session_id"
 
 
+def _decryption(conn: Connection, keys: KeyFacts, names: tuple[str, str]) -> DecryptionFacts:
+    """The key schedule's facts, oriented, with what came out of the records on each side."""
+    decrypted = {"client": 0, "server": 0}
+    opaque = {"client": 0, "server": 0}
+    for e in conn.entries:
+        if isinstance(e, DataRun):
+            (decrypted if e.decrypted else opaque)[e.side] += e.records
+        elif isinstance(e, Entry) and (e.msg.decrypted or e.msg.encrypted):
+            (decrypted if e.msg.decrypted else opaque)[e.side] += 1
+    failures = [DecryptFailure(names[side], frame, reason,
+                               any(g.side == names[side] and g.frame <= frame for g in conn.gaps))
+                for side, frame, reason in keys.failures]
+    return DecryptionFacts(keys.client_random, list(keys.labels), keys.rsa_premaster, keys.suite,
+                           keys.suite_supported, failures, decrypted, opaque)
+
+
 def _classify_run(run: DataRun, conn: Connection, seen: dict[str, bool]) -> None:
     """Name what an opaque run is: 0-RTT data, a TLS 1.3 encrypted handshake flight, or data."""
     sh = conn.server_hello
@@ -322,6 +346,15 @@ def _client_hello_facts(conn: Connection, ch: ClientHello) -> None:
         conn.resumption_offered.append("psk")
     conn.early_data_offered = ch.ext(EXT_EARLY_DATA) is not None
     conn.fallback_scsv = FALLBACK_SCSV in ch.cipher_suites
+
+
+def _encrypted_extensions_facts(conn: Connection, ee: EncryptedExtensions) -> None:
+    """TLS 1.3 moves the server's ALPN choice and its early_data answer into EncryptedExtensions."""
+    for ext in ee.extensions:
+        if ext.type == EXT_APPLICATION_LAYER_PROTOCOL_NEGOTIATION and ext.fields.get("protocols"):
+            conn.alpn = ext.fields["protocols"][0]
+    if conn.early_data_offered:
+        conn.early_data_accepted = any(ext.type == EXT_EARLY_DATA for ext in ee.extensions)
 
 
 def _server_hello_facts(conn: Connection, sh: ServerHello) -> None:

@@ -40,7 +40,7 @@ class TcpConnection:
     """One TCP connection: two half-streams and the facts the report needs."""
 
     __slots__ = ("id", "key", "role_source", "halves", "isn", "first_frame", "last_frame", "first_ts",
-                 "last_ts", "packets", "finished", "app", "syn_seen", "end_reason", "rkey")
+                 "last_ts", "packets", "finished", "app", "syn_seen", "end_reason", "rkey", "rst_from")
 
     def __init__(self, cid: int, key: tuple, role_source: str, limits: Limits, frame: int, ts: float,
                  budget: PendingBudget | None = None, discard: bool = False) -> None:
@@ -62,6 +62,7 @@ class TcpConnection:
         self.finished = False
         self.syn_seen = False
         self.end_reason = ""
+        self.rst_from: int | None = None  # the direction whose segment carried the first RST
         self.app: Any = None  # the consumer of this connection's events (the TLS layer)
 
     @property
@@ -98,6 +99,8 @@ class TcpConnection:
             if other.next_seq is not None and not other.ended:
                 other.acked(seg.ack, frame, ts, out)
         if flags & RST:
+            if self.rst_from is None:
+                self.rst_from = d
             for h in self.halves:
                 h.finish("rst", frame, ts, out)
         elif flags & FIN:

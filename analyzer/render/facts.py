@@ -50,6 +50,9 @@ def entry_facts(e: Entry | DataRun | GapInfo, report: Report) -> list[str]:
     if m.malformed:
         out.append(f"MALFORMED: {m.malformed}")
     if isinstance(body, ClientHello):
+        hellos = report.connection.client_hellos
+        if report.retry is not None and len(hellos) > 1 and m is hellos[1]:
+            out.append(report.retry.summary())  # the second hello: what the retry changed comes first
         sni = _ext_field(body, 0, "host_name")
         if sni is not None:
             out.append(f"SNI {sni}")
@@ -130,7 +133,9 @@ def header_facts(report: Report) -> list[str]:
     conn = report.connection
     out = []
     if conn.sni:
-        out.append(f"SNI {conn.sni}")
+        out.append(f"SNI {conn.sni}" + (" (ECH outer name)" if report.ech is not None and report.ech.outer_sni else ""))
+    if report.ech is not None:
+        out.append(f"ECH {report.ech.kind}" + {True: ", accepted", False: ", not accepted", None: ""}[report.ech.accepted])
     if conn.version is not None:
         out.append(registry.version_name(conn.version))
     if conn.cipher_suite is not None:
@@ -151,8 +156,18 @@ def footer_notes(report: Report) -> list[str]:
     """What must stand out: unfinished handshakes, gaps, anomalies. (A downgrade sentinel is a
     fact on its ServerHello row; a real downgrade is a finding, listed with the findings.)"""
     conn, notes = report.connection, []
-    if not conn.complete:
+    if not conn.complete and report.failure is None:
         end = conn.end_reason or "capture end"
         notes.append(f"handshake not complete (connection ended: {end})")
     notes.extend(report.warnings)
+    return notes
+
+
+def explanations(report: Report) -> list[str]:
+    """Why the handshake failed and why it did (not) decrypt, in words: shown whole, before the notes."""
+    notes = []
+    if report.failure is not None:
+        notes.append(f"handshake failed [{report.failure.cause}]: {report.failure.text}")
+    if report.decryption is not None:
+        notes.append(f"decryption {report.decryption.status} [{report.decryption.reason}]: {report.decryption.text}")
     return notes

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from analyzer.analysis import fingerprints, rulebook
+from analyzer.analysis import decryption, ech, failure, fingerprints, retry, rulebook
 from analyzer.analysis.certinfo import certificate_summary
 from analyzer.cache import LruCache
 from analyzer.model import Connection
@@ -47,6 +47,10 @@ def judge(conn: Connection, judge: rulebook.Judge) -> Report:
         first.update(report.server_fingerprints[negotiating])
     report.fingerprints = first
     report.findings = judge.evaluate(conn, report.warnings)
+    report.decryption = decryption.diagnose(conn)
+    report.failure = failure.diagnose_failure(conn)
+    report.retry = retry.explain_retry(conn)
+    report.ech = ech.explain_ech(conn)
     report.certificates = [certificate_summary(der) for der in conn.certificates]
     report.client_certificates = [certificate_summary(der) for der in conn.client_certificates]
     return report
