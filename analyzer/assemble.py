@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any, Final
 
 from analyzer.limits import Limits
-from analyzer.model import AlertInfo, Connection, DataRun, Entry, GapInfo
+from analyzer.model import AlertInfo, Connection, DataRun, Entry, FragmentRow, GapInfo, RetransmissionRow
 from analyzer.net.flows import TcpConnection
 from analyzer.net.tcp import Gap, StreamData, StreamEnd, TcpAnomaly
 from analyzer.registry import is_tls13
@@ -227,6 +227,8 @@ def _facts(conn: Connection) -> None:
                     encrypted_after[e.side] = True
             continue
         m: Message = e.msg
+        if isinstance(m.body, (FragmentRow, RetransmissionRow)):
+            continue  # DTLS: a piece or a copy of a message that has its own row
         side = e.side
         letter = None
         if m.type is not None:

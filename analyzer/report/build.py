@@ -9,11 +9,14 @@ from typing import Final
 
 from analyzer.analysis import fingerprints, rulebook
 from analyzer.analysis.certinfo import certificate_summary
+from analyzer.analysis.findings import Finding
 from analyzer.cache import LruCache
+from analyzer.dtls.versions import tls_equivalent
 from analyzer.model import Connection
 from analyzer.report.connection import Report
 from analyzer.tls.messages import ClientHello
 
+JA4_TRANSPORT: Final = {"tcp": "t", "quic": "q", "dtls": "d"}  # JA4's first character
 CACHE_MAX: Final = 4096  # distinct client fingerprints kept (a capture has a few clients, a busy one thousands)
 _CLIENT_CACHE: Final = LruCache[dict[str, str]](CACHE_MAX)
 
@@ -33,7 +36,7 @@ def judge(conn: Connection, judge: rulebook.Judge) -> Report:
     report = Report(conn)
     if not conn.tls:
         return report
-    transport = "t" if conn.transport == "tcp" else "q"
+    transport = JA4_TRANSPORT.get(conn.transport, "t")
     report.hello_fingerprints = [cached_client_fingerprints(_CLIENT_CACHE, m.body, transport)
                                  for m in conn.client_hellos]
     # a HelloRetryRequest too: on the wire it is a ServerHello (tshark agrees)
@@ -46,7 +49,21 @@ def judge(conn: Connection, judge: rulebook.Judge) -> Report:
     if conn.server_hellos:
         first.update(report.server_fingerprints[negotiating])
     report.fingerprints = first
-    report.findings = judge.evaluate(conn, report.warnings)
+    report.findings = _evaluate(conn, judge, report.warnings)
     report.certificates = [certificate_summary(der) for der in conn.certificates]
     report.client_certificates = [certificate_summary(der) for der in conn.client_certificates]
     return report
+
+
+def _evaluate(conn: Connection, judge: rulebook.Judge, warnings: list[str]) -> list[Finding]:
+    """The findings. DTLS is judged by the TLS version it is built on (DTLS 1.0 as TLS 1.1, RFC 6347
+    1.1): the rules see those versions while they run; the facts keep the DTLS ones."""
+    if conn.transport != "dtls":
+        return judge.evaluate(conn, warnings)
+    shown = conn.version, conn.versions_offered
+    conn.version = tls_equivalent(conn.version) if conn.version is not None else None
+    conn.versions_offered = [tls_equivalent(v) or v for v in conn.versions_offered]
+    try:
+        return judge.evaluate(conn, warnings)
+    finally:
+        conn.version, conn.versions_offered = shown

@@ -115,4 +115,6 @@ def connection_json(report: Report) -> dict[str, Any]:
     })
     if report.secrets is not None:
         d["secrets"] = report.secrets
+    if conn.udp is not None:  # QUIC or DTLS: what only that transport has, under its name
+        d[conn.transport] = with_names(dict(conn.udp), ("version",)) if conn.transport == "dtls" else conn.udp
     return with_names(d, CONNECTION_NAMED)
