@@ -52,14 +52,20 @@ TRANSPORT_PARAMETERS: Final = (0x39, 0xFFA5)  # quic_transport_parameters (RFC 9
 RUN_ROLES: Final = {"Handshake": "handshake", "0-RTT": "early_data", "1-RTT": "application"}
 RUN_CONTENT: Final = {"Handshake": CT_HANDSHAKE, "0-RTT": CT_APPLICATION_DATA, "1-RTT": CT_APPLICATION_DATA}
 ALERT_FATAL: Final = 2
+DTLS_FIRST_BYTES: Final = frozenset((1, *range(20, 27)))  # CAPWAP's DTLS preamble; content types 20-26
 
 
 def detect(payload: bytes) -> str | None:
-    """"quic" or "dtls" when a datagram is worth a flow (QUIC still has to decrypt), else None."""
-    if looks_like_quic(payload):
-        return "quic"
-    if looks_like_dtls(payload):
-        return "dtls"
+    """"quic" or "dtls" when a datagram is worth a flow (QUIC still has to decrypt), else None.
+    The first byte sorts most datagrams out at once: a QUIC long header has its top bit set, a
+    DTLS record starts with a content type (20-26) or a CAPWAP preamble (1)."""
+    if not payload:
+        return None
+    first = payload[0]
+    if first & 0x80:
+        return "quic" if looks_like_quic(payload) else None
+    if first in DTLS_FIRST_BYTES:
+        return "dtls" if looks_like_dtls(payload) else None
     return None
 
 

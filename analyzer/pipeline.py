@@ -52,6 +52,7 @@ class Pipeline:
         self.shard = shard  # (k, n): only connections whose port sum is k mod n (see parallel.py)
         self.early = early  # live: hand a connection out as soon as its handshake settles
         self._watermark = 0
+        self._udp_full = False  # more UDP flows than max_udp_flows: sweep them now
         self.keylog = keylog  # analyzer.tls.keylog.KeyLog: secrets to decrypt with (may grow while reading)
         # the findings' policy, made ready once (a Judge given is used as it is; None: the default profile)
         self.judge = policy if isinstance(policy, Judge) else Judge(policy)
@@ -83,6 +84,7 @@ class Pipeline:
         out: list = []
         shard, shards = self.shard or (0, 1)
         early = self.early
+        udp_on = self.depth != "tcp"  # (QUIC and DTLS are TLS: not read at depth "tcp")
         next_sweep = SWEEP_EVERY
         for n, ts, linktype, data in frames:
             if linktype == TICK:  # a live source's clock: time passes without packets
@@ -92,10 +94,13 @@ class Pipeline:
             if not isinstance(pkt, Segment):
                 if isinstance(pkt, Datagram):
                     stats.udp_datagrams += 1
-                    if (shards == 1 or (pkt.sport + pkt.dport) % shards == shard) and self.depth != "tcp":
+                    if udp_on and (shards == 1 or (pkt.sport + pkt.dport) % shards == shard):
                         report = self._datagram(pkt, n, ts)
                         if report is not None:
                             yield report
+                        if self._udp_full:  # a new flow passed the cap: it holds between sweeps too
+                            self._udp_full = False
+                            yield from self._report([], self.udp.sweep(ts))
                 continue
             if shards > 1 and (pkt.sport + pkt.dport) % shards != shard:
                 continue
@@ -139,13 +144,14 @@ class Pipeline:
         """A UDP datagram to its QUIC/DTLS flow; one that starts none (DNS, ...) costs a lookup and a
         look at its first bytes. A report when live mode hands a settled handshake out early."""
         udp = self.udp
-        hit = udp.lookup(pkt)
+        hit = udp.lookup(pkt) if udp.flows else None
         if hit is None:
             transport = detect(pkt.payload)
             if transport is None:
                 return None
             flow = udp.create(pkt, n, ts)
             flow.app = DatagramBuilder(transport, flow, self.keylog, self.limits)
+            self._udp_full = udp.over_cap()
             side = 0
         else:
             flow, side = hit

@@ -37,7 +37,7 @@ from analyzer.errors import DecodeError  # noqa: E402
 from analyzer.quic import versions as V  # noqa: E402
 from analyzer.quic.keys import OpenError, initial_keys, retry_tag  # noqa: E402
 from analyzer.quic.packet import LONG, decode_packet_number, open_packet, parse_long, protect, unmask  # noqa: E402
-SEEDS = [ROOT / "captures" / "quic" / f"quic-{n}.pcap" for n in ("v1", "large-client-hello", "chacha20", "v2", "retry")]
+SEEDS = [ROOT / "captures" / f"quic-{n}.pcap" for n in ("v1", "large-client-hello", "chacha20", "v2", "retry")]
 IPPROTO_UDP = 17
 
 

@@ -97,6 +97,7 @@ class UdpFlowTable:
         return done
 
     def over_cap(self) -> bool:
+        """More flows than the cap: the pipeline sweeps at once (not at its next sweep)."""
         return len(self.live) > self.limits.max_udp_flows
 
     def drain(self) -> list[UdpFlow]:

@@ -171,8 +171,8 @@ def header_facts(report: Report) -> list[str]:
     conn = report.connection
     out = []
     label = transport_label(report)
-    if label is not None and conn.transport == "quic":
-        out.append(label)
+    if label is not None and not registry.version_name(conn.version or 0).startswith("DTLS"):
+        out.append(label)  # (a DTLS version's name says it already)
     if conn.sni:
         out.append(f"SNI {conn.sni}")
     if conn.version is not None:
