@@ -43,7 +43,15 @@ from analyzer.quic import events as qe
 from analyzer.quic.connection import QuicConnection
 from analyzer.quic.packet import looks_like_quic
 from analyzer.quic.versions import lookup as quic_version
-from analyzer.registry.codes import CT_ALERT, CT_APPLICATION_DATA, CT_HANDSHAKE, HS_CLIENT_HELLO, HS_FINISHED
+from analyzer.registry.codes import (
+    CT_ALERT,
+    CT_APPLICATION_DATA,
+    CT_HANDSHAKE,
+    HS_CLIENT_HELLO,
+    HS_FINISHED,
+    HS_KEY_UPDATE,
+    HS_NEW_SESSION_TICKET,
+)
 from analyzer.tls.events import Alert, Malformed, Message, TlsStart
 from analyzer.tls.messages import ClientHello, EncryptedExtensions
 from analyzer.wording import MALFORMED
@@ -52,6 +60,7 @@ TRANSPORT_PARAMETERS: Final = (0x39, 0xFFA5)  # quic_transport_parameters (RFC 9
 RUN_ROLES: Final = {"Handshake": "handshake", "0-RTT": "early_data", "1-RTT": "application"}
 RUN_CONTENT: Final = {"Handshake": CT_HANDSHAKE, "0-RTT": CT_APPLICATION_DATA, "1-RTT": CT_APPLICATION_DATA}
 ALERT_FATAL: Final = 2
+AFTER_HANDSHAKE: Final = (None, HS_NEW_SESSION_TICKET, HS_KEY_UPDATE)  # rows a 1-RTT packet carries
 DTLS_FIRST_BYTES: Final = frozenset((1, *range(20, 27)))  # CAPWAP's DTLS preamble; content types 20-26
 
 
@@ -212,11 +221,13 @@ class DatagramBuilder:
                                         name=name, encrypted=False, length=0, body=body))
 
     def _insert(self, run: DataRun, handshake: bool) -> None:
-        """A run is reported when it ends, after the messages read from its packets: a Handshake
-        run goes before the decrypted messages of its side since its first packet."""
+        """A run is reported when it ends, after the rows read from its packets: it goes before
+        them. Those are its side's rows after its first frame (any other packet of that side
+        would have ended the run), and in its first frame the Handshake level's decrypted ones
+        (an Initial or a Handshake packet may share the datagram of a run's first packet)."""
         entries = self.entries
         i = len(entries)
-        while handshake and i > 0 and _decrypted_since(entries[i - 1], run):
+        while i > 0 and _read_from(entries[i - 1], run, handshake):
             i -= 1
         entries.insert(i, run)
 
@@ -325,8 +336,12 @@ class DatagramBuilder:
         }
 
 
-def _decrypted_since(e: Any, run: DataRun) -> bool:
-    return isinstance(e, Message) and e.decrypted and e.side == run.side and e.frame >= run.frame
+def _read_from(e: Any, run: DataRun, handshake: bool) -> bool:
+    if not isinstance(e, Message) or e.side != run.side or e.frame < run.frame:
+        return False
+    if e.frame > run.frame:
+        return True
+    return e.decrypted if handshake else e.type in AFTER_HANDSHAKE  # (the first frame's rows of its own level)
 
 
 def _warning(ev: Malformed) -> str:

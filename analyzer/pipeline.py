@@ -156,8 +156,13 @@ class Pipeline:
         else:
             flow, side = hit
         flow.datagram(side, pkt.payload, n, ts)
+        if flow.app is None:  # not QUIC after all: its datagrams are swallowed until it goes idle
+            return None
         app: DatagramBuilder = flow.app
         app.datagram(side, pkt.payload, n, ts)
+        if app.ignored:
+            flow.app = None  # (nothing kept; and no report will come: the watermark passes it)
+            return None
         if app.closed and flow.closed_at is None:
             flow.closed_at = ts
         if self.early and app.settled and not app.reported and not app.ignored:
@@ -210,6 +215,8 @@ class Pipeline:
 
     def _finish_udp(self, flow: UdpFlow) -> Report | None:
         """A UDP flow that ended: its report, unless it never was QUIC/DTLS or went out early."""
+        if flow.app is None:
+            return None
         app: DatagramBuilder = flow.app
         flow.app = None
         app.end()

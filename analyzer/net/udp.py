@@ -109,9 +109,11 @@ class UdpFlowTable:
 
     @property
     def lowest_open(self) -> int | None:
-        """The lowest id still open (None: none), for the pipeline's watermark."""
-        for cid in self.live:
-            return cid
+        """The lowest id that may still be reported (None: none), for the pipeline's watermark: a
+        flow whose consumer gave up (`app` None) only swallows datagrams until it goes idle."""
+        for cid, flow in self.live.items():
+            if flow.app is not None:
+                return cid
         return None
 
     def _forget(self, flow: UdpFlow) -> None:

@@ -16,6 +16,7 @@ from analyzer.model import Connection
 from analyzer.report.connection import Report
 from analyzer.tls.messages import ClientHello
 
+TLS13: Final = 0x0304
 JA4_TRANSPORT: Final = {"tcp": "t", "quic": "q", "dtls": "d"}  # JA4's first character
 CACHE_MAX: Final = 4096  # distinct client fingerprints kept (a capture has a few clients, a busy one thousands)
 _CLIENT_CACHE: Final = LruCache[dict[str, str]](CACHE_MAX)
@@ -57,12 +58,16 @@ def judge(conn: Connection, judge: rulebook.Judge) -> Report:
 
 def _evaluate(conn: Connection, judge: rulebook.Judge, warnings: list[str]) -> list[Finding]:
     """The findings. DTLS is judged by the TLS version it is built on (DTLS 1.0 as TLS 1.1, RFC 6347
-    1.1): the rules see those versions while they run; the facts keep the DTLS ones."""
-    if conn.transport != "dtls":
+    1.1), QUIC as TLS 1.3 even before a ServerHello is seen (RFC 9001 4.2: nothing older exists
+    over QUIC): the rules see those versions while they run; the facts keep the wire's."""
+    if conn.transport == "tcp" or conn.transport == "quic" and conn.version is not None:
         return judge.evaluate(conn, warnings)
     shown = conn.version, conn.versions_offered
-    conn.version = tls_equivalent(conn.version) if conn.version is not None else None
-    conn.versions_offered = [tls_equivalent(v) or v for v in conn.versions_offered]
+    if conn.transport == "quic":
+        conn.version = TLS13
+    else:
+        conn.version = tls_equivalent(conn.version) if conn.version is not None else None
+        conn.versions_offered = [tls_equivalent(v) or v for v in conn.versions_offered]
     try:
         return judge.evaluate(conn, warnings)
     finally:
