@@ -22,7 +22,7 @@ from __future__ import annotations
 from typing import Any, Final
 
 from analyzer import registry
-from analyzer.assemble import _facts
+from analyzer.assemble import _facts, capped, orient, room
 from analyzer.dtls import DtlsConnection, looks_like_dtls
 from analyzer.dtls.events import Fragment, Retransmission
 from analyzer.dtls.messages import HelloVerifyRequest, OpaqueRecord
@@ -91,8 +91,7 @@ class DatagramBuilder:
         self.hidden = 0
         self.dropped: dict[str, int] = {}
         self.kept_bytes = 0
-        self.settled = False
-        self.reported = False
+        self.settled = False  # the handshake finished or failed: live mode hands it out now
         self.ended = False
         self._keyed: set[int] = set()
         self._alerts: list[tuple[int, int, int]] = []  # (side, frame, description): QUIC crypto errors
@@ -236,18 +235,10 @@ class DatagramBuilder:
         counts[ptype] = counts.get(ptype, 0) + n
 
     def _room(self, size: int) -> bool:
-        """Whether one more entry (holding `size` bytes of handshake message) may be kept; if not, it
-        is counted against the cap that stopped it (as assemble.ConnectionBuilder does)."""
-        limits = self.limits
-        if len(self.entries) >= limits.max_messages:
-            cap = "max_messages"
-        elif size and self.kept_bytes + size > limits.max_message_bytes:
-            cap = "max_message_bytes"
-        else:
-            self.kept_bytes += size
-            return True
-        self.dropped[cap] = self.dropped.get(cap, 0) + 1
-        return False
+        """Whether one more entry may be kept (assemble's caps, counted in `dropped` when not)."""
+        kept = room(self.limits, len(self.entries), self.kept_bytes, size, self.dropped)
+        self.kept_bytes = max(kept, self.kept_bytes)
+        return kept >= 0
 
     def _warn(self, side: int | None, text: str) -> None:
         if len(self.warnings) < self.limits.max_warnings:
@@ -271,14 +262,7 @@ class DatagramBuilder:
         conn.transport = self.transport
         conn.tls = core.confirmed if self.transport == "quic" else bool(self.entries)
         conn.tls_offset = {names[s]: 0 for s in (0, 1) if self._sent(s)}
-        conn.warnings = [text if side is None else text.replace("{side}", names[side]) for side, text in self.warnings]
-        conn.warnings += _capped(self.limits, self.dropped, self.hidden)
-        for e in self.entries:
-            if isinstance(e, Message):
-                conn.entries.append(Entry(side=names[e.side], msg=e))
-            else:
-                e.side = names[e.side]
-                conn.entries.append(e)
+        orient(conn, names, self.warnings, self.entries, capped(self.limits, self.dropped, self.hidden))
         _facts(conn)
         for side, frame, alert in self._alerts:  # a QUIC crypto error carries a TLS alert: the handshake failed
             conn.alerts.append(AlertInfo(names[side], frame, ALERT_FATAL, alert))
@@ -364,14 +348,3 @@ def _parameters(params: list[dict[str, Any]]) -> dict[str, Any]:
         else:
             out[p.get("name", "?")] = rest
     return out
-
-
-def _capped(limits: Limits, dropped: dict[str, int], hidden: int) -> list[str]:
-    notes = []
-    for cap in ("max_messages", "max_message_bytes"):
-        if cap in dropped:
-            notes.append(f"more than {getattr(limits, cap)} {cap.removeprefix('max_').replace('_', ' ')} "
-                         f"({cap}): {dropped[cap]} later entries counted, not kept")
-    if hidden:
-        notes.append(f"more than {limits.max_warnings} warnings (max_warnings): {hidden} more counted, not kept")
-    return notes

@@ -156,7 +156,7 @@ class Pipeline:
         else:
             flow, side = hit
         flow.datagram(side, pkt.payload, n, ts)
-        if flow.app is None:  # not QUIC after all: its datagrams are swallowed until it goes idle
+        if flow.app is None:  # not QUIC after all, or out already (live): swallowed until it goes idle
             return None
         app: DatagramBuilder = flow.app
         app.datagram(side, pkt.payload, n, ts)
@@ -165,8 +165,8 @@ class Pipeline:
             return None
         if app.closed and flow.closed_at is None:
             flow.closed_at = ts
-        if self.early and app.settled and not app.reported and not app.ignored:
-            app.reported = True
+        if self.early and app.settled:  # live: out now; later datagrams are only counted
+            flow.app = None
             self.stats.connections += 1
             self.stats.handed_out += 1
             return judge(app.finish(), self.judge)
@@ -214,13 +214,13 @@ class Pipeline:
         self._watermark = max(self._watermark, final)
 
     def _finish_udp(self, flow: UdpFlow) -> Report | None:
-        """A UDP flow that ended: its report, unless it never was QUIC/DTLS or went out early."""
+        """A UDP flow that ended: its report, unless it never was QUIC/DTLS or went out early (live)."""
         if flow.app is None:
             return None
         app: DatagramBuilder = flow.app
         flow.app = None
         app.end()
-        if app.ignored or app.reported:
+        if app.ignored:
             return None
         self.stats.connections += 1
         conn = app.finish()
