@@ -189,9 +189,8 @@ class DatagramBuilder:
                           ev.decrypted == ev.packets)
             if self._room(0):
                 self._insert(run, ev.packet_type == "Handshake")
-        elif isinstance(ev, qe.ConnectionId):
-            if ev.cid not in self.cids[ev.side]:
-                self.cids[ev.side].append(ev.cid.hex())
+        elif isinstance(ev, qe.ConnectionId):  # (the core reports each id once, and at most MAX_CIDS)
+            self.cids[ev.side].append(ev.cid.hex())
         elif isinstance(ev, qe.VersionNegotiation):
             self.version_negotiations += 1
             names = [_quic_version_name(v) for v in ev.versions]
