@@ -60,7 +60,7 @@ class AlertInfo:
     description: int | None
 
 
-# Bodies of the ladder rows only QUIC has (analyzer/datagrams.py makes them; the JSON shows their fields)
+# Bodies of the ladder rows only QUIC or DTLS has (analyzer/datagrams.py makes them; the JSON shows their fields)
 @dataclass(frozen=True, slots=True)
 class VersionNegotiationRow:
     offered: list[int]  # QUIC versions, wire order
