@@ -9,7 +9,17 @@ from __future__ import annotations
 from typing import Any, Final
 
 from analyzer.limits import Limits
-from analyzer.model import AlertInfo, Connection, DataRun, DecryptFailure, DecryptionFacts, Entry, GapInfo
+from analyzer.model import (
+    AlertInfo,
+    Connection,
+    DataRun,
+    DecryptFailure,
+    DecryptionFacts,
+    Entry,
+    FragmentRow,
+    GapInfo,
+    RetransmissionRow,
+)
 from analyzer.net.flows import TcpConnection
 from analyzer.net.tcp import Gap, StreamData, StreamEnd, TcpAnomaly
 from analyzer.registry import is_tls13
@@ -138,16 +148,11 @@ class ConnectionBuilder:
     def _room(self, size: int) -> bool:
         """Whether one more entry (holding `size` bytes of handshake message) may be kept; if not,
         it is counted against the cap that stopped it."""
-        limits = self.limits
-        if len(self.entries) >= limits.max_messages:
-            cap = "max_messages"
-        elif size and self.kept_bytes + size > limits.max_message_bytes:
-            cap = "max_message_bytes"
-        else:
-            self.kept_bytes += size
-            return True
-        self.dropped[cap] = self.dropped.get(cap, 0) + 1
-        return False
+        kept = room(self.limits, len(self.entries), self.kept_bytes, size, self.dropped)
+        if kept < 0:
+            return False
+        self.kept_bytes = kept
+        return True
 
     def _warn(self, side: int | None, text: str) -> None:
         if len(self.warnings) < self.limits.max_warnings:
@@ -156,19 +161,7 @@ class ConnectionBuilder:
             self.hidden += 1
 
     def _capped(self) -> list[str]:
-        """One warning per cap this connection reached, with what was counted instead of kept."""
-        limits = self.limits
-        notes = []
-        if "max_messages" in self.dropped:
-            notes.append(f"more than {limits.max_messages} messages (max_messages): "
-                         f"{self.dropped['max_messages']} later messages and gaps counted, not kept")
-        if "max_message_bytes" in self.dropped:
-            notes.append(f"more than {limits.max_message_bytes} bytes of handshake messages (max_message_bytes): "
-                         f"{self.dropped['max_message_bytes']} later messages counted, not kept")
-        if self.hidden:
-            notes.append(f"more than {limits.max_warnings} warnings (max_warnings): {self.hidden} more counted, "
-                         "not kept")
-        return notes
+        return capped(self.limits, self.dropped, self.hidden)
 
     def _settle(self, m: Message) -> None:
         """Has the handshake now finished (both sides keyed) or failed (a fatal alert)?"""
@@ -197,14 +190,7 @@ class ConnectionBuilder:
         conn.tls = self.tls.found
         conn.tls_offset = {names[s]: off for s, off in sorted(self.tls_offset.items())}
         conn.preamble = {names[s]: head for s, head in sorted(self.preamble.items())}
-        conn.warnings = [text if side is None else text.replace("{side}", names[side]) for side, text in self.warnings]
-        conn.warnings += self._capped()
-        for e in self.entries:
-            if isinstance(e, Message):
-                conn.entries.append(Entry(side=names[e.side], msg=e))
-            else:
-                e.side = names[e.side]
-                conn.entries.append(e)
+        orient(conn, names, self.warnings, self.entries, self._capped())
         conn.gaps = self.gaps
         conn.ends = {names[s]: end for s, end in sorted(self.ends.items())}
         conn.reset_by = names[tcp.rst_from] if tcp.rst_from is not None else None
@@ -213,6 +199,48 @@ class ConnectionBuilder:
         if keys is not None:
             conn.decryption = _decryption(conn, keys, names)
         return conn
+
+
+def orient(conn: Connection, names: tuple[str, str], warnings: list[tuple[int | None, str]], entries: list,
+           notes: list[str]) -> None:
+    """A connection's warnings and entries, from wire sides (0/1) to `names` ("client"/"server"
+    by wire side), then `notes` (the caps it reached). Shared with analyzer/datagrams.py."""
+    conn.warnings = [text if side is None else text.replace("{side}", names[side]) for side, text in warnings]
+    conn.warnings += notes
+    for e in entries:
+        if isinstance(e, Message):
+            conn.entries.append(Entry(side=names[e.side], msg=e))
+        else:
+            e.side = names[e.side]
+            conn.entries.append(e)
+
+
+def room(limits: Limits, entries: int, kept_bytes: int, size: int, dropped: dict[str, int]) -> int:
+    """The bytes of handshake messages kept once one more entry (holding `size` of them) is kept
+    beside `entries` others, or -1 when a cap stops it (then counted in `dropped`, by cap).
+    Shared by the TCP builder and analyzer/datagrams.py."""
+    if entries >= limits.max_messages:
+        cap = "max_messages"
+    elif size and kept_bytes + size > limits.max_message_bytes:
+        cap = "max_message_bytes"
+    else:
+        return kept_bytes + size
+    dropped[cap] = dropped.get(cap, 0) + 1
+    return -1
+
+
+def capped(limits: Limits, dropped: dict[str, int], hidden: int) -> list[str]:
+    """One warning per cap a connection reached, with what was counted instead of kept."""
+    notes = []
+    if "max_messages" in dropped:
+        notes.append(f"more than {limits.max_messages} messages (max_messages): "
+                     f"{dropped['max_messages']} later messages and gaps counted, not kept")
+    if "max_message_bytes" in dropped:
+        notes.append(f"more than {limits.max_message_bytes} bytes of handshake messages (max_message_bytes): "
+                     f"{dropped['max_message_bytes']} later messages counted, not kept")
+    if hidden:
+        notes.append(f"more than {limits.max_warnings} warnings (max_warnings): {hidden} more counted, not kept")
+    return notes
 
 
 def _facts(conn: Connection) -> None:
@@ -235,6 +263,8 @@ def _facts(conn: Connection) -> None:
                     encrypted_after[e.side] = True
             continue
         m: Message = e.msg
+        if isinstance(m.body, (FragmentRow, RetransmissionRow)):
+            continue  # DTLS: a piece or a copy of a message that has its own row
         side = e.side
         letter = None
         if m.type is not None:

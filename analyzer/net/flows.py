@@ -206,14 +206,19 @@ class FlowTable:
         else:
             d, source = CLIENT, "port"
         rkey = (seg.dst, seg.src, seg.dport, seg.sport)
-        conn = TcpConnection(self.next_id, key if d == CLIENT else rkey, source, self.limits, frame, ts, self.budget,
-                             self.discard)
-        self.next_id += 1
-        self.first_frames.append(frame)
+        conn = TcpConnection(self.new_id(frame), key if d == CLIENT else rkey, source, self.limits, frame, ts,
+                             self.budget, self.discard)
         self.flows[key] = (conn, d)
         self.flows[rkey] = (conn, 1 - d)
         self.live[conn.id] = conn
         return conn, d
+
+    def new_id(self, frame: int) -> int:
+        """The next connection id, in creation order (UDP flows, analyzer/net/udp.py, take theirs here too)."""
+        cid = self.next_id
+        self.next_id += 1
+        self.first_frames.append(frame)
+        return cid
 
     def _forget(self, conn: TcpConnection) -> None:
         for key in (conn.key, conn.rkey):

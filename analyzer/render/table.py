@@ -31,8 +31,9 @@ def row(report: Report, depth: str) -> list[object]:
     if depth == "tcp":
         return [c.id, _endpoint(c.client), _endpoint(c.server), f"{c.first_frame}-{c.last_frame}",
                 c.packets, c.bytes_client, c.bytes_server, lost, c.end_reason]
+    server = _endpoint(c.server) if c.transport == "tcp" else f"{_endpoint(c.server)} {c.transport}"
     return [
-        c.id, _endpoint(c.client), _endpoint(c.server), c.sni or "",
+        c.id, _endpoint(c.client), server, c.sni or "",
         registry.version_name(c.version) if c.version is not None else "",
         registry.cipher_suite_name(c.cipher_suite) if c.cipher_suite is not None else "",
         registry.group_name(c.group) if c.group is not None else "",

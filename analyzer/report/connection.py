@@ -135,4 +135,6 @@ def connection_json(report: Report) -> dict[str, Any]:
         d["ech"] = report.ech.to_json()
     if report.decryption is not None and conn.decryption is not None:
         d["decryption"] = report.decryption.to_json(conn.decryption)
+    if conn.udp is not None:  # QUIC or DTLS: what only that transport has, under its name
+        d[conn.transport] = with_names(dict(conn.udp), ("version",)) if conn.transport == "dtls" else conn.udp
     return with_names(d, CONNECTION_NAMED)
