@@ -19,7 +19,13 @@ from dataclasses import dataclass, field
 from analyzer.api import analyze
 from analyzer.errors import AnalyzerError
 from analyzer.model import Connection, Entry, RetransmissionRow
-from analyzer.registry.codes import HS_CLIENT_HELLO, HS_SERVER_HELLO
+from analyzer.registry.codes import (
+    EXT_APPLICATION_LAYER_PROTOCOL_NEGOTIATION,
+    EXT_SERVER_NAME,
+    EXT_SUPPORTED_VERSIONS,
+    HS_CLIENT_HELLO,
+    HS_SERVER_HELLO,
+)
 from analyzer.sources.tshark import OracleMessage, wireshark_messages
 
 # A plaintext preamble's first bytes (from the client) -> the dissector tshark must be told to use
@@ -84,11 +90,11 @@ def _ours(m: Entry) -> OracleMessage:
     o.extension_types = [e.type for e in exts]
     for e in exts:
         f = e.fields
-        if e.type == 0 and o.sni is None:
+        if e.type == EXT_SERVER_NAME and o.sni is None:
             o.sni = as_tshark_shows(f.get("host_name"))
-        elif e.type == 16:
+        elif e.type == EXT_APPLICATION_LAYER_PROTOCOL_NEGOTIATION:
             o.alpn = [as_tshark_shows(p) or "" for p in f.get("protocols", [])]  # never None: p is a str
-        elif e.type == 43:
+        elif e.type == EXT_SUPPORTED_VERSIONS:
             o.versions = list(f.get("versions", [])) or ([f["selected_version"]] if "selected_version" in f else [])
         elif e.type in (51, 40):
             groups = f.get("groups") or [f[k] for k in ("group", "selected_group") if k in f]

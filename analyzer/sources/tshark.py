@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from analyzer.errors import BackendUnavailable, InputError
+from analyzer.registry.codes import HS_CLIENT_HELLO, HS_SERVER_HELLO
 
 TLS_FIELD = "tls.handshake.type"
 LAYERS = {"tls": "tls", "quic": "tls", "dtls": "dtls"}  # pyshark layer -> the prefix of its handshake fields
@@ -73,9 +74,9 @@ def _handshakes(node: Any, field: str = TLS_FIELD) -> Iterator[dict]:
 
 def _message(frame: int, h: dict, p: str = "tls") -> OracleMessage:
     m = OracleMessage(frame, _int(_as_list(h[f"{p}.handshake.type"])[0]))
-    if m.type == 1:
+    if m.type == HS_CLIENT_HELLO:
         m.cipher_suites = [_int(x) for x in _find(h, f"{p}.handshake.ciphersuite")]
-    elif m.type == 2:
+    elif m.type == HS_SERVER_HELLO:
         m.cipher_suites = [_int(x) for x in _find(h, f"{p}.handshake.ciphersuite")][:1]
     m.extension_types = [_int(x) for x in _find(h, f"{p}.handshake.extension.type")]
     m.sni = next(_find(h, f"{p}.handshake.extensions_server_name"), None)
