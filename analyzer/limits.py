@@ -33,6 +33,7 @@ class Limits:
     idle_timeout: float = 600.0  # without a packet for this long, a connection is over
     close_grace: float = 2.0  # after both FINs or a RST, late packets this close still count
     tombstone_timeout: float = 30.0  # until then, later packets are swallowed, not a new connection
+    max_tombstones: int = 4096  # connections reported and still swallowing late packets; the oldest go first
     # TLS (analyzer/tls/connection.py, messages.py; analyzer/assemble.py)
     max_handshake_bytes: int = 1 << 20  # one handshake message; larger ones are skipped
     max_certificates: int = 64  # certificates kept from one Certificate message
@@ -48,4 +49,5 @@ class Limits:
         from dataclasses import replace
 
         return replace(self, max_connections=max(1, self.max_connections // parts),
+                       max_tombstones=max(1, self.max_tombstones // parts),
                        max_pending_total=max(1, self.max_pending_total // parts))
