@@ -35,7 +35,8 @@ from analyzer.selection import Selection
 from analyzer.tls.keylog import KeyLog
 from analyzer.wording import not_decoded, plural
 
-SPOOL_IN_MEMORY: Final = 32 << 20  # JSON of a large capture beyond this waits in a temporary file
+SPOOL_IN_MEMORY: Final = 4 << 20  # JSON of a large capture beyond this waits in a temporary file
+TABLE_BLOCK: Final = 1000  # table rows aligned together (a longer capture prints blocks, a blank line between)
 WRITE_PIECE: Final = 1 << 20  # JSON is written in pieces of about this many bytes
 
 
@@ -148,14 +149,34 @@ class AnalyzeCommand:
                     out.write(row)
                     count += 1
             else:
-                rows = list(run.rendered(lambda r: table.cells(reveal(r), depth)))
-                count = len(rows)
-                if len(self.captures) > 1:
-                    out.write(f"== {text(path)}\n".encode())
-                out.write((table.render(rows, depth) if rows
-                           else nothing_to_show(run.total, self.selection, depth) + "\n").encode())
+                count = self._table(out, path, run.rendered(lambda r: table.cells(reveal(r), depth)), run.total)
             print_warnings(path, run.warnings)
         self._count(capture_json(run.info, run.frames_read), run.warnings, count, run.total, 0)
+
+    def _table(self, out: Output, path: str, rows: Iterable[list[str]], total: int) -> int:
+        """The table, aligned in blocks of TABLE_BLOCK rows (memory holds one block, not the capture;
+        a blank line between blocks); how many rows."""
+        count = 0
+        block: list[list[str]] = []
+
+        def flush() -> None:
+            if count == len(block) and len(self.captures) > 1:  # the first block (or the note) of this capture
+                out.write(f"== {text(path)}\n".encode())
+            out.write((b"\n" if count > len(block) else b"") + table.render(block, self.depth).encode())
+            block.clear()
+
+        for cells in rows:
+            block.append(cells)
+            count += 1
+            if len(block) == TABLE_BLOCK:
+                flush()
+        if block:
+            flush()
+        elif count == 0:
+            if len(self.captures) > 1:
+                out.write(f"== {text(path)}\n".encode())
+            out.write((nothing_to_show(total, self.selection, self.depth) + "\n").encode())
+        return count
 
     def _document(self, out: Output, capture: dict[str, Any], warnings: list[str], body: Callable[[], Any]) -> int:
         """One JSON document: its frame around the `body` writer's connections; how many it wrote."""
