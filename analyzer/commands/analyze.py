@@ -18,7 +18,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from analyzer import parallel
 from analyzer.analysis.policy import Policy
@@ -26,14 +26,17 @@ from analyzer.api import CaptureAnalysis
 from analyzer.commands.common import fail_on_code, gc_paused, nothing_to_show, print_warnings
 from analyzer.errors import AnalyzerError, ExitCode
 from analyzer.output import Output
-from analyzer.render import html, table
 from analyzer.render import json as rjson
+from analyzer.render import table
 from analyzer.render.sanitize import text
 from analyzer.report.capture import capture_json
 from analyzer.report.connection import Report
 from analyzer.selection import Selection
 from analyzer.tls.keylog import KeyLog
 from analyzer.wording import not_decoded, plural
+
+if TYPE_CHECKING:
+    from analyzer.render import html
 
 SPOOL_IN_MEMORY: Final = 4 << 20  # JSON of a large capture beyond this waits in a temporary file
 TABLE_BLOCK: Final = 1000  # table rows aligned together (a longer capture prints blocks, a blank line between)
@@ -78,7 +81,11 @@ class AnalyzeCommand:
         code = ExitCode.OK
         started = time.monotonic()
         with gc_paused(), Output(self.output) as out:
-            report = html.ReportWriter(out, html.title_for(self.captures)) if self.fmt == "html" else None
+            report = None
+            if self.fmt == "html":
+                from analyzer.render import html  # here: other formats do not pay for importing it
+
+                report = html.ReportWriter(out, html.title_for(self.captures))
             for path in self.captures:
                 try:
                     self._one(path, out, report)
