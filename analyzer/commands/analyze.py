@@ -156,11 +156,11 @@ class AnalyzeCommand:
                     out.write(row)
                     count += 1
             else:
-                count = self._table(out, path, run.rendered(lambda r: table.cells(reveal(r), depth)), run.total)
+                count = self._table(out, path, run, reveal)
             print_warnings(path, run.warnings)
         self._count(capture_json(run.info, run.frames_read), run.warnings, count, run.total, 0)
 
-    def _table(self, out: Output, path: str, rows: Iterable[list[str]], total: int) -> int:
+    def _table(self, out: Output, path: str, run: CaptureAnalysis, reveal: Callable[[Report], Report]) -> int:
         """The table, aligned in blocks of TABLE_BLOCK rows (memory holds one block, not the capture;
         a blank line between blocks); how many rows."""
         count = 0
@@ -172,7 +172,7 @@ class AnalyzeCommand:
             out.write((b"\n" if count > len(block) else b"") + table.render(block, self.depth).encode())
             block.clear()
 
-        for cells in rows:
+        for cells in run.rendered(lambda r: table.cells(reveal(r), self.depth)):
             block.append(cells)
             count += 1
             if len(block) == TABLE_BLOCK:
@@ -182,7 +182,7 @@ class AnalyzeCommand:
         elif count == 0:
             if len(self.captures) > 1:
                 out.write(f"== {text(path)}\n".encode())
-            out.write((nothing_to_show(total, self.selection, self.depth) + "\n").encode())
+            out.write((nothing_to_show(run.total, self.selection, self.depth) + "\n").encode())
         return count
 
     def _document(self, out: Output, capture: dict[str, Any], warnings: list[str], body: Callable[[], Any]) -> int:
