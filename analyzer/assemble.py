@@ -9,7 +9,17 @@ from __future__ import annotations
 from typing import Any, Final
 
 from analyzer.limits import Limits
-from analyzer.model import AlertInfo, Connection, DataRun, Entry, GapInfo
+from analyzer.model import (
+    AlertInfo,
+    Connection,
+    DataRun,
+    DecryptFailure,
+    DecryptionFacts,
+    Entry,
+    FragmentRow,
+    GapInfo,
+    RetransmissionRow,
+)
 from analyzer.net.flows import TcpConnection
 from analyzer.net.tcp import Gap, StreamData, StreamEnd, TcpAnomaly
 from analyzer.registry import is_tls13
@@ -33,7 +43,7 @@ from analyzer.registry.codes import (
     HS_SERVER_HELLO,
 )
 from analyzer.tls.connection import TlsConnection
-from analyzer.tls.events import Alert, Malformed, Message, Resync, TlsStart
+from analyzer.tls.events import Alert, KeyFacts, Malformed, Message, Resync, TlsStart
 from analyzer.tls.messages import Certificate, ClientHello, EncryptedExtensions, ServerHello, ServerKeyExchange
 from analyzer.tls.sslv2 import SSLv2ServerHello
 from analyzer.wording import warning_text
@@ -54,7 +64,7 @@ class ConnectionBuilder:
     cap, messages and warnings are counted, not kept, and `finish` adds one warning per cap."""
 
     __slots__ = ("tcp", "tls", "entries", "gaps", "warnings", "tls_offset", "preamble", "settled",
-                 "reported", "_keyed_sides", "limits", "kept_bytes", "dropped", "hidden", "limits_hit")
+                 "reported", "_keyed_sides", "limits", "kept_bytes", "dropped", "hidden", "limits_hit", "ends")
 
     def __init__(self, tcp: TcpConnection, keylog: Any = None, limits: Limits = _LIMITS) -> None:
         self.tcp = tcp
@@ -72,6 +82,7 @@ class ConnectionBuilder:
         self.settled = False  # the handshake finished or failed: a live view can show it now
         self.reported = False  # already handed out early (live mode)
         self._keyed_sides: set[int] = set()
+        self.ends: dict[int, tuple[str, int]] = {}  # wire side -> how its stream ended, and the frame
 
     def feed(self, events: list) -> None:
         """Take TCP events, pass bytes through the TLS layer, keep what it says."""
@@ -92,6 +103,8 @@ class ConnectionBuilder:
                     self.entries.append(gap)
                 self._tls_events(tls.gap(ev.direction, ev.length, ev.frame, 0.0))
             elif isinstance(ev, StreamEnd):
+                if ev.direction not in self.ends:
+                    self.ends[ev.direction] = (ev.reason, ev.frame)
                 self._tls_events(tls.end(ev.direction, ev.frame, 0.0, ev.reason))
             elif isinstance(ev, TcpAnomaly):
                 if ev.limit:
@@ -135,16 +148,11 @@ class ConnectionBuilder:
     def _room(self, size: int) -> bool:
         """Whether one more entry (holding `size` bytes of handshake message) may be kept; if not,
         it is counted against the cap that stopped it."""
-        limits = self.limits
-        if len(self.entries) >= limits.max_messages:
-            cap = "max_messages"
-        elif size and self.kept_bytes + size > limits.max_message_bytes:
-            cap = "max_message_bytes"
-        else:
-            self.kept_bytes += size
-            return True
-        self.dropped[cap] = self.dropped.get(cap, 0) + 1
-        return False
+        kept = room(self.limits, len(self.entries), self.kept_bytes, size, self.dropped)
+        if kept < 0:
+            return False
+        self.kept_bytes = kept
+        return True
 
     def _warn(self, side: int | None, text: str) -> None:
         if len(self.warnings) < self.limits.max_warnings:
@@ -153,19 +161,7 @@ class ConnectionBuilder:
             self.hidden += 1
 
     def _capped(self) -> list[str]:
-        """One warning per cap this connection reached, with what was counted instead of kept."""
-        limits = self.limits
-        notes = []
-        if "max_messages" in self.dropped:
-            notes.append(f"more than {limits.max_messages} messages (max_messages): "
-                         f"{self.dropped['max_messages']} later messages and gaps counted, not kept")
-        if "max_message_bytes" in self.dropped:
-            notes.append(f"more than {limits.max_message_bytes} bytes of handshake messages (max_message_bytes): "
-                         f"{self.dropped['max_message_bytes']} later messages counted, not kept")
-        if self.hidden:
-            notes.append(f"more than {limits.max_warnings} warnings (max_warnings): {self.hidden} more counted, "
-                         "not kept")
-        return notes
+        return capped(self.limits, self.dropped, self.hidden)
 
     def _settle(self, m: Message) -> None:
         """Has the handshake now finished (both sides keyed) or failed (a fatal alert)?"""
@@ -194,17 +190,57 @@ class ConnectionBuilder:
         conn.tls = self.tls.found
         conn.tls_offset = {names[s]: off for s, off in sorted(self.tls_offset.items())}
         conn.preamble = {names[s]: head for s, head in sorted(self.preamble.items())}
-        conn.warnings = [text if side is None else text.replace("{side}", names[side]) for side, text in self.warnings]
-        conn.warnings += self._capped()
-        for e in self.entries:
-            if isinstance(e, Message):
-                conn.entries.append(Entry(side=names[e.side], msg=e))
-            else:
-                e.side = names[e.side]
-                conn.entries.append(e)
+        orient(conn, names, self.warnings, self.entries, self._capped())
         conn.gaps = self.gaps
+        conn.ends = {names[s]: end for s, end in sorted(self.ends.items())}
+        conn.reset_by = names[tcp.rst_from] if tcp.rst_from is not None else None
         _facts(conn)
+        keys = self.tls.key_facts()
+        if keys is not None:
+            conn.decryption = _decryption(conn, keys, names)
         return conn
+
+
+def orient(conn: Connection, names: tuple[str, str], warnings: list[tuple[int | None, str]], entries: list,
+           notes: list[str]) -> None:
+    """A connection's warnings and entries, from wire sides (0/1) to `names` ("client"/"server"
+    by wire side), then `notes` (the caps it reached). Shared with analyzer/datagrams.py."""
+    conn.warnings = [text if side is None else text.replace("{side}", names[side]) for side, text in warnings]
+    conn.warnings += notes
+    for e in entries:
+        if isinstance(e, Message):
+            conn.entries.append(Entry(side=names[e.side], msg=e))
+        else:
+            e.side = names[e.side]
+            conn.entries.append(e)
+
+
+def room(limits: Limits, entries: int, kept_bytes: int, size: int, dropped: dict[str, int]) -> int:
+    """The bytes of handshake messages kept once one more entry (holding `size` of them) is kept
+    beside `entries` others, or -1 when a cap stops it (then counted in `dropped`, by cap).
+    Shared by the TCP builder and analyzer/datagrams.py."""
+    if entries >= limits.max_messages:
+        cap = "max_messages"
+    elif size and kept_bytes + size > limits.max_message_bytes:
+        cap = "max_message_bytes"
+    else:
+        return kept_bytes + size
+    dropped[cap] = dropped.get(cap, 0) + 1
+    return -1
+
+
+def capped(limits: Limits, dropped: dict[str, int], hidden: int) -> list[str]:
+    """One warning per cap a connection reached, with what was counted instead of kept."""
+    notes = []
+    if "max_messages" in dropped:
+        notes.append(f"more than {limits.max_messages} messages (max_messages): "
+                     f"{dropped['max_messages']} later messages and gaps counted, not kept")
+    if "max_message_bytes" in dropped:
+        notes.append(f"more than {limits.max_message_bytes} bytes of handshake messages (max_message_bytes): "
+                     f"{dropped['max_message_bytes']} later messages counted, not kept")
+    if hidden:
+        notes.append(f"more than {limits.max_warnings} warnings (max_warnings): {hidden} more counted, not kept")
+    return notes
 
 
 def _facts(conn: Connection) -> None:
@@ -227,6 +263,8 @@ def _facts(conn: Connection) -> None:
                     encrypted_after[e.side] = True
             continue
         m: Message = e.msg
+        if isinstance(m.body, (FragmentRow, RetransmissionRow)):
+            continue  # DTLS: a piece or a copy of a message that has its own row
         side = e.side
         letter = None
         if m.type is not None:
@@ -260,8 +298,8 @@ def _facts(conn: Connection) -> None:
                 conn.certificates = [body.certificate]
         elif m.type == HS_CERTIFICATE and side == "client" and isinstance(body, Certificate):
             conn.client_certificates = [ent.der for ent in body.entries]
-        elif isinstance(body, EncryptedExtensions) and conn.early_data_offered:
-            conn.early_data_accepted = any(e.type == 42 for e in body.extensions)  # visible once decrypted
+        elif isinstance(body, EncryptedExtensions) and side == "server":  # TLS 1.3, visible once decrypted
+            _encrypted_extensions_facts(conn, body)
         elif m.content_type == CT_CHANGE_CIPHER_SPEC and side == "server" and conn.server_hellos and not server_flight_opened:
             server_ccs_after_hello = True
         elif m.content_type == CT_ALERT:
@@ -293,6 +331,22 @@ def _facts(conn: Connection) -> None:
             conn.resumed = "ticket" if "ticket" in conn.resumption_offered else "session_id"
 
 
+def _decryption(conn: Connection, keys: KeyFacts, names: tuple[str, str]) -> DecryptionFacts:
+    """The key schedule's facts, oriented, with what came out of the records on each side."""
+    decrypted = {"client": 0, "server": 0}
+    opaque = {"client": 0, "server": 0}
+    for e in conn.entries:
+        if isinstance(e, DataRun):
+            (decrypted if e.decrypted else opaque)[e.side] += e.records
+        elif isinstance(e, Entry) and (e.msg.decrypted or e.msg.encrypted):
+            (decrypted if e.msg.decrypted else opaque)[e.side] += 1
+    failures = [DecryptFailure(names[side], frame, reason,
+                               any(g.side == names[side] and g.frame <= frame for g in conn.gaps))
+                for side, frame, reason in keys.failures]
+    return DecryptionFacts(keys.client_random, list(keys.labels), keys.rsa_premaster, keys.suite,
+                           keys.suite_supported, failures, decrypted, opaque)
+
+
 def _classify_run(run: DataRun, conn: Connection, seen: dict[str, bool]) -> None:
     """Name what an opaque run is: 0-RTT data, a TLS 1.3 encrypted handshake flight, or data."""
     sh = conn.server_hello
@@ -322,6 +376,15 @@ def _client_hello_facts(conn: Connection, ch: ClientHello) -> None:
         conn.resumption_offered.append("psk")
     conn.early_data_offered = ch.ext(EXT_EARLY_DATA) is not None
     conn.fallback_scsv = FALLBACK_SCSV in ch.cipher_suites
+
+
+def _encrypted_extensions_facts(conn: Connection, ee: EncryptedExtensions) -> None:
+    """TLS 1.3 moves the server's ALPN choice and its early_data answer into EncryptedExtensions."""
+    for ext in ee.extensions:
+        if ext.type == EXT_APPLICATION_LAYER_PROTOCOL_NEGOTIATION and ext.fields.get("protocols"):
+            conn.alpn = ext.fields["protocols"][0]
+    if conn.early_data_offered:
+        conn.early_data_accepted = any(ext.type == EXT_EARLY_DATA for ext in ee.extensions)
 
 
 def _server_hello_facts(conn: Connection, sh: ServerHello) -> None:

@@ -68,6 +68,8 @@ Ja3Opt = Annotated[Optional[str], typer.Option("--ja3", help="only connections w
 Ja4Opt = Annotated[Optional[str], typer.Option("--ja4", help="only connections whose JA4 (or JA4_r) is this")]
 KeylogOpt = Annotated[Optional[str], typer.Option("--keylog", help="NSS key log (SSLKEYLOGFILE format) to decrypt "
                                                                     "handshakes with; $SSLKEYLOGFILE is used when set")]
+ExplainKeylogOpt = Annotated[bool, typer.Option("--explain-keylog", help="after the run, list the key log's client "
+                                                                      "randoms no connection used (never a secret)")]
 
 ProfileOpt = Annotated[Optional[Profile], typer.Option("--profile", help="built-in policy the findings follow "
                                                                        "(default: RFC 9325)")]
@@ -150,6 +152,7 @@ def analyze(
     profile: ProfileOpt = None, policy: PolicyOpt = None, ca_bundle: CaBundleOpt = None, fail_on: FailOnOpt = None,
     show_secrets: Annotated[bool, typer.Option("--show-secrets", help="put each connection's key-log secrets "
                                                                      "in JSON output (never shown otherwise)")] = False,
+    explain_keylog: ExplainKeylogOpt = False,
     jobs: Annotated[Optional[int], typer.Option("--jobs", "-j", min=1,
                                                 help="processes for --format json on a large capture "
                                                      "(default: one per CPU; 1: never fork)")] = None,
@@ -161,7 +164,7 @@ def analyze(
     paths = _inputs(captures).captures
     code = AnalyzeCommand(paths, format.value, output, depth.value, Selection(conn, sni, host, port, ja3, ja4), jobs,
                           _keys(keylog), show_secrets, fail_on.value if fail_on else None,
-                          _policy(profile, policy, ca_bundle)).run()
+                          _policy(profile, policy, ca_bundle), explain_keylog).run()
     raise typer.Exit(code)
 
 
@@ -181,7 +184,7 @@ def ladder(
                                                                         "width, 120 when piped)")] = None,
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="write here instead of stdout")] = None,
     conn: ConnOpt = None, sni: SniOpt = None, host: HostOpt = None, port: PortOpt = None,
-    ja3: Ja3Opt = None, ja4: Ja4Opt = None, keylog: KeylogOpt = None,
+    ja3: Ja3Opt = None, ja4: Ja4Opt = None, keylog: KeylogOpt = None, explain_keylog: ExplainKeylogOpt = False,
     profile: ProfileOpt = None, policy: PolicyOpt = None, ca_bundle: CaBundleOpt = None,
 ) -> None:
     """Show each connection's handshake as a message ladder (one row per message), findings marked."""
@@ -190,7 +193,7 @@ def ladder(
 
     raise typer.Exit(run_ladder(capture, format.value, ascii, width, output,
                                 Selection(conn, sni, host, port, ja3, ja4), _keys(keylog),
-                                _policy(profile, policy, ca_bundle)))
+                                _policy(profile, policy, ca_bundle), explain_keylog))
 
 
 class FingerprintFormat(str, Enum):

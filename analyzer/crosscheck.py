@@ -1,8 +1,10 @@
 """Our decode against Wireshark's, message by message, on the user's own capture.
 
 Knows tshark's habits: it picks dissectors by port, so every server port where we found TLS is
-passed as decode-as (and STARTTLS-style preambles as their protocol); HelloRetryRequest is a
-ServerHello to it; newer group names it lacks do not matter since code points are compared.
+passed as decode-as (and STARTTLS-style preambles as their protocol; DTLS server ports as "dtls"
+on UDP; QUIC it finds by itself); HelloRetryRequest is a ServerHello to it; newer group names it
+lacks do not matter since code points are compared. A DTLS fragment or retransmission is a row of
+its own to both.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from dataclasses import dataclass, field
 
 from analyzer.api import analyze
 from analyzer.errors import AnalyzerError
-from analyzer.model import Connection, Entry
+from analyzer.model import Connection, Entry, RetransmissionRow
 from analyzer.registry.codes import HS_CLIENT_HELLO, HS_SERVER_HELLO
 from analyzer.sources.tshark import OracleMessage, wireshark_messages
 
@@ -43,6 +45,10 @@ class Crosscheck:
 def decode_as_for(conns: list[Connection]) -> dict[int, str]:
     ports: dict[int, str] = {}
     for c in conns:
+        if c.transport != "tcp":
+            if c.transport == "dtls":
+                ports[c.server.port] = "dtls"
+            continue
         head = c.preamble.get("client", b"")
         if not c.tls_offset.get("client"):  # TLS from the first client byte (the server side may start after a gap)
             ports[c.server.port] = "tls"
@@ -67,6 +73,8 @@ def as_tshark_shows(value: str | None) -> str | None:
 
 def _ours(m: Entry) -> OracleMessage:
     body = m.msg.body
+    if isinstance(body, RetransmissionRow):  # a DTLS copy: tshark shows the fields of the message again
+        body = body.message
     o = OracleMessage(m.msg.frame, m.msg.type)
     exts = getattr(body, "extensions", None) or []
     if m.msg.type == HS_CLIENT_HELLO:
@@ -88,6 +96,13 @@ def _ours(m: Entry) -> OracleMessage:
         elif e.type == ESNI and "group" in f:
             o.key_share_groups.append(f["group"])  # tshark files the ESNI key share with key_share's
     return o
+
+
+def _tshark_drops(conn: Connection, e: Entry) -> bool:
+    """tshark 4.0 keeps the first ClientHello of a QUIC connection: the new one a client sends after
+    a Retry or a Version Negotiation (CRYPTO offset 0 again) it calls a reused stream offset."""
+    return conn.transport == "quic" and e.msg.type == HS_CLIENT_HELLO and bool(conn.client_hellos) \
+        and e.msg is not conn.client_hellos[0]
 
 
 def crosscheck(path: str, extra_decode_as: dict[int, str] | None = None) -> Crosscheck:
@@ -112,7 +127,7 @@ def _crosscheck(path: str, extra_decode_as: dict[int, str] | None = None) -> Cro
     for c in conns:
         for e in c.entries:
             if isinstance(e, Entry) and e.msg.type is not None and not e.msg.encrypted \
-                    and e.msg.content_type in (22, None):  # None: SSLv2 records
+                    and e.msg.content_type in (22, None) and not _tshark_drops(c, e):  # None: SSLv2 records
                 ours[(e.msg.frame, e.msg.type)].append(_ours(e))
     for theirs in wireshark_messages(path, result.decode_as):
         result.messages += 1

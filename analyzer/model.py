@@ -60,9 +60,98 @@ class AlertInfo:
     description: int | None
 
 
+# Bodies of the ladder rows only QUIC or DTLS has (analyzer/datagrams.py makes them; the JSON shows their fields)
+@dataclass(frozen=True, slots=True)
+class VersionNegotiationRow:
+    offered: list[int]  # QUIC versions, wire order
+    offered_names: list[str]
+
+
+@dataclass(frozen=True, slots=True)
+class RetryRow:
+    quic_version: int
+    source_connection_id: str  # hex: the client's next Initials go there, and their keys derive from it
+    token_length: int
+    integrity: str  # "ok", "failed", "unchecked (...)"
+    accepted: bool
+
+
+@dataclass(frozen=True, slots=True)
+class CloseRow:
+    packet_type: str
+    application: bool
+    error_code: int
+    error_name: str
+    frame_type: int | None
+    reason: str  # from the wire: sanitised by each renderer
+    alert: int | None  # a crypto error's TLS alert description
+    alert_name: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class FragmentRow:
+    """A DTLS handshake fragment that did not complete its message: Wireshark lists each as a row of
+    that message's type. The message itself is a row of its own where its last fragment arrived."""
+
+    epoch: int
+    message_seq: int
+    fragment_offset: int
+    fragment_length: int
+    message_length: int
+
+
+@dataclass(frozen=True, slots=True)
+class RetransmissionRow:
+    """A later copy of (a fragment of) a DTLS handshake message already listed at `first_frame`:
+    the message counts once (facts skip this row); `message` is its body, to show the copy's fields."""
+
+    epoch: int
+    message_seq: int
+    fragment_offset: int
+    fragment_length: int
+    first_frame: int
+    message: Any
+
+
+@dataclass(slots=True, init=False)
+class DecryptFailure:
+    """The first record from one side that did not decrypt with the key it had."""
+
+    side: str
+    frame: int
+    reason: str  # the record layer's words ("authentication tag mismatch", ...)
+    after_gap: bool  # bytes of that side were lost in a TCP gap before it
+
+    def __init__(self, side: str, frame: int, reason: str, after_gap: bool) -> None:
+        self.side, self.frame, self.reason, self.after_gap = side, frame, reason, after_gap
+
+
+@dataclass(slots=True, init=False)
+class DecryptionFacts:
+    """What decrypting with the key log met on one connection (only when a key log was given):
+    the labels the key log held for its client random (never the secrets), and its records as
+    they came out, per side."""
+
+    client_random: bool  # a ClientHello was captured: there was a random to look the keys up by
+    labels: list[str]
+    rsa_premaster: bool  # keyed by an RSA premaster line
+    suite: int | None
+    suite_supported: bool | None  # None: no ServerHello
+    failures: list[DecryptFailure]
+    decrypted: dict[str, int]  # side -> records decrypted
+    opaque: dict[str, int]  # side -> protected records left opaque
+
+    def __init__(self, client_random: bool, labels: list[str], rsa_premaster: bool, suite: int | None,
+                 suite_supported: bool | None, failures: list[DecryptFailure], decrypted: dict[str, int],
+                 opaque: dict[str, int]) -> None:
+        self.client_random, self.labels, self.rsa_premaster = client_random, labels, rsa_premaster
+        self.suite, self.suite_supported, self.failures = suite, suite_supported, failures
+        self.decrypted, self.opaque = decrypted, opaque
+
+
 @dataclass(slots=True, init=False)
 class Connection:
-    """Everything observed on one TCP connection, oriented client -> server."""
+    """Everything observed on one connection (TCP, or a QUIC/DTLS flow over UDP), oriented client -> server."""
 
     id: int
     transport: str
@@ -111,6 +200,10 @@ class Connection:
     history: str
     server_key_exchange: Any  # the ServerKeyExchange body (TLS <= 1.2)
     sslv2_server_hello_frame: int | None  # SSLv2 proper: where its SERVER-HELLO was
+    decryption: DecryptionFacts | None  # None: no key log was given
+    ends: dict[str, tuple[str, int]]  # side -> how its byte stream ended ("fin", "rst", "capture end", ...) and the frame
+    reset_by: str | None  # the side whose segment carried the RST, if one came
+    udp: dict[str, Any] | None  # QUIC or DTLS only: what the transport adds (analyzer/datagrams.py)
 
     def __init__(self, *, id: int, client: Endpoint, server: Endpoint, role_source: str, first_frame: int,
                  last_frame: int, first_ts: float, last_ts: float, packets: int = 0, bytes_client: int = 0,
@@ -128,6 +221,9 @@ class Connection:
         self.resumed = self.early_data_accepted = self.downgrade_sentinel = None
         self.certificates, self.client_certificates, self.alerts = [], [], []
         self.history, self.server_key_exchange, self.sslv2_server_hello_frame = "", None, None
+        self.decryption = self.reset_by = None
+        self.ends = {}
+        self.udp = None
         for name, value in facts.items():  # (tests build connections with some facts set)
             setattr(self, name, value)
 

@@ -51,6 +51,7 @@ class ShardResult:
     handed_out: int  # connections (before any selection) it rendered or would have
     warned: dict[int, int]  # first frame -> warnings of the connection, for those that have some
     spool: str  # path of _RECORDs (first frame, JSON up to "id":N, JSON after it), in first-frame order
+    keys_used: tuple[set[bytes], set[bytes]] | None  # the key log's client randoms and RSA lines it used
 
 
 def worth_it(path: str, jobs: int) -> bool:
@@ -99,8 +100,9 @@ def _work(args: tuple[str, int, int, str, Any, Any, str]) -> ShardResult:
     with os.fdopen(fd, "wb") as fh:
         for first, before, after in run.rendered(render):
             fh.write(_RECORD.pack(first, len(before), len(after)) + before + after)
+    keys = run.pipeline.keylog
     return ShardResult(run.info.frames, run.info, run.warnings, list(run.pipeline.flows.first_frames), run.total,
-                       warned, spool)
+                       warned, spool, None if keys is None else (keys.used, keys.rsa_used))
 
 
 def _worker(args: tuple, send: Connection) -> None:
@@ -192,6 +194,9 @@ def analyze_json(path: str, jobs: int, depth: str, selection: Any, keylog: Any =
         shutil.rmtree(spool_dir, ignore_errors=True)
         raise
     ranks = sorted(f for r in results for f in r.first_frames)
+    for r in results:  # (a forked worker used its own copy of the key log)
+        if keylog is not None and r.keys_used is not None:
+            keylog.merge_usage(*r.keys_used)
     warned = {first: n for r in results for first, n in r.warned.items()}
     if counts is not None:
         counts["handed_out"] = counts.get("handed_out", 0) + sum(r.handed_out for r in results)

@@ -1,5 +1,5 @@
 """Wires the stages: frames -> segments -> TCP events -> TLS events -> `Connection` facts ->
-`Report`s (the facts judged).
+`Report`s (the facts judged); UDP datagrams -> QUIC/DTLS flows -> the same facts and reports.
 
 The only module that knows every layer. Streams: reports are handed out as their connections
 end, so memory depends on the connections open at once, not on the capture's length.
@@ -14,9 +14,11 @@ from typing import Any, Final
 
 from analyzer.analysis.rulebook import Judge
 from analyzer.assemble import ConnectionBuilder
+from analyzer.datagrams import DatagramBuilder, detect
 from analyzer.limits import Limits
-from analyzer.net.decode import PacketDecoder, Segment
+from analyzer.net.decode import Datagram, PacketDecoder, Segment
 from analyzer.net.flows import FlowTable, TcpConnection
+from analyzer.net.udp import UdpFlow, UdpFlowTable
 from analyzer.report.build import judge
 from analyzer.report.connection import Report
 from analyzer.sources.pcap import TICK, Frame
@@ -44,11 +46,13 @@ class Pipeline:
         self.limits = limits = limits or Limits()
         self.decoder = PacketDecoder(limits)
         self.flows = FlowTable(limits, discard=depth == "tcp")
+        self.udp = UdpFlowTable(limits, self.flows)  # QUIC and DTLS flows (not at depth "tcp")
         self.depth = depth
         self.stats = Stats()
         self.shard = shard  # (k, n): only connections whose port sum is k mod n (see parallel.py)
         self.early = early  # live: hand a connection out as soon as its handshake settles
         self._watermark = 0
+        self._udp_full = False  # more UDP flows than max_udp_flows: sweep them now
         self.keylog = keylog  # analyzer.tls.keylog.KeyLog: secrets to decrypt with (may grow while reading)
         # the findings' policy, made ready once (a Judge given is used as it is; None: the default profile)
         self.judge = policy if isinstance(policy, Judge) else Judge(policy)
@@ -80,6 +84,7 @@ class Pipeline:
         out: list = []
         shard, shards = self.shard or (0, 1)
         early = self.early
+        udp_on = self.depth != "tcp"  # (QUIC and DTLS are TLS: not read at depth "tcp")
         next_sweep = SWEEP_EVERY
         for n, ts, linktype, data in frames:
             if linktype == TICK:  # a live source's clock: time passes without packets
@@ -87,8 +92,15 @@ class Pipeline:
                 continue
             pkt = decoder.decode(linktype, data)
             if not isinstance(pkt, Segment):
-                if pkt is not None:
+                if isinstance(pkt, Datagram):
                     stats.udp_datagrams += 1
+                    if udp_on and (shards == 1 or (pkt.sport + pkt.dport) % shards == shard):
+                        report = self._datagram(pkt, n, ts)
+                        if report is not None:
+                            yield report
+                        if self._udp_full:  # a new flow passed the cap: it holds between sweeps too
+                            self._udp_full = False
+                            yield from self._report([], self.udp.sweep(ts))
                 continue
             if shards > 1 and (pkt.sport + pkt.dport) % shards != shard:
                 continue
@@ -115,11 +127,12 @@ class Pipeline:
                 live = len(flows.live)
                 next_sweep = n + max(SWEEP_EVERY, min(live, self.limits.max_connections - live))
         stats.frames = n
-        yield from self._report(self.flows.drain())
+        yield from self._report(self.flows.drain(), self.udp.drain())
         stats.evicted = self.flows.evicted
         stats.undecoded = self.decoder.finish()
         stats.warnings.extend(self.decoder.fragments.summary())
         stats.warnings.extend(self.flows.summary())
+        stats.warnings.extend(self.udp.summary())
 
     @property
     def watermark(self) -> int:
@@ -127,16 +140,59 @@ class Pipeline:
         id can be released up to here while the capture is still being read."""
         return self._watermark
 
-    def _sweep(self, now: float) -> Iterator[Report]:
-        yield from self._report(self.flows.sweep(now))
+    def _datagram(self, pkt: Datagram, n: int, ts: float) -> Report | None:
+        """A UDP datagram to its QUIC/DTLS flow; one that starts none (DNS, ...) costs a lookup and a
+        look at its first bytes. A report when live mode hands a settled handshake out early."""
+        udp = self.udp
+        hit = udp.lookup(pkt) if udp.flows else None
+        if hit is None:
+            transport = detect(pkt.payload)
+            if transport is None:
+                return None
+            flow = udp.create(pkt, n, ts)
+            flow.app = DatagramBuilder(transport, flow, self.keylog, self.limits)
+            self._udp_full = udp.over_cap()
+            side = 0
+        else:
+            flow, side = hit
+        flow.datagram(side, pkt.payload, n, ts)
+        if flow.app is None:  # not QUIC after all, or out already (live): swallowed until it goes idle
+            return None
+        app: DatagramBuilder = flow.app
+        app.datagram(side, pkt.payload, n, ts)
+        if app.ignored:
+            flow.app = None  # (nothing kept; and no report will come: the watermark passes it)
+            return None
+        if app.closed and flow.closed_at is None:
+            flow.closed_at = ts
+        if self.early and app.settled:  # live: out now; later datagrams are only counted
+            flow.app = None
+            self.stats.connections += 1
+            self.stats.handed_out += 1
+            return judge(app.finish(), self.judge)
+        return None
 
-    def _report(self, conns: list[TcpConnection]) -> Iterator[Report]:
+    def _sweep(self, now: float) -> Iterator[Report]:
+        yield from self._report(self.flows.sweep(now), self.udp.sweep(now))
+
+    def _report(self, conns: list[TcpConnection], flows: list[UdpFlow] | None = None) -> Iterator[Report]:
         """Hand out a batch (in id order) from a sweep or the drain. The watermark follows each one:
         every lower id is in the batch or out already, so output waits for nothing it need not (at
         the end of a capture with 100,000 connections open, all of their JSON would wait)."""
         final = self.flows.lowest_open  # set by the sweep or drain that made the batch
-        for tcp in conns:
+        udp_open = self.udp.lowest_open
+        if udp_open is not None:
+            final = min(final, udp_open)
+        batch: list[TcpConnection | UdpFlow] = list(conns)
+        if flows:
+            batch = sorted(batch + list(flows), key=_id)
+        for tcp in batch:
             self._watermark = max(self._watermark, min(tcp.id + 1, final))
+            if isinstance(tcp, UdpFlow):
+                report = self._finish_udp(tcp)
+                if report is not None:
+                    yield report
+                continue
             if tcp.app is None and self.depth == "tcp":  # listed even if it never carried a byte
                 tcp.app = ConnectionBuilder(tcp, None, self.limits)
             if not tcp.closed:
@@ -156,3 +212,23 @@ class Pipeline:
                 self.stats.handed_out += 1
                 yield judge(conn, self.judge)
         self._watermark = max(self._watermark, final)
+
+    def _finish_udp(self, flow: UdpFlow) -> Report | None:
+        """A UDP flow that ended: its report, unless it never was QUIC/DTLS or went out early (live)."""
+        if flow.app is None:
+            return None
+        app: DatagramBuilder = flow.app
+        flow.app = None
+        app.end()
+        if app.ignored:
+            return None
+        self.stats.connections += 1
+        conn = app.finish()
+        if not conn.tls:
+            return None
+        self.stats.handed_out += 1
+        return judge(conn, self.judge)
+
+
+def _id(conn: TcpConnection | UdpFlow) -> int:
+    return conn.id

@@ -54,3 +54,9 @@ def warning_text(kind: str, frame: int, side: str, offset: int, reason: str) -> 
     if kind == MALFORMED:
         return f"frame {frame}: malformed TLS from {side} at stream offset {offset}: {reason}"
     return f"frame {frame}: {reason} ({side}, stream offset {offset})"
+
+
+def keylog_summary(lines: int, matched: int, unused: int) -> str:
+    """The line a run with a key log ends with: "key log: 5 lines read, 1 session matched, 0 lines unused"."""
+    return f"key log: {plural(lines, 'line')} read, {plural(matched, 'session')} matched, " \
+           f"{plural(unused, 'line')} unused"

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Build a large QUIC-heavy classic pcap by replicating the UDP flows of real seed captures (the
-QUIC fixtures of captures/quic/, made by aioquic peers), for the benchmark once the pipeline reads QUIC.
+QUIC fixtures of captures/, made by aioquic peers), for the benchmark (bench/udp_cost.py).
 
     make_quic_capture.py [SEED.pcap ...] -o QUIC.pcap [--packets 200000] [--seed 1]
                          [--concurrent 50]
@@ -15,8 +15,7 @@ so their AEAD tags no longer verify: they are opaque encrypted flights, as witho
 IPv4 header and UDP checksums are recomputed. About --concurrent flows are open at once, their
 packets interleaved round-robin with strictly increasing timestamps; new replicas start until
 about --packets packets are planned, and every replica is written whole. Deterministic for a
-given --seed and seeds. Not yet timed end-to-end: the pipeline does not read QUIC until the
-integrator wires it in.
+given --seed and seeds.
 """
 
 from __future__ import annotations
@@ -37,7 +36,7 @@ from analyzer.errors import DecodeError  # noqa: E402
 from analyzer.quic import versions as V  # noqa: E402
 from analyzer.quic.keys import OpenError, initial_keys, retry_tag  # noqa: E402
 from analyzer.quic.packet import LONG, decode_packet_number, open_packet, parse_long, protect, unmask  # noqa: E402
-SEEDS = [ROOT / "captures" / "quic" / f"quic-{n}.pcap" for n in ("v1", "large-client-hello", "chacha20", "v2", "retry")]
+SEEDS = [ROOT / "captures" / f"quic-{n}.pcap" for n in ("v1", "large-client-hello", "chacha20", "v2", "retry")]
 IPPROTO_UDP = 17
 
 

@@ -1,4 +1,4 @@
-"""The DTLS fixtures (captures/dtls/, made by captures/scripts/make_dtls_captures.py from openssl and
+"""The DTLS fixtures (captures/dtls*.pcap, made by captures/scripts/make_dtls_captures.py from openssl and
 gnutls peers) through the core, against tshark run live on each (decode-as, key log), and against
 what the script made them to show: each cipher family decrypts (both Finished, the client's data,
 the close_notify alerts), the cookie exchange, the fragmented certificate, the plaintext alert."""
@@ -21,7 +21,7 @@ from analyzer.tls.messages import ClientHello, ServerHello
 import dtls_harness
 from conftest import CAPTURES
 
-DTLS = CAPTURES / "dtls"
+DTLS = CAPTURES
 DATA_LENGTH = len(b"hello over DTLS\n")  # what every client sent (make_dtls_captures.DATA)
 # capture -> (negotiated version, suite, encrypt_then_mac)
 KEYED = {
@@ -68,7 +68,7 @@ def _events(name: str) -> list:
     return flows[0].events
 
 
-@pytest.mark.parametrize("name", sorted(p.stem for p in DTLS.glob("*.pcap")))
+@pytest.mark.parametrize("name", sorted(p.stem for p in DTLS.glob("dtls*.pcap")))
 def test_fixture_agrees_with_live_tshark(tshark: str, name: str) -> None:
     events = _events(name)
     ours: dict[int, list[int]] = defaultdict(list)

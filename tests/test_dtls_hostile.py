@@ -60,7 +60,7 @@ def _fixture_datagrams(name: str) -> tuple[tuple[int, bytes], ...]:
     decoder = PacketDecoder()
     out = []
     first = None
-    for frame in read_frames(str(CAPTURES / "dtls" / f"{name}.pcap")):
+    for frame in read_frames(str(CAPTURES / f"{name}.pcap")):
         pkt = decoder.decode(frame.linktype, frame.data)
         if isinstance(pkt, Datagram):
             first = first or (pkt.src, pkt.sport)
@@ -73,7 +73,7 @@ def _fixture_datagrams(name: str) -> tuple[tuple[int, bytes], ...]:
        st.data())
 def test_damaged_keyed_capture_never_raises(name: str, data: st.DataObject) -> None:
     """A flipped or cut byte anywhere in a keyed fixture: warnings on the connection, never an exception."""
-    keylog = load_keylog(str(CAPTURES / "dtls" / "keys" / f"{name}.keys"))
+    keylog = load_keylog(str(CAPTURES / "keys" / f"{name}.keys"))
     dgrams = list(_fixture_datagrams(name))
     i = data.draw(st.integers(0, len(dgrams) - 1))
     side, payload = dgrams[i]

@@ -23,7 +23,7 @@ from udp_oracle import (Agreement, captures_with, compare, manifest_keylogs, mes
 # (capture relative to the corpus, frame, handshake type) -> why we differ from tshark. None today:
 # every QUIC handshake message tshark shows in the corpus, we show alike.
 KNOWN: dict[tuple[str, int, int], str] = {}
-QUIC_CAPTURES = CAPTURES / "quic"  # their own folder until the pipeline reads QUIC (no goldens yet)
+QUIC_CAPTURES = CAPTURES
 FIXTURES = sorted(p.name for p in QUIC_CAPTURES.glob("quic-*.pcap"))
 # After a Retry or a Version Negotiation aioquic sends a new ClientHello (new random); tshark 4.0 keeps
 # the first hello of the connection (it reports the new one as a "reused stream offset") and so

@@ -62,9 +62,9 @@ def test_history_and_complete_agree_with_zeek(corpus: Path) -> None:
     for capture, logs in sorted(baselines.items()):
         zeek = {(z.get("id.orig_h"), z.get("id.orig_p"), z.get("id.resp_h"), z.get("id.resp_p")): z
                 for log in logs for z in _zeek_rows(log)}
-        ours = [c for c in facts(str(corpus / capture)) if c.tls]
+        ours = [c for c in facts(str(corpus / capture)) if c.tls and c.transport == "tcp"]  # QUIC, DTLS: not yet
         if any(kind in notes[capture] for kind in UDP) and not ours:
-            continue  # QUIC / DTLS only: not ours to compare
+            continue  # QUIC / DTLS only: not compared yet
         assert ours, f"{capture}: Zeek logs TLS here, we found none"
         for c in ours:
             z = zeek.get((c.client.ip, str(c.client.port), c.server.ip, str(c.server.port)))

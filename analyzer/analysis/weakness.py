@@ -13,6 +13,7 @@ from typing import Any, Final
 from analyzer import registry
 from analyzer.analysis.case import Case
 from analyzer.analysis.findings import Hit, Rule
+from analyzer.analysis.retry import explain_retry
 from analyzer.cache import LruCache
 from analyzer.model import Connection, Entry
 from analyzer.registry.codes import (
@@ -253,6 +254,14 @@ def _fallback(conn: Connection, case: Case) -> list[Hit]:
     return []
 
 
+def _hrr_changed(conn: Connection, case: Case) -> list[Hit]:
+    retry = explain_retry(conn)
+    if retry is None or not retry.unexpected:
+        return []
+    return [("second ClientHello changed beyond the retry: " + "; ".join(retry.unexpected), "behaviour",
+             retry.frame, {"unexpected": retry.unexpected})]
+
+
 def _fatal_alerts(conn: Connection, case: Case) -> list[Hit]:
     return [(f"fatal alert {registry.alert_description_name(a.description)} from {a.side}", "behaviour", a.frame,
              {"description": registry.alert_description_name(a.description), "from": a.side})
@@ -327,4 +336,6 @@ RULES: Final[tuple[Rule, ...]] = (
     Rule("BEHAV-PSK-KE", "medium", "RFC 8446 4.2.9", "psk_ke resumption has no forward secrecy.", _psk_ke),
     Rule("BEHAV-0RTT-ACCEPTED", "medium", "RFC 8446 8", "0-RTT data can be replayed.", _zero_rtt),
     Rule("BEHAV-RENEGOTIATION", "low", "RFC 5746", "Renegotiation inside a connection.", _renegotiation),
+    Rule("BEHAV-HRR-CHANGED", "medium", "RFC 8446 4.1.2",
+         "The second ClientHello changed more than a HelloRetryRequest allows.", _hrr_changed),
 )

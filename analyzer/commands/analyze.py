@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Final
 from analyzer import parallel
 from analyzer.analysis.policy import Policy
 from analyzer.api import CaptureAnalysis
-from analyzer.commands.common import fail_on_code, gc_paused, nothing_to_show, print_warnings
+from analyzer.commands.common import fail_on_code, gc_paused, nothing_to_show, print_keylog_usage, print_warnings
 from analyzer.errors import AnalyzerError, ExitCode
 from analyzer.output import Output
 from analyzer.render import json as rjson
@@ -69,8 +69,10 @@ class AnalyzeCommand:
 
     def __init__(self, captures: list[str], fmt: str, output: Path | None, depth: str, selection: Selection,
                  jobs: int | None = None, keylog: KeyLog | None = None, show_secrets: bool = False,
-                 fail_on: str | None = None, policy: Policy | None = None) -> None:
+                 fail_on: str | None = None, policy: Policy | None = None, explain_keylog: bool = False) -> None:
         self.captures, self.fmt, self.output, self.depth, self.selection = captures, fmt, output, depth, selection
+        self.explain_keylog = explain_keylog
+        self.embedded: list[KeyLog] = []  # key logs from pcapng secrets blocks, when no key log was given
         self.keylog, self.policy, self.show_secrets, self.fail_on = keylog, policy, show_secrets, fail_on
         jobs = parallel.default_jobs() if jobs is None else jobs
         self.jobs = 1 if fail_on is not None or show_secrets else jobs  # tallied, secrets added, in this process
@@ -105,6 +107,8 @@ class AnalyzeCommand:
         print(f"{shown}, {plural(tally.frames, 'frame')}{not_decoded(tally.undecoded)}, "
               f"{plural(tally.warnings, 'warning')} "
               f"({time.monotonic() - started:.2f}s)", file=sys.stderr)
+        for keylog in [self.keylog] if self.keylog is not None else self.embedded:
+            print_keylog_usage(keylog, self.explain_keylog)
         if self.fail_on is not None and code == ExitCode.OK:
             code = fail_on_code(tally.worst, self.fail_on)
         return code
@@ -158,6 +162,8 @@ class AnalyzeCommand:
             else:
                 count = self._table(out, path, run, reveal)
             print_warnings(path, run.warnings)
+        if self.keylog is None and run.pipeline.keylog is not None:
+            self.embedded.append(run.pipeline.keylog)
         self._count(capture_json(run.info, run.frames_read), run.warnings, count, run.total, 0)
 
     def _table(self, out: Output, path: str, run: CaptureAnalysis, reveal: Callable[[Report], Report]) -> int:

@@ -16,7 +16,7 @@ from analyzer.errors import ExitCode
 from analyzer.render.sanitize import text
 from analyzer.selection import Selection
 from analyzer.tls.keylog import KeyLog
-from analyzer.wording import plural
+from analyzer.wording import keylog_summary, plural
 
 
 def keylog_from_options(path: str | None, notice: Callable[[str], None] | None = None) -> KeyLog | None:
@@ -66,6 +66,18 @@ def nothing_to_show(total: int, selection: Selection | None, depth: str = "tls")
     if total and selection is not None and selection.describe():
         return f"no connection matches {text(selection.describe())} ({plural(total, kind + ' connection')} in the capture)"
     return f"no {kind} connections found"
+
+
+def print_keylog_usage(keylog: KeyLog | None, explain: bool = False) -> None:
+    """After a run with a key log: one stderr line of what it held and what was used; with
+    `explain`, each unused client random (a public value; the secrets never)."""
+    if keylog is None:
+        return
+    usage = keylog.usage()
+    print(keylog_summary(usage.lines, usage.matched, usage.unused_lines), file=sys.stderr)
+    if explain:
+        for random in usage.unused_randoms:
+            print(f"key log: unused client random {random} (no connection in the capture has it)", file=sys.stderr)
 
 
 def print_warnings(path: str, warnings: list[str]) -> None:

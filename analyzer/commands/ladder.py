@@ -11,7 +11,7 @@ from pathlib import Path
 
 from analyzer.analysis.policy import Policy
 from analyzer.api import CaptureAnalysis
-from analyzer.commands.common import gc_paused, nothing_to_show, print_warnings
+from analyzer.commands.common import gc_paused, nothing_to_show, print_keylog_usage, print_warnings
 from analyzer.errors import ExitCode
 from analyzer.output import Output
 from analyzer.render import ladder, mermaid
@@ -21,7 +21,8 @@ from analyzer.tls.keylog import KeyLog
 
 
 def run_ladder(capture: str, fmt: str, ascii: bool, width: int | None, output: Path | None,
-               selection: Selection, keylog: KeyLog | None = None, policy: Policy | None = None) -> int:
+               selection: Selection, keylog: KeyLog | None = None, policy: Policy | None = None,
+               explain_keylog: bool = False) -> int:
     draw: Callable[[Report], str]
     if fmt == "mermaid":
         draw = mermaid.fenced
@@ -36,6 +37,7 @@ def run_ladder(capture: str, fmt: str, ascii: bool, width: int | None, output: P
         run = CaptureAnalysis(capture, keylog=keylog, policy=policy, select=selection)
         drawn = list(run.rendered(draw))
     print_warnings(capture, run.warnings)
+    print_keylog_usage(run.pipeline.keylog, explain_keylog)
     with Output(output) as out:
         out.write(("\n".join(drawn) if drawn else nothing_to_show(run.total, selection) + "\n").encode())
     return ExitCode.OK

@@ -40,7 +40,7 @@ class TcpConnection:
     """One TCP connection: two half-streams and the facts the report needs."""
 
     __slots__ = ("id", "key", "role_source", "halves", "isn", "first_frame", "last_frame", "first_ts",
-                 "last_ts", "packets", "finished", "app", "syn_seen", "end_reason", "rkey")
+                 "last_ts", "packets", "finished", "app", "syn_seen", "end_reason", "rkey", "rst_from")
 
     def __init__(self, cid: int, key: tuple, role_source: str, limits: Limits, frame: int, ts: float,
                  budget: PendingBudget | None = None, discard: bool = False) -> None:
@@ -62,6 +62,7 @@ class TcpConnection:
         self.finished = False
         self.syn_seen = False
         self.end_reason = ""
+        self.rst_from: int | None = None  # the direction whose segment carried the first RST
         self.app: Any = None  # the consumer of this connection's events (the TLS layer)
 
     @property
@@ -98,6 +99,8 @@ class TcpConnection:
             if other.next_seq is not None and not other.ended:
                 other.acked(seg.ack, frame, ts, out)
         if flags & RST:
+            if self.rst_from is None:
+                self.rst_from = d
             for h in self.halves:
                 h.finish("rst", frame, ts, out)
         elif flags & FIN:
@@ -204,14 +207,19 @@ class FlowTable:
         else:
             d, source = CLIENT, "port"
         rkey = (seg.dst, seg.src, seg.dport, seg.sport)
-        conn = TcpConnection(self.next_id, key if d == CLIENT else rkey, source, self.limits, frame, ts, self.budget,
-                             self.discard)
-        self.next_id += 1
-        self.first_frames.append(frame)
+        conn = TcpConnection(self.new_id(frame), key if d == CLIENT else rkey, source, self.limits, frame, ts,
+                             self.budget, self.discard)
         self.flows[key] = (conn, d)
         self.flows[rkey] = (conn, 1 - d)
         self.live[conn.id] = conn
         return conn, d
+
+    def new_id(self, frame: int) -> int:
+        """The next connection id, in creation order (UDP flows, analyzer/net/udp.py, take theirs here too)."""
+        cid = self.next_id
+        self.next_id += 1
+        self.first_frames.append(frame)
+        return cid
 
     def _forget(self, conn: TcpConnection) -> None:
         for key in (conn.key, conn.rkey):

@@ -8,7 +8,16 @@ from __future__ import annotations
 from typing import Any
 
 from analyzer import registry
-from analyzer.model import DataRun, Entry, GapInfo
+from analyzer.model import (
+    CloseRow,
+    DataRun,
+    Entry,
+    FragmentRow,
+    GapInfo,
+    RetransmissionRow,
+    RetryRow,
+    VersionNegotiationRow,
+)
 from analyzer.registry.codes import EXT_EARLY_DATA, EXT_PRE_SHARED_KEY
 from analyzer.report.connection import Report
 from analyzer.tls.events import Alert, Heartbeat
@@ -50,6 +59,9 @@ def entry_facts(e: Entry | DataRun | GapInfo, report: Report) -> list[str]:
     if m.malformed:
         out.append(f"MALFORMED: {m.malformed}")
     if isinstance(body, ClientHello):
+        hellos = report.connection.client_hellos
+        if report.retry is not None and len(hellos) > 1 and m is hellos[1]:
+            out.append(report.retry.summary())  # the second hello: what the retry changed comes first
         sni = _ext_field(body, 0, "host_name")
         if sni is not None:
             out.append(f"SNI {sni}")
@@ -111,7 +123,39 @@ def entry_facts(e: Entry | DataRun | GapInfo, report: Report) -> list[str]:
             out.append("HEARTBLEED-SHAPED")
     elif m.encrypted and m.type is None:
         out.append(plural(m.length, "byte"))
+    else:
+        out += _udp_row_facts(m.name, body)
     return out
+
+
+def _udp_row_facts(name: str, body: Any) -> list[str]:
+    """The rows only QUIC and DTLS have."""
+    if isinstance(body, FragmentRow):
+        end = body.fragment_offset + body.fragment_length
+        return [f"fragment, bytes {body.fragment_offset}-{end} of {body.message_length}"]
+    if isinstance(body, RetransmissionRow):
+        return [f"retransmission of frame {body.first_frame}"]
+    if isinstance(body, CloseRow):
+        out = [body.error_name]
+        if body.reason:
+            out.append(f"reason {body.reason!r}")
+        return out
+    if isinstance(body, RetryRow):
+        return [f"token {plural(body.token_length, 'byte')}", f"integrity {body.integrity}"] + \
+            ([] if body.accepted else ["ignored by the client"])
+    if isinstance(body, VersionNegotiationRow):
+        return ["offers " + ",".join(body.offered_names)]
+    if name == "HelloVerifyRequest":
+        return [f"cookie {plural(len(getattr(body, 'cookie', b'')), 'byte')}"]
+    return []
+
+
+def transport_label(report: Report) -> str | None:
+    """What a connection runs over when it is not TCP: "QUICv1", "DTLS"."""
+    conn = report.connection
+    if conn.transport == "quic":
+        return (conn.udp or {}).get("version_name") or "QUIC"
+    return "DTLS" if conn.transport == "dtls" else None
 
 
 def _leaf(der: bytes, report: Report) -> str:
@@ -129,8 +173,13 @@ def _leaf(der: bytes, report: Report) -> str:
 def header_facts(report: Report) -> list[str]:
     conn = report.connection
     out = []
+    label = transport_label(report)
+    if label is not None and not registry.version_name(conn.version or 0).startswith("DTLS"):
+        out.append(label)  # (a DTLS version's name says it already)
     if conn.sni:
-        out.append(f"SNI {conn.sni}")
+        out.append(f"SNI {conn.sni}" + (" (ECH outer name)" if report.ech is not None and report.ech.outer_sni else ""))
+    if report.ech is not None:
+        out.append(f"ECH {report.ech.kind}" + {True: ", accepted", False: ", not accepted", None: ""}[report.ech.accepted])
     if conn.version is not None:
         out.append(registry.version_name(conn.version))
     if conn.cipher_suite is not None:
@@ -151,8 +200,18 @@ def footer_notes(report: Report) -> list[str]:
     """What must stand out: unfinished handshakes, gaps, anomalies. (A downgrade sentinel is a
     fact on its ServerHello row; a real downgrade is a finding, listed with the findings.)"""
     conn, notes = report.connection, []
-    if not conn.complete:
+    if not conn.complete and report.failure is None:
         end = conn.end_reason or "capture end"
         notes.append(f"handshake not complete (connection ended: {end})")
     notes.extend(report.warnings)
+    return notes
+
+
+def explanations(report: Report) -> list[str]:
+    """Why the handshake failed and why it did (not) decrypt, in words: shown whole, before the notes."""
+    notes = []
+    if report.failure is not None:
+        notes.append(f"handshake failed [{report.failure.cause}]: {report.failure.text}")
+    if report.decryption is not None:
+        notes.append(f"decryption {report.decryption.status} [{report.decryption.reason}]: {report.decryption.text}")
     return notes

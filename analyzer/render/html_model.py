@@ -390,8 +390,14 @@ def facts(conn: dict[str, Any]) -> list[list[str]]:
 def footer_notes(conn: dict[str, Any]) -> list[str]:
     """What must stand out under the ladder: an unfinished handshake, anomalies, warnings."""
     notes = []
-    if conn.get("tls") is not False and not conn.get("complete"):
+    failure, decryption = conn.get("failure"), conn.get("decryption")
+    if isinstance(failure, dict):
+        notes.append(f"handshake failed [{_s(failure.get('cause'))}]: {_s(failure.get('text'))}")
+    elif conn.get("tls") is not False and not conn.get("complete"):
         notes.append(f"handshake not complete (connection ended: {_s(conn.get('end')) or 'capture end'})")
+    if isinstance(decryption, dict):
+        notes.append(f"decryption {_s(decryption.get('status'))} [{_s(decryption.get('reason'))}]: "
+                     f"{_s(decryption.get('text'))}")
     if conn.get("downgrade_sentinel"):
         notes.append(f"downgrade sentinel {_s(conn['downgrade_sentinel'])} in ServerHello.random")
     notes += [_s(w) for w in conn.get("warnings") or ()]

@@ -179,6 +179,9 @@ def render_connection(report: Report, style: Style) -> str:
         if mark:
             row += ("  " if arrow or tail else "") + style.paint(mark, mark_colour)
         lines.append(row)
+    for note in facts.explanations(report):  # wrapped, never cut: they are the answer
+        lines += [style.paint(line, NOTE_COLOUR) for line in _wrap(f"  {g['warn']}", text(note).split(" "), " ",
+                                                                   style.width, g["ell"])]
     for note in facts.footer_notes(report):
         lines.append(style.paint(_fit(f"  {g['warn']} {text(note)}", style.width, g["ell"]), NOTE_COLOUR))
     lines += _finding_lines(report, style)

@@ -34,7 +34,7 @@ def render_connection(report: Report) -> str:
         if detail:
             label += " — " + ", ".join(detail)
         lines.append(f"    {arrow}: {mermaid(label)}")
-    for note in facts.footer_notes(report):
+    for note in facts.explanations(report) + facts.footer_notes(report):
         lines.append(f"    Note over C,S: {mermaid(note)}")
     return "\n".join(lines) + "\n"
 

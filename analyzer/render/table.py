@@ -14,6 +14,9 @@ TLS_COLUMNS = ["id", "client", "server", "sni", "version", "suite", "group", "al
                "history", "ja4", "findings", "gaps", "warnings"]
 TCP_COLUMNS = ["id", "client", "server", "frames", "packets", "bytes c>s", "bytes s>c", "gaps", "end"]
 WIRE_COLUMNS = frozenset({3, 7})  # sni, alpn: strings a peer chose
+# columns a table shows only when a row has something in them: why a handshake failed (its cause
+# id) and, when a key log was given, the one-word decryption status
+OPTIONAL_COLUMNS = ("failure", "decryption")
 # gaps: bytes of the connection lost in TCP gaps (never captured)
 
 
@@ -28,8 +31,9 @@ def row(report: Report, depth: str) -> list[object]:
     if depth == "tcp":
         return [c.id, _endpoint(c.client), _endpoint(c.server), f"{c.first_frame}-{c.last_frame}",
                 c.packets, c.bytes_client, c.bytes_server, lost, c.end_reason]
+    server = _endpoint(c.server) if c.transport == "tcp" else f"{_endpoint(c.server)} {c.transport}"
     return [
-        c.id, _endpoint(c.client), _endpoint(c.server), c.sni or "",
+        c.id, _endpoint(c.client), server, c.sni or "",
         registry.version_name(c.version) if c.version is not None else "",
         registry.cipher_suite_name(c.cipher_suite) if c.cipher_suite is not None else "",
         registry.group_name(c.group) if c.group is not None else "",
@@ -41,7 +45,13 @@ def row(report: Report, depth: str) -> list[object]:
 def cells(report: Report, depth: str = "tls") -> list[str]:
     """A table row as text: sanitised, wire strings cut. Small: a table holds these, not reports."""
     wire = WIRE_COLUMNS if depth != "tcp" else frozenset()
-    return [cut(v) if i in wire else text(v) for i, v in enumerate(row(report, depth))]
+    out = [cut(v) if i in wire else text(v) for i, v in enumerate(row(report, depth))]
+    if depth != "tcp" and out[3] and report.ech is not None and report.ech.outer_sni:
+        out[3] += " (ECH outer)"  # the public name of the client-facing server, not the destination
+    if depth != "tcp":
+        out.append(report.failure.cause if report.failure is not None else "")
+        out.append(report.decryption.status if report.decryption is not None else "")
+    return out
 
 
 def render(rows: list[list[str]], depth: str = "tls") -> str:
@@ -51,6 +61,10 @@ def render(rows: list[list[str]], depth: str = "tls") -> str:
     from tabulate import tabulate  # here: JSON runs do not pay for importing it
 
     headers = TCP_COLUMNS if depth == "tcp" else TLS_COLUMNS
+    if depth != "tcp":
+        shown = [k for k in range(len(OPTIONAL_COLUMNS)) if any(r[len(headers) + k] for r in rows)]
+        rows = [r[:len(headers)] + [r[len(headers) + k] for k in shown] for r in rows]
+        headers = headers + [OPTIONAL_COLUMNS[k] for k in shown]
     return tabulate(rows, headers=headers, tablefmt="simple", disable_numparse=True) + "\n"
 
 

@@ -7,13 +7,17 @@ from __future__ import annotations
 
 from typing import Final
 
-from analyzer.analysis import fingerprints, rulebook
+from analyzer.analysis import decryption, ech, failure, fingerprints, retry, rulebook
 from analyzer.analysis.certinfo import certificate_summary
+from analyzer.analysis.findings import Finding
 from analyzer.cache import LruCache
+from analyzer.dtls.versions import tls_equivalent
 from analyzer.model import Connection
 from analyzer.report.connection import Report
 from analyzer.tls.messages import ClientHello
 
+TLS13: Final = 0x0304
+JA4_TRANSPORT: Final = {"tcp": "t", "quic": "q", "dtls": "d"}  # JA4's first character
 CACHE_MAX: Final = 4096  # distinct client fingerprints kept (a capture has a few clients, a busy one thousands)
 _CLIENT_CACHE: Final = LruCache[dict[str, str]](CACHE_MAX)
 
@@ -33,7 +37,7 @@ def judge(conn: Connection, judge: rulebook.Judge) -> Report:
     report = Report(conn)
     if not conn.tls:
         return report
-    transport = "t" if conn.transport == "tcp" else "q"
+    transport = JA4_TRANSPORT.get(conn.transport, "t")
     report.hello_fingerprints = [cached_client_fingerprints(_CLIENT_CACHE, m.body, transport)
                                  for m in conn.client_hellos]
     # a HelloRetryRequest too: on the wire it is a ServerHello (tshark agrees)
@@ -46,7 +50,29 @@ def judge(conn: Connection, judge: rulebook.Judge) -> Report:
     if conn.server_hellos:
         first.update(report.server_fingerprints[negotiating])
     report.fingerprints = first
-    report.findings = judge.evaluate(conn, report.warnings)
+    report.findings = _evaluate(conn, judge, report.warnings)
+    report.decryption = decryption.diagnose(conn)
+    report.failure = failure.diagnose_failure(conn)
+    report.retry = retry.explain_retry(conn)
+    report.ech = ech.explain_ech(conn)
     report.certificates = [certificate_summary(der) for der in conn.certificates]
     report.client_certificates = [certificate_summary(der) for der in conn.client_certificates]
     return report
+
+
+def _evaluate(conn: Connection, judge: rulebook.Judge, warnings: list[str]) -> list[Finding]:
+    """The findings. DTLS is judged by the TLS version it is built on (DTLS 1.0 as TLS 1.1, RFC 6347
+    1.1), QUIC as TLS 1.3 even before a ServerHello is seen (RFC 9001 4.2: nothing older exists
+    over QUIC): the rules see those versions while they run; the facts keep the wire's."""
+    if conn.transport == "tcp" or conn.transport == "quic" and conn.version is not None:
+        return judge.evaluate(conn, warnings)
+    shown = conn.version, conn.versions_offered
+    if conn.transport == "quic":
+        conn.version = TLS13
+    else:
+        conn.version = tls_equivalent(conn.version) if conn.version is not None else None
+        conn.versions_offered = [tls_equivalent(v) or v for v in conn.versions_offered]
+    try:
+        return judge.evaluate(conn, warnings)
+    finally:
+        conn.version, conn.versions_offered = shown

@@ -12,7 +12,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from analyzer.analysis.decryption import Decryption
+from analyzer.analysis.ech import Ech
+from analyzer.analysis.failure import Failure
 from analyzer.analysis.findings import Finding
+from analyzer.analysis.retry import Retry
 from analyzer.model import Connection, Entry, GapInfo
 from analyzer.report.messages import CONNECTION_NAMED, message_json, with_names
 
@@ -30,6 +34,10 @@ class Report:
     client_certificates: list[dict[str, Any]]
     warnings: list[str]  # the connection's, then the judgement's own (a rule that failed)
     secrets: dict[str, str] | None  # the key-log secrets (hex), only when asked for (--show-secrets)
+    decryption: Decryption | None  # why it did or did not decrypt (None: no key log given)
+    failure: Failure | None  # why the handshake did not complete (None: it did)
+    retry: Retry | None  # what a HelloRetryRequest changed between the two ClientHellos
+    ech: Ech | None  # what the wire says of an Encrypted Client Hello offer
 
     def __init__(self, connection: Connection, findings: list[Finding] | None = None,
                  fingerprints: dict[str, str] | None = None, hello_fingerprints: list[dict[str, str]] | None = None,
@@ -46,6 +54,10 @@ class Report:
         self.client_certificates = [] if client_certificates is None else client_certificates
         self.warnings = list(connection.warnings) if warnings is None else warnings
         self.secrets = secrets
+        self.decryption = None
+        self.failure = None
+        self.retry = None
+        self.ech = None
 
     @property
     def worst(self) -> str | None:
@@ -115,4 +127,14 @@ def connection_json(report: Report) -> dict[str, Any]:
     })
     if report.secrets is not None:
         d["secrets"] = report.secrets
+    if report.failure is not None:
+        d["failure"] = report.failure.to_json()
+    if report.retry is not None:
+        d["retry"] = report.retry.to_json()
+    if report.ech is not None:
+        d["ech"] = report.ech.to_json()
+    if report.decryption is not None and conn.decryption is not None:
+        d["decryption"] = report.decryption.to_json(conn.decryption)
+    if conn.udp is not None:  # QUIC or DTLS: what only that transport has, under its name
+        d[conn.transport] = with_names(dict(conn.udp), ("version",)) if conn.transport == "dtls" else conn.udp
     return with_names(d, CONNECTION_NAMED)

@@ -15,7 +15,7 @@ from dataclasses import fields, is_dataclass
 from typing import Any, Final
 
 from analyzer import registry
-from analyzer.model import DataRun, Entry
+from analyzer.model import DataRun, Entry, FragmentRow, RetransmissionRow
 from analyzer.tls.events import Alert, Heartbeat, Message
 from analyzer.tls.extensions import NOT_INTERNED, Extension
 from analyzer.tls.messages import Certificate, ClientHello, ServerHello, ServerKeyExchange
@@ -194,6 +194,13 @@ def body_json(body: Any) -> dict[str, Any]:
         return with_names(d)
     if isinstance(body, Alert):
         return with_names({"level": body.level, "description": body.description})
+    if isinstance(body, FragmentRow):
+        return {"fragment": _generic(body)}
+    if isinstance(body, RetransmissionRow):  # DTLS: the copy shows the fields of the message it repeats
+        d = body_json(body.message)
+        d["retransmission"] = {"epoch": body.epoch, "message_seq": body.message_seq, "first_frame": body.first_frame,
+                               "fragment_offset": body.fragment_offset, "fragment_length": body.fragment_length}
+        return d
     if isinstance(body, Heartbeat):
         return {"heartbeat_type": body.heartbeat_type, "payload_length": body.payload_length,
                 "overclaimed": body.overclaimed}

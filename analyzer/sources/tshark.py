@@ -2,6 +2,7 @@
 
 Only the fields `crosscheck` compares are extracted: per handshake message its frame, type,
 cipher suites, extension types (wire order), SNI, ALPN, supported_versions and key_share groups.
+TLS over TCP and inside QUIC's CRYPTO frames uses the `tls.` fields; DTLS the same under `dtls.`.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 from analyzer.errors import BackendUnavailable, InputError
 
 TLS_FIELD = "tls.handshake.type"
+LAYERS = {"tls": "tls", "quic": "tls", "dtls": "dtls"}  # pyshark layer -> the prefix of its handshake fields
 
 
 @dataclass(slots=True)
@@ -56,36 +58,37 @@ def _find(node: Any, key: str) -> Iterator[Any]:
             yield from _find(item, key)
 
 
-def _handshakes(node: Any) -> Iterator[dict]:
-    """Handshake message objects (dicts holding a visible tls.handshake.type)."""
+def _handshakes(node: Any, field: str = TLS_FIELD) -> Iterator[dict]:
+    """Handshake message objects (dicts holding a visible tls.handshake.type, or `field`)."""
     if isinstance(node, dict):
-        if TLS_FIELD in node:
+        if field in node:
             yield node
             return
         for v in node.values():
-            yield from _handshakes(v)
+            yield from _handshakes(v, field)
     elif isinstance(node, list):
         for item in node:
-            yield from _handshakes(item)
+            yield from _handshakes(item, field)
 
 
-def _message(frame: int, h: dict) -> OracleMessage:
-    m = OracleMessage(frame, _int(_as_list(h[TLS_FIELD])[0]))
+def _message(frame: int, h: dict, p: str = "tls") -> OracleMessage:
+    m = OracleMessage(frame, _int(_as_list(h[f"{p}.handshake.type"])[0]))
     if m.type == 1:
-        m.cipher_suites = [_int(x) for x in _find(h, "tls.handshake.ciphersuite")]
+        m.cipher_suites = [_int(x) for x in _find(h, f"{p}.handshake.ciphersuite")]
     elif m.type == 2:
-        m.cipher_suites = [_int(x) for x in _find(h, "tls.handshake.ciphersuite")][:1]
-    m.extension_types = [_int(x) for x in _find(h, "tls.handshake.extension.type")]
-    m.sni = next(_find(h, "tls.handshake.extensions_server_name"), None)
-    m.alpn = list(_find(h, "tls.handshake.extensions_alpn_str"))
-    m.versions = [_int(x) for x in _find(h, "tls.handshake.extensions.supported_version")]
-    m.key_share_groups = [_int(x) for x in _find(h, "tls.handshake.extensions_key_share_group")] + \
-        [_int(x) for x in _find(h, "tls.handshake.extensions_key_share_selected_group")]  # HelloRetryRequest
+        m.cipher_suites = [_int(x) for x in _find(h, f"{p}.handshake.ciphersuite")][:1]
+    m.extension_types = [_int(x) for x in _find(h, f"{p}.handshake.extension.type")]
+    m.sni = next(_find(h, f"{p}.handshake.extensions_server_name"), None)
+    m.alpn = list(_find(h, f"{p}.handshake.extensions_alpn_str"))
+    m.versions = [_int(x) for x in _find(h, f"{p}.handshake.extensions.supported_version")]
+    m.key_share_groups = [_int(x) for x in _find(h, f"{p}.handshake.extensions_key_share_group")] + \
+        [_int(x) for x in _find(h, f"{p}.handshake.extensions_key_share_selected_group")]  # HelloRetryRequest
     return m
 
 
 def wireshark_messages(path: str, decode_as: dict[int, str]) -> list[OracleMessage]:
-    """Handshake messages as tshark decodes them; `decode_as` maps TCP ports to dissectors.
+    """Handshake messages as tshark decodes them; `decode_as` maps TCP ports to dissectors (UDP
+    ports for "dtls").
     A failure is tried once more before it is reported: on a loaded machine pyshark sometimes
     reports a crash of a tshark it stopped itself (pyshark issues #395, #437), where a file
     tshark cannot read fails the same way twice."""
@@ -99,18 +102,22 @@ def wireshark_messages(path: str, decode_as: dict[int, str]) -> list[OracleMessa
 def _wireshark_messages(path: str, decode_as: dict[int, str]) -> list[OracleMessage]:
     import pyshark  # imported here: it is slow to import and only this command needs it
 
-    cap = pyshark.FileCapture(path, use_json=True, display_filter=TLS_FIELD, keep_packets=False,
-                              decode_as={f"tcp.port=={p}": proto for p, proto in sorted(decode_as.items())})
+    cap = pyshark.FileCapture(path, use_json=True, display_filter=f"{TLS_FIELD} or dtls.handshake.type",
+                              keep_packets=False,
+                              decode_as={f"{'udp' if proto == 'dtls' else 'tcp'}.port=={p}": proto
+                                         for p, proto in sorted(decode_as.items())})
     out: list[OracleMessage] = []
     try:
         for pkt in _packets(cap, path):
-            if "tcp" not in pkt:
+            if "tcp" not in pkt and "udp" not in pkt:
                 continue
             frame = int(pkt.number)
-            for layer in pkt.get_multiple_layers("tls"):
-                # several TLS layers in one frame come as one JsonLayer plus its duplicate_layers
-                for part in [layer, *layer.duplicate_layers]:
-                    out.extend(_message(frame, h) for h in _handshakes(part._all_fields))
+            for name, prefix in LAYERS.items():
+                for layer in pkt.get_multiple_layers(name):
+                    # several layers of one kind in one frame come as one JsonLayer plus its duplicate_layers
+                    for part in [layer, *layer.duplicate_layers]:
+                        out.extend(_message(frame, h, prefix)
+                                   for h in _handshakes(part._all_fields, f"{prefix}.handshake.type"))
     finally:
         _close(cap, path)
     return out

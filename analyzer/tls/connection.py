@@ -29,7 +29,7 @@ from analyzer.registry.codes import (
     HS_SERVER_HELLO,
 )
 from analyzer.tls import detect
-from analyzer.tls.events import Alert, Event, Heartbeat, Malformed, Message, Resync, TlsStart
+from analyzer.tls.events import Alert, Event, Heartbeat, KeyFacts, Malformed, Message, Resync, TlsStart
 from analyzer.tls.keys import KeyState
 from analyzer.tls.messages import Certificate, ClientHello, Context, ServerHello, decode_shared, message_name
 from analyzer.tls.openvpn import OpenVpnUnwrapper, looks_like_openvpn
@@ -79,6 +79,8 @@ class TlsConnection:
 
     def __init__(self, keylog: Any = None, limits: Limits = _LIMITS) -> None:
         self.keys = KeyState(keylog) if keylog is not None and len(keylog) else None
+        self.keylog_given = keylog is not None
+        self.undecryptable: list[tuple[int, int, str]] = []  # (side, frame, reason): the first per side
         self.max_handshake = limits.max_handshake_bytes
         self.max_certificates = limits.max_certificates
         self.compression = 0  # TLS <= 1.2 compression method of the ServerHello (1: DEFLATE)
@@ -188,6 +190,16 @@ class TlsConnection:
         d.hs = bytearray()
         d.mode = OFF
         return out
+
+    def key_facts(self) -> KeyFacts | None:
+        """What decryption met on this connection; None when no key log was given."""
+        if not self.keylog_given:
+            return None
+        failures = tuple(self.undecryptable)
+        if self.keys is None:  # an empty key log
+            return KeyFacts(self.client_side is not None, (), False, None, None, failures)
+        facts: KeyFacts = self.keys.facts(failures)
+        return facts
 
     def gave_up(self, side: int) -> bool:
         """True when this direction is not (or no longer) worth its bytes."""
@@ -382,6 +394,8 @@ class TlsConnection:
                  out: list[Event]) -> None:
         result = self.keys.decrypt(d.side, ct, version, body)  # type: ignore[union-attr]
         if isinstance(result, str):
+            if all(side != d.side for side, _frame, _reason in self.undecryptable):
+                self.undecryptable.append((d.side, frame, result))
             out.append(Malformed(d.side, frame, d.pos, f"cannot decrypt: {result}; records stay opaque", UNDECRYPTABLE))
             self._opaque(d, ct, version, len(body), frame, ts, out)
             return

@@ -91,4 +91,24 @@ class Resync:
     skipped: int
 
 
+@dataclass(slots=True, init=False)
+class KeyFacts:
+    """What the key schedule of one connection found in the key log, once the connection ended:
+    the labels logged for its client random (never the secrets), whether an RSA premaster line
+    keyed it, whether its suite can be decrypted, and the first record of each side that did not
+    decrypt with the keys it had."""
+
+    client_random: bool  # a ClientHello was read, so there was a random to look up
+    labels: tuple[str, ...]
+    rsa_premaster: bool
+    suite: int | None  # negotiated (None: no ServerHello read)
+    suite_supported: bool | None
+    failures: tuple[tuple[int, int, str], ...]  # (wire side, frame, reason), the first per side
+
+    def __init__(self, client_random: bool, labels: tuple[str, ...], rsa_premaster: bool, suite: int | None,
+                 suite_supported: bool | None, failures: tuple[tuple[int, int, str], ...]) -> None:
+        self.client_random, self.labels, self.rsa_premaster = client_random, labels, rsa_premaster
+        self.suite, self.suite_supported, self.failures = suite, suite_supported, failures
+
+
 Event = Message | TlsStart | Malformed | Resync

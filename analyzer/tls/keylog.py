@@ -21,12 +21,27 @@ LABELS = frozenset({"CLIENT_RANDOM", "CLIENT_HANDSHAKE_TRAFFIC_SECRET", "SERVER_
 SECRET_HEX_LENGTHS = {False: (64, 96), True: (96,)}
 
 
+@dataclass(frozen=True)
+class KeyLogUsage:
+    """The key log after a run: lines read, sessions (client randoms and RSA lines) a connection
+    matched, lines no connection used, and the client randoms of those (public values: each is
+    in a ClientHello; the secrets never leave the KeyLog)."""
+
+    lines: int
+    matched: int  # sessions (client randoms) a connection found keys for, by any line
+    unused_lines: int
+    unused_randoms: list[str]
+
+
 @dataclass
 class KeyLog:
     secrets: dict[bytes, dict[str, bytes]] = field(default_factory=dict, repr=False)
     rsa: dict[bytes, bytes] = field(default_factory=dict, repr=False)  # first 8 encrypted bytes -> premaster
     skipped: int = 0
     sources: list[str] = field(default_factory=list)
+    lines: int = 0  # lines read and kept (a repeated line counts again)
+    used: set[bytes] = field(default_factory=set, repr=False)  # client randoms a connection matched
+    rsa_used: set[bytes] = field(default_factory=set, repr=False)  # RSA lines a connection matched
 
     def add_text(self, text: str, source: str = "") -> None:
         """Add every line in NSS key log format; lines we cannot read are counted, never fatal."""
@@ -39,21 +54,47 @@ class KeyLog:
             try:
                 if parts[0] == "RSA" and len(parts) == 3 and len(parts[1]) >= 16:
                     self.rsa[bytes.fromhex(parts[1])[:8]] = bytes.fromhex(parts[2])
+                    self.lines += 1
                 elif parts[0] in LABELS and len(parts) == 3 and len(parts[1]) == 64 \
                         and len(parts[2]) in SECRET_HEX_LENGTHS[parts[0] == "CLIENT_RANDOM"]:
                     self.secrets.setdefault(bytes.fromhex(parts[1]), {})[parts[0]] = bytes.fromhex(parts[2])
+                    self.lines += 1
                 else:
                     self.skipped += 1
             except ValueError:  # not hex; the message would quote the line, so it is dropped
                 self.skipped += 1
 
     def secrets_for(self, client_random: bytes) -> dict[str, bytes]:
-        """Label -> secret for one connection ("CLIENT_RANDOM" holds the 48-byte master secret)."""
-        return dict(self.secrets.get(bytes(client_random), {}))
+        """Label -> secret for one connection ("CLIENT_RANDOM" holds the 48-byte master secret).
+        A random found is remembered as used (see `usage`)."""
+        found = self.secrets.get(bytes(client_random))
+        if found is None:
+            return {}
+        self.used.add(bytes(client_random))
+        return dict(found)
 
-    def rsa_premaster(self, encrypted_premaster: bytes) -> bytes | None:
-        """The premaster named by the first 8 bytes of the RSA-encrypted premaster (the whole may be given)."""
-        return self.rsa.get(bytes(encrypted_premaster[:8])) if len(encrypted_premaster) >= 8 else None
+    def rsa_premaster(self, encrypted_premaster: bytes, client_random: bytes | None = None) -> bytes | None:
+        """The premaster named by the first 8 bytes of the RSA-encrypted premaster (the whole may be given).
+        A line found is remembered as used, and the session (`client_random`) as matched."""
+        key = bytes(encrypted_premaster[:8])
+        found = self.rsa.get(key) if len(encrypted_premaster) >= 8 else None
+        if found is not None:
+            self.rsa_used.add(key)
+            if client_random is not None:
+                self.used.add(bytes(client_random))
+        return found
+
+    def usage(self) -> KeyLogUsage:
+        """How much of the key log the connections read so far used (never a secret)."""
+        unused = sorted(r for r in self.secrets if r not in self.used)
+        return KeyLogUsage(self.lines, len(self.used),
+                           sum(len(self.secrets[r]) for r in unused) + len(self.rsa) - len(self.rsa_used),
+                           [r.hex() for r in unused])
+
+    def merge_usage(self, used: set[bytes], rsa_used: set[bytes]) -> None:
+        """What another process's copy of this key log used (analyzer/parallel.py)."""
+        self.used |= used
+        self.rsa_used |= rsa_used & self.rsa.keys()
 
     def __len__(self) -> int:
         return len(self.secrets) + len(self.rsa)

@@ -18,6 +18,7 @@ CLIENT_EARLY = "CLIENT_EARLY_TRAFFIC_SECRET"
 HANDSHAKE = ("CLIENT_HANDSHAKE_TRAFFIC_SECRET", "SERVER_HANDSHAKE_TRAFFIC_SECRET")
 TRAFFIC_0 = ("CLIENT_TRAFFIC_SECRET_0", "SERVER_TRAFFIC_SECRET_0")
 TLS13_SUITES = (0x1301, 0x1302, 0x1303, 0x1304, 0x1305)
+EARLY_UNKEYED = "0-RTT data, and the key log has no CLIENT_EARLY_TRAFFIC_SECRET"
 TRANSCRIPT_MAX = 4 << 20  # handshake bytes kept for an RFC 7627 session hash
 
 
@@ -49,12 +50,15 @@ class KeyState:
         self.fallback: list[Any] = [None, None]  # tried when `current` fails (refused 0-RTT)
         self.secret: list[bytes | None] = [None, None]  # TLS 1.3 secret of `current`, for KeyUpdate
         self.early: bytes | None = None  # client early traffic secret, suite not known yet
+        self.early_unkeyed = False  # 0-RTT offered, its secret not in the key log: those records stay opaque
         self.tls12_pair: tuple[Any, Any] | None = None
         self.encrypt_then_mac = False
         self.extended_master_secret = False
         self.transcript: list[bytes] | None = None  # handshake so far, for RSA lines with EMS
         self.transcript_bytes = 0
         self.notes: list[str] = []  # what could not be done, for the connection to report once
+        self.rsa_keyed = False  # the TLS <= 1.2 keys came from an RSA premaster line
+        self.labels: set[str] = set()  # key-log labels found for any hello of the connection (renegotiation)
 
     # -- what the connection saw ----------------------------------------------------------------
 
@@ -67,10 +71,12 @@ class KeyState:
         self.client_random = ch.random
         self.server_random = self.suite = self.tls12_pair = None
         self.secrets = self.keylog.secrets_for(ch.random)
+        self.labels.update(self.secrets)
         self.transcript = [] if self.keylog.rsa else None
         self.transcript_bytes = 0
         if ch.ext(EXT_EARLY_DATA) is not None:
             self.early = self.secrets.get(CLIENT_EARLY)
+            self.early_unkeyed = self.early is None
 
     def handshake_message(self, htype: int, body: bytes, message_seq: int | None = None) -> None:
         """Every handshake message in wire order, kept only while an RSA key-log line may need the
@@ -106,7 +112,7 @@ class KeyState:
         if _tls13(version):
             c, s = self.client_side, 1 - self.client_side
             self._set13(s, HANDSHAKE[1])
-            if self.current[c] is not None or self.early is not None:  # 0-RTT under way
+            if self.current[c] is not None or self.early is not None or self.early_unkeyed:  # 0-RTT under way
                 self.fallback[c] = self._cipher13(HANDSHAKE[0])
             else:
                 self._set13(c, HANDSHAKE[0])
@@ -119,13 +125,14 @@ class KeyState:
         """RSA key exchange: a key log may hold the premaster, named by its first encrypted bytes.
         Call after `handshake_message` has seen this ClientKeyExchange."""
         transcript, self.transcript = self.transcript, None
-        if self.tls12_pair is not None or self.suite is None or self.version is None:
+        if self.suite is None or self.version is None:
             return
         encrypted_premaster = body[:8] if self.version == 0x0300 else body[2:10]  # SSLv3: no length
-        premaster = self.keylog.rsa_premaster(encrypted_premaster)
+        # looked up even when a CLIENT_RANDOM line keyed the session: the key log's summary counts it used
+        premaster = self.keylog.rsa_premaster(encrypted_premaster, self.client_random)
         from analyzer.tls import decrypt
 
-        if premaster is None:
+        if premaster is None or self.tls12_pair is not None:
             return
         if not decrypt.supported(self.suite, self.version):
             self.notes.append(unsupported(self.suite, self.version))
@@ -139,6 +146,7 @@ class KeyState:
             session_hash = decrypt.session_hash(self.version, self.suite, b"".join(transcript))
         self._tls12(decrypt.tls12_master_secret(self.version, self.suite, premaster, self.client_random,
                                                 self.server_random, session_hash))
+        self.rsa_keyed = self.tls12_pair is not None
 
     def change_cipher_spec(self, side: int) -> bool:
         """TLS <= 1.2: this side protects its records from now on. True when we hold its key."""
@@ -149,8 +157,10 @@ class KeyState:
         return True
 
     def finished(self, side: int) -> None:
-        """TLS 1.3: after its Finished, a side moves to its application traffic secret."""
+        """TLS 1.3: after its Finished, a side moves to its application traffic secret (none in
+        the key log: its records stay opaque from here)."""
         if _tls13(self.version):
+            self.current[side] = None
             self._set13(side, TRAFFIC_0[0 if side == self.client_side else 1])
 
     def end_of_early_data(self, side: int) -> None:
@@ -165,6 +175,15 @@ class KeyState:
             secret = decrypt.tls13_next_secret(self.suite, old)
             self.secret[side] = secret
             self.current[side] = decrypt.tls13_cipher(self.suite, secret)
+
+    def facts(self, failures: tuple[tuple[int, int, str], ...]) -> Any:
+        """The connection's KeyFacts (analyzer.tls.events), with the failures its records met."""
+        from analyzer.tls import decrypt
+        from analyzer.tls.events import KeyFacts
+
+        supported = None if self.suite is None else decrypt.supported(self.suite, self.version)
+        return KeyFacts(self.client_random is not None, tuple(sorted(self.labels)), self.rsa_keyed, self.suite,
+                        supported, failures)
 
     # -- decrypting -------------------------------------------------------------------------------
 
@@ -190,6 +209,8 @@ class KeyState:
             if attempt is self.fallback[side]:
                 self.current[side], self.fallback[side] = attempt, None
             return result
+        if side == self.client_side and self.early_unkeyed and self.current[side] is None:
+            return EARLY_UNKEYED  # 0-RTT data we hold no key for: the handshake key waits for the client's flight
         self.current[side] = self.fallback[side] = None  # back to opaque: one report, not one per record
         return reason
 

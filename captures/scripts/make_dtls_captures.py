@@ -3,9 +3,8 @@
 
     python3 captures/scripts/make_dtls_captures.py [--only NAME ...] [--keep-tmp]
 
-Each writes captures/dtls/<name>.pcap and, where secrets exist, captures/dtls/keys/<name>.keys (the
-client's NSS key log). They live in their own folder until the pipeline reads UDP: `check captures`
-only looks at captures/ itself, so they need no golden yet. Peers: openssl s_server/s_client 3.0
+Each writes captures/<name>.pcap and, where secrets exist, captures/keys/<name>.keys (the client's
+NSS key log); regenerate the goldens after (`python3 cli.py check captures --update`). Peers: openssl s_server/s_client 3.0
 (`-dtls1_2`, `-dtls1`; OpenSSL always answers a first ClientHello with a HelloVerifyRequest and
 fragments its flight to its default DTLS MTU) and gnutls-serv/gnutls-cli `--udp` (GnuTLS 3.7). Every
 capture is checked with tshark (`-d udp.port==N,dtls`, and `-o tls.keylog_file:` so the encrypted
@@ -29,8 +28,8 @@ from pathlib import Path
 
 import capture_kit as kit
 
-OUT = kit.CAPDIR / "dtls"
-KEYS = OUT / "keys"
+OUT = kit.CAPDIR
+KEYS = kit.KEYDIR
 DATA = b"hello over DTLS\n"
 # handshake types (RFC 6347 / 5246)
 CH, SH, HVR, NST, CERT, SKE, CR, SHD, CKE, FIN = 1, 2, 3, 4, 11, 12, 13, 14, 16, 20
@@ -39,7 +38,7 @@ HANDSHAKE_FAILURE = 40
 
 
 class DtlsSession(kit.Session):
-    """A capture session publishing into captures/dtls/ and captures/dtls/keys/."""
+    """A capture session publishing into captures/ and captures/keys/."""
 
     def __init__(self, name: str, port: int, tmp: Path, pki: kit.Pki) -> None:
         super().__init__(name, port, tmp, pki)

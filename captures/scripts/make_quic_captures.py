@@ -4,10 +4,9 @@ client's key log (run as root; the helpers of capture_kit.py):
 
     python3 captures/scripts/make_quic_captures.py [--only NAME ...]
 
-Each writes captures/quic/<name>.pcap and captures/keys/<name>.keys, after tshark (which decodes
+Each writes captures/<name>.pcap and captures/keys/<name>.keys, after tshark (which decodes
 QUIC by itself) has confirmed, plain and with `-o tls.keylog_file:`, what the capture must show.
-They sit in captures/quic/ until the pipeline reads QUIC: `check captures` and the tests over every
-capture of captures/ look at that folder's own files only, and these have no goldens yet.
+Regenerate the goldens after (`python3 cli.py check captures --update`) and read their diff.
 """
 
 from __future__ import annotations
@@ -19,7 +18,7 @@ from pathlib import Path
 import capture_kit as kit
 
 PEERS = Path(__file__).resolve().parent / "quic_peers.py"
-QUIC_DIR = kit.CAPDIR / "quic"
+QUIC_DIR = kit.CAPDIR
 FIELDS = ["frame.number", "udp.srcport", "quic.long.packet_type", "quic.long.packet_type_v2", "quic.version",
           "tls.handshake.type", "tls.handshake.length", "quic.frame_type", "quic.cc.error_code",
           "quic.retry_integrity_tag", "tls.handshake.ciphersuite"]
@@ -70,7 +69,7 @@ def peer(s: kit.Session, role: str, *args: str, host: str = "127.0.0.1") -> list
 
 def handshake(s: kit.Session, server_args: tuple = (), client_args: tuple = (), host: str = "127.0.0.1",
               refused: bool = False, keyed: bool = True) -> tuple[list[Row], list[Row]]:
-    """One server, one client, captured into captures/quic/; returns tshark's rows plain and with the key log.
+    """One server, one client, captured into captures/; returns tshark's rows plain and with the key log.
     keyed=False: tshark cannot use the key log (after a Retry or a Version Negotiation aioquic
     sends a new ClientHello, and tshark 4.0 keeps the first one's random); the tests check those
     captures' decryption through our core instead."""
