@@ -360,3 +360,26 @@ def test_post_quantum_columns_follow_the_registry(documents) -> None:
     assert (row["group_pq"], row["pq_offered"]) == (True, True)
     row = connection_row({**c, "groups_offered": [hybrid, 29]}, ident, "/x")
     assert (row["group_pq"], row["pq_offered"]) == (False, True)
+
+
+def test_a_task_retried_after_its_result_was_lost_counts_as_analysed(tmp_path: Path) -> None:
+    """Dask reruns a task whose result died with its worker; the first try may have finished and
+    written the capture's done marker. The rerun reports the capture analysed, with its counts (the
+    driver skips captures done before the run unread, so only a retry meets its own marker); the
+    same bytes under another path stay 'already done'."""
+    from analyzer.batch import parts
+    from analyzer.batch.adapter import Settings
+    from analyzer.batch.task import run_capture
+
+    out = str(tmp_path / "ds")
+    parts.make_dirs(out)
+    capture = tmp_path / "tls13.pcap"
+    shutil.copy(CAPTURES / "tls13.pcap", capture)
+    first = run_capture(str(capture), out, Settings())
+    retry = run_capture(str(capture), out, Settings())
+    assert first.status == retry.status == "done"
+    assert (retry.connections, retry.frames) == (first.connections, first.frames) and first.connections > 0
+    assert len(rows(Path(out), "connections")) == first.connections  # the retry wrote nothing more
+    twin = tmp_path / "twin.pcap"
+    shutil.copy(capture, twin)
+    assert run_capture(str(twin), out, Settings()).status == "skipped"

@@ -4,19 +4,18 @@ where the wire cannot tell; the acceptance rules on a real hello with the server
 
 from __future__ import annotations
 
-import copy
+import dataclasses
 import json
 from pathlib import Path
 
 import jsonschema
 import pytest
+from conftest import CAPTURES, ROOT, facts, reports
 
 from analyzer.analysis.ech import explain_ech
 from analyzer.cli import main
 from analyzer.registry.codes import EXT_ENCRYPTED_CLIENT_HELLO
 from analyzer.tls.extensions import Extension
-
-from conftest import CAPTURES, ROOT, facts, reports
 
 SCHEMA = json.loads((ROOT / "analyzer/schema/tls-analyzer-1.schema.json").read_text())
 ECH = SCHEMA["properties"]["connections"]["items"]["properties"]["ech"]
@@ -52,7 +51,7 @@ def test_no_ech_without_an_offer() -> None:
 def _with_ech(conn, ext: Extension):  # noqa: ANN001, ANN202
     """The real connection, its first hello given `ext` as its encrypted_client_hello."""
     hello = conn.client_hellos[0]
-    body = copy.copy(hello.body)
+    body = dataclasses.replace(hello.body)  # (copy.copy cannot make a compiled class)
     body.extensions = [e for e in hello.body.extensions if e.type != EXT_ENCRYPTED_CLIENT_HELLO] + [ext]
     hello.body = body
     return conn
@@ -63,7 +62,7 @@ def test_an_ech_confirmation_in_the_hello_retry_request_means_real_and_accepted(
     conn, = facts(CAPTURES / "tls13-hrr.pcap")  # a real retry; the server's HRR given an ECH confirmation
     _with_ech(conn, offer)
     hrr = conn.server_hellos[0]
-    body = copy.copy(hrr.body)
+    body = dataclasses.replace(hrr.body)
     body.extensions = [*hrr.body.extensions, Extension(EXT_ENCRYPTED_CLIENT_HELLO, 8, {"length": 8})]
     hrr.body = body
     ech = explain_ech(conn)
@@ -77,7 +76,7 @@ def test_retry_configs_in_encrypted_extensions_mean_not_accepted(corpus: Path) -
     conn, = facts(CAPTURES / "tls13.pcap", keylog=load_keylog(CAPTURES / "keys" / "tls13.keys"))
     _with_ech(conn, offer)
     ee = next(e.msg for e in conn.entries if getattr(e, "msg", None) is not None and e.msg.name == "EncryptedExtensions")
-    body = copy.copy(ee.body)
+    body = dataclasses.replace(ee.body)
     body.extensions = [*ee.body.extensions, Extension(EXT_ENCRYPTED_CLIENT_HELLO, 70, {"length": 70,
                                                                                       "retry_configs": True})]
     ee.body = body

@@ -4,11 +4,12 @@ that changes more than RFC 8446 4.1.2 allows flagged as a finding."""
 
 from __future__ import annotations
 
-import copy
+import dataclasses
 import json
 
 import jsonschema
 import pytest
+from conftest import CAPTURES, ROOT, facts, reports
 
 from analyzer import registry
 from analyzer.analysis import rulebook
@@ -16,8 +17,6 @@ from analyzer.analysis.retry import explain_retry
 from analyzer.cli import main
 from analyzer.registry.codes import EXT_SERVER_NAME
 from analyzer.report.build import judge
-
-from conftest import CAPTURES, ROOT, facts, reports
 
 SCHEMA = json.loads((ROOT / "analyzer/schema/tls-analyzer-1.schema.json").read_text())
 RETRY = SCHEMA["properties"]["connections"]["items"]["properties"]["retry"]
@@ -55,8 +54,8 @@ def test_no_retry_without_a_hello_retry_request() -> None:
 def test_a_second_hello_that_changes_too_much_is_a_finding() -> None:
     conn, = facts(CAPTURES / "explain-hrr-cookie.pcap")
     second = conn.client_hellos[1]
-    changed = copy.copy(second.body)  # the real second hello, with a new SNI and without the cookie
-    changed.extensions = [copy.copy(e) for e in second.body.extensions
+    changed = dataclasses.replace(second.body)  # the real second hello, with a new SNI and without the cookie
+    changed.extensions = [dataclasses.replace(e) for e in second.body.extensions
                           if e.type != 44]
     for e in changed.extensions:
         if e.type == EXT_SERVER_NAME:

@@ -29,6 +29,16 @@ def is_done(out: str, sha256: str) -> bool:
     return os.path.exists(part_path(out, DONE_TABLE, sha256))
 
 
+def done_marker(out: str, sha256: str) -> dict[str, Any]:
+    """The row of a capture's done marker (its file time in ns, as done_files gives it)."""
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(part_path(out, DONE_TABLE, sha256))
+    table = table.set_column(table.schema.get_field_index("file_mtime"), "file_mtime",
+                             table.column("file_mtime").cast("int64"))
+    return table.to_pylist()[0]
+
+
 def error_name(path: str) -> str:
     """Errors are kept per path (a capture that cannot be read may have no content hash)."""
     return "path-" + hashlib.sha256(os.fsencode(path)).hexdigest()

@@ -69,6 +69,11 @@ def run_capture(path: str, out: str, settings: Settings) -> Outcome:
         return record_error(out, path, None, "input", AnalyzerError(f"{path}: {exc.strerror}",
                                                                     "check the path and permissions"))
     if parts.is_done(out, sha256):
+        marker = parts.done_marker(out, sha256)
+        if (marker["capture_path"], marker["file_size"], marker["file_mtime"]) == (path, before.st_size, before.st_mtime_ns):
+            # the driver skips captures done before the run, so this file was done by an earlier try of
+            # this task whose result was lost with its worker: it counts as analysed in this run
+            return Outcome(path, "done", sha256, marker["connections"], marker["frames"])
         return Outcome(path, "skipped", sha256)
     parts.remove_stale(out, sha256)
     ident = {"capture": os.path.basename(path), "capture_sha256": sha256}
