@@ -20,7 +20,6 @@ from enum import Enum
 from typing import TypeVar
 
 from analyzer.analysis.policy import Policy
-from analyzer.analysis.policy_file import load_policy_file, load_profile
 from analyzer.analysis.rulebook import Judge
 from analyzer.errors import InputError, UsageError
 from analyzer.net.flows import Limits
@@ -57,6 +56,8 @@ def load_policy(policy: PolicyLike) -> Policy | Judge | None:
     (`mozilla-modern`, ...), or a TOML policy file."""
     if policy is None or isinstance(policy, (Policy, Judge)):
         return policy
+    from analyzer.analysis.policy_file import load_policy_file, load_profile  # here: most runs use no policy file
+
     name = os.fspath(policy)
     return load_profile(name) if name in PROFILES else load_policy_file(name)
 

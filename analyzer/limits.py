@@ -33,6 +33,7 @@ class Limits:
     idle_timeout: float = 600.0  # without a packet for this long, a connection is over
     close_grace: float = 2.0  # after both FINs or a RST, late packets this close still count
     tombstone_timeout: float = 30.0  # until then, later packets are swallowed, not a new connection
+    max_tombstones: int = 4096  # connections reported and still swallowing late packets; the oldest go first
     # UDP: QUIC and DTLS flows (analyzer/net/udp.py; the per-flow caps are the cores', analyzer/quic, analyzer/dtls)
     max_udp_flows: int = 10_000  # QUIC/DTLS candidate flows held at once; the idlest are ended beyond it
     udp_idle_timeout: float = 120.0  # a UDP flow without a datagram for this long is over
@@ -51,5 +52,6 @@ class Limits:
         from dataclasses import replace
 
         return replace(self, max_connections=max(1, self.max_connections // parts),
+                       max_tombstones=max(1, self.max_tombstones // parts),
                        max_pending_total=max(1, self.max_pending_total // parts),
                        max_udp_flows=max(1, self.max_udp_flows // parts))

@@ -21,7 +21,6 @@ from __future__ import annotations
 import bisect
 import dataclasses
 import heapq
-import multiprocessing
 import os
 import shutil
 import signal
@@ -29,14 +28,16 @@ import struct
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
-from multiprocessing.connection import Connection, wait
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from analyzer.api import CaptureAnalysis
 from analyzer.limits import Limits
 from analyzer.render import json as rjson
 from analyzer.report.connection import Report
 from analyzer.sources.pcap import CaptureInfo
+
+if TYPE_CHECKING:
+    from multiprocessing.connection import Connection
 
 MIN_BYTES = 32 << 20  # smaller captures are faster in one process than the cost of forking
 
@@ -124,6 +125,9 @@ def _death(code: int | None) -> str:
 
 def _run_shards(jobs: list[tuple]) -> tuple[list[ShardResult], list[str]]:
     """Every shard's result, in shard order, and a warning per worker that died and was redone."""
+    import multiprocessing  # here: a run on one core (and every small capture) does not pay for it
+    from multiprocessing.connection import wait
+
     ctx = multiprocessing.get_context("fork")
     procs, pipes = [], []
     for args in jobs:

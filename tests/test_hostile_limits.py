@@ -271,8 +271,9 @@ def test_an_idle_connection_costs_little_memory() -> None:
 
 
 def test_the_connection_cap_is_split_between_parallel_workers() -> None:
-    limits = Limits(max_connections=1000)
+    limits = Limits(max_connections=1000, max_tombstones=1000)
     assert limits.split(4).max_connections == 250 and limits.split(4).max_fragment_sets == limits.max_fragment_sets
+    assert limits.split(4).max_tombstones == 250
     assert replace(limits).split(1) == limits
 
 
@@ -293,7 +294,7 @@ def test_tombstones_are_capped_and_evicted_connections_leave_none(tmp_path: Path
     for i in range(3000):  # connections that open, carry a hello and close within a second
         flow = Flow(cport=2000 + i)
         frames += [*flow.handshake(), flow.data(0, record(22, client_hello())), flow.fin(0), flow.fin(1)]
-    limits = Limits(max_connections=200, close_grace=0.0)
+    limits = Limits(max_tombstones=200, close_grace=0.0)
     path = tmp_path / "closing.pcap"
     path.write_bytes(pcap(timed(frames, step=1e-5)))
     pipeline = Pipeline(limits)

@@ -18,7 +18,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from analyzer import parallel
 from analyzer.analysis.policy import Policy
@@ -26,8 +26,8 @@ from analyzer.api import CaptureAnalysis
 from analyzer.commands.common import fail_on_code, gc_paused, nothing_to_show, print_keylog_usage, print_warnings
 from analyzer.errors import AnalyzerError, ExitCode
 from analyzer.output import Output
-from analyzer.render import html, table
 from analyzer.render import json as rjson
+from analyzer.render import table
 from analyzer.render.sanitize import text
 from analyzer.report.capture import capture_json
 from analyzer.report.connection import Report
@@ -35,7 +35,11 @@ from analyzer.selection import Selection
 from analyzer.tls.keylog import KeyLog
 from analyzer.wording import not_decoded, plural
 
-SPOOL_IN_MEMORY: Final = 32 << 20  # JSON of a large capture beyond this waits in a temporary file
+if TYPE_CHECKING:
+    from analyzer.render import html
+
+SPOOL_IN_MEMORY: Final = 4 << 20  # JSON of a large capture beyond this waits in a temporary file
+TABLE_BLOCK: Final = 1000  # table rows aligned together (a longer capture prints blocks, a blank line between)
 WRITE_PIECE: Final = 1 << 20  # JSON is written in pieces of about this many bytes
 
 
@@ -79,7 +83,11 @@ class AnalyzeCommand:
         code = ExitCode.OK
         started = time.monotonic()
         with gc_paused(), Output(self.output) as out:
-            report = html.ReportWriter(out, html.title_for(self.captures)) if self.fmt == "html" else None
+            report = None
+            if self.fmt == "html":
+                from analyzer.render import html  # here: other formats do not pay for importing it
+
+                report = html.ReportWriter(out, html.title_for(self.captures))
             for path in self.captures:
                 try:
                     self._one(path, out, report)
@@ -152,16 +160,36 @@ class AnalyzeCommand:
                     out.write(row)
                     count += 1
             else:
-                rows = list(run.rendered(lambda r: table.cells(reveal(r), depth)))
-                count = len(rows)
-                if len(self.captures) > 1:
-                    out.write(f"== {text(path)}\n".encode())
-                out.write((table.render(rows, depth) if rows
-                           else nothing_to_show(run.total, self.selection, depth) + "\n").encode())
+                count = self._table(out, path, run, reveal)
             print_warnings(path, run.warnings)
         if self.keylog is None and run.pipeline.keylog is not None:
             self.embedded.append(run.pipeline.keylog)
         self._count(capture_json(run.info, run.frames_read), run.warnings, count, run.total, 0)
+
+    def _table(self, out: Output, path: str, run: CaptureAnalysis, reveal: Callable[[Report], Report]) -> int:
+        """The table, aligned in blocks of TABLE_BLOCK rows (memory holds one block, not the capture;
+        a blank line between blocks); how many rows."""
+        count = 0
+        block: list[list[str]] = []
+
+        def flush() -> None:
+            if count == len(block) and len(self.captures) > 1:  # the first block (or the note) of this capture
+                out.write(f"== {text(path)}\n".encode())
+            out.write((b"\n" if count > len(block) else b"") + table.render(block, self.depth).encode())
+            block.clear()
+
+        for cells in run.rendered(lambda r: table.cells(reveal(r), self.depth)):
+            block.append(cells)
+            count += 1
+            if len(block) == TABLE_BLOCK:
+                flush()
+        if block:
+            flush()
+        elif count == 0:
+            if len(self.captures) > 1:
+                out.write(f"== {text(path)}\n".encode())
+            out.write((nothing_to_show(run.total, self.selection, self.depth) + "\n").encode())
+        return count
 
     def _document(self, out: Output, capture: dict[str, Any], warnings: list[str], body: Callable[[], Any]) -> int:
         """One JSON document: its frame around the `body` writer's connections; how many it wrote."""

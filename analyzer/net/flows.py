@@ -185,15 +185,16 @@ class FlowTable:
 
     def retire(self, conn: TcpConnection) -> None:
         """The connection was reported: from now on a tombstone (see `lookup`), if its ports still
-        lead to it (an evicted or expired one is forgotten already: nothing to swallow). Tombstones
-        count against max_connections too: past it the oldest goes, whatever its age."""
+        lead to it (an evicted or expired one is forgotten already: nothing to swallow). Past
+        max_tombstones the oldest goes, whatever its age: each holds about 800 bytes, and a busy
+        capture closes thousands a second (so memory stays flat however many connections end)."""
         conn.finished = True
         self.live.pop(conn.id, None)
         hit = self.flows.get(conn.key)
         if hit is None or hit[0] is not conn:
             return
         self.tombstones.append(conn)
-        if len(self.tombstones) > self.limits.max_connections:
+        if len(self.tombstones) > self.limits.max_tombstones:
             self._forget(self.tombstones.popleft())
 
     def _create(self, key: tuple, seg: Segment, frame: int, ts: float) -> tuple[TcpConnection, int]:

@@ -31,7 +31,7 @@ from analyzer.registry.codes import (
 from analyzer.tls import detect
 from analyzer.tls.events import Alert, Event, Heartbeat, KeyFacts, Malformed, Message, Resync, TlsStart
 from analyzer.tls.keys import KeyState
-from analyzer.tls.messages import Certificate, ClientHello, Context, ServerHello, decode_reporting, message_name
+from analyzer.tls.messages import Certificate, ClientHello, Context, ServerHello, decode_shared, message_name
 from analyzer.tls.openvpn import OpenVpnUnwrapper, looks_like_openvpn
 from analyzer.tls.sslv2 import SSL2_NAMES, parse_sslv2_hello, parse_sslv2_server_hello, sslv2_record
 from analyzer.wording import CUT, LIMIT, UNDECRYPTABLE, cut_short, ends
@@ -497,7 +497,7 @@ class TlsConnection:
 
     def _message(self, d: _Direction, version: int, htype: int, hlen: int, body: bytes, frame: int,
                  ts: float, out: list[Event]) -> None:
-        decoded, malformed = decode_reporting(htype, body, Context(self.version, self.kx,
+        decoded, malformed = decode_shared(htype, body, Context(self.version, self.kx,
                                                                    max_certificates=self.max_certificates))
         if malformed is not None:
             out.append(Malformed(d.side, frame, d.pos, malformed))

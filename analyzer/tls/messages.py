@@ -13,8 +13,18 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from analyzer import registry
+from analyzer.cache import LruCache
 from analyzer.errors import DecodeError
-from analyzer.registry.codes import EXT_SUPPORTED_VERSIONS, HS_SERVER_HELLO
+from analyzer.registry.codes import (
+    EXT_SUPPORTED_VERSIONS,
+    HS_CERTIFICATE,
+    HS_CERTIFICATE_REQUEST,
+    HS_CERTIFICATE_STATUS,
+    HS_CLIENT_HELLO,
+    HS_COMPRESSED_CERTIFICATE,
+    HS_ENCRYPTED_EXTENSIONS,
+    HS_SERVER_HELLO,
+)
 from analyzer.tls import extensions as X
 from analyzer.tls.extensions import Extension, decode_extensions
 from analyzer.tls.reader import Cursor
@@ -460,6 +470,30 @@ def decode_reporting(htype: int, body: bytes, ctx: Context) -> tuple[Any, str | 
         return None, f"{registry.handshake_type_name(htype)}: {exc.reason} at {exc.offset}"
     partial = getattr(decoded, "malformed", None)
     return decoded, (f"{registry.handshake_type_name(htype)}: {partial}" if partial else None)
+
+
+# Byte-identical handshake messages decode to one shared result (treat bodies as immutable): a
+# server sends the same Certificate, EncryptedExtensions and OCSP status to every client, and a
+# client software its same hello shape (byte-identical in replayed or synthetic traffic). Only
+# the types that repeat are kept: key exchanges, tickets, Finished and signatures are per
+# connection and would only churn the cache. Bounded by count and by a body's length.
+SHARED_TYPES: Final = frozenset({HS_CLIENT_HELLO, HS_SERVER_HELLO, HS_ENCRYPTED_EXTENSIONS, HS_CERTIFICATE,
+                                 HS_CERTIFICATE_REQUEST, HS_CERTIFICATE_STATUS, HS_COMPRESSED_CERTIFICATE})
+SHARED_MAX: Final = 256  # distinct messages kept decoded
+SHARED_BODY_MAX: Final = 16 << 10  # longer bodies are decoded every time: at most 4 MiB held
+_SHARED: Final = LruCache[tuple[Any, "str | None"]](SHARED_MAX)
+
+
+def decode_shared(htype: int, body: bytes, ctx: Context,
+                  cache: LruCache[tuple[Any, str | None]] = _SHARED) -> tuple[Any, str | None]:
+    """`decode_reporting`, once per distinct (type, context, bytes) among the types that repeat."""
+    if htype not in SHARED_TYPES or len(body) > SHARED_BODY_MAX:
+        return decode_reporting(htype, body, ctx)
+    key = (htype, ctx.version, ctx.kx, ctx.dtls, ctx.max_certificates, body)
+    found = cache.get(key)
+    if found is None:
+        found = cache.put(key, decode_reporting(htype, body, ctx))
+    return found
 
 
 def message_name(htype: int, body: Any) -> str:
