@@ -20,7 +20,10 @@ import json
 from collections import defaultdict
 from pathlib import Path
 
+import dtls_harness
 import pytest
+from test_wireshark_agreement import _oracle_view, _our_view
+from udp_oracle import manifest_keylogs, oracle_rows
 
 from analyzer.analysis.fingerprints import ja3, ja3s
 from analyzer.dtls import looks_like_dtls
@@ -31,26 +34,8 @@ from analyzer.sources.pcap import read_frames
 from analyzer.tls.events import Message
 from analyzer.tls.messages import ClientHello, ServerHello
 
-import dtls_harness
-from test_wireshark_agreement import _oracle_view, _our_view
-
 # (capture relative to the corpus, frame) -> why we differ from tshark, and who is right
 KNOWN: dict[tuple[str, int], str] = {}
-
-
-def _rows(oracle: Path) -> list[dict]:
-    return [h for h in json.loads(oracle.read_text())["handshakes"]
-            if h.get("proto") == "dtls" and isinstance(h.get("handshake_type"), int)]
-
-
-def _keylogs(corpus: Path) -> dict[str, Path]:
-    """Capture (relative path) -> key log file, from MANIFEST.tsv's has_keylog column."""
-    out = {}
-    for line in (corpus / "MANIFEST.tsv").read_text().splitlines()[1:]:
-        f = line.split("\t")
-        if len(f) > 7 and f[7].startswith("yes ("):
-            out[f[2]] = corpus / f[2].split("/")[0] / f[7][5:-1]
-    return out
 
 
 def _ours(flows: list) -> dict[int, list[tuple[int, object, bool]]]:
@@ -85,11 +70,11 @@ def _agreement(corpus: Path, suffix: str, keyed: bool) -> tuple[int, int, int, l
     total = agree = excused = 0
     problems: list[str] = []
     seen_known: set = set()
-    keylogs = _keylogs(corpus)
+    keylogs = manifest_keylogs(corpus)
     for oracle in sorted(corpus.rglob(f"*{suffix}")):
         capture = Path(str(oracle)[: -len(suffix)])
         rel = str(capture.relative_to(corpus))
-        rows = _rows(oracle)
+        rows = oracle_rows(oracle, "dtls")
         if not rows:
             continue
         keylog = dtls_harness.keylog_for(capture, keylogs.get(rel)) if keyed else None
