@@ -194,7 +194,7 @@ class ConnectionBuilder:
         conn.gaps = self.gaps
         conn.ends = {names[s]: end for s, end in sorted(self.ends.items())}
         conn.reset_by = names[tcp.rst_from] if tcp.rst_from is not None else None
-        _facts(conn)
+        connection_facts(conn)
         keys = self.tls.key_facts()
         if keys is not None:
             conn.decryption = _decryption(conn, keys, names)
@@ -243,8 +243,9 @@ def capped(limits: Limits, dropped: dict[str, int], hidden: int) -> list[str]:
     return notes
 
 
-def _facts(conn: Connection) -> None:
-    """Derive the connection's facts from its oriented messages."""
+def connection_facts(conn: Connection) -> None:
+    """Derive the connection's facts from its oriented messages (TCP's builder here and
+    datagrams.py's for QUIC and DTLS both end with it)."""
     history: list[str] = []
     handshake_done = False
     server_flight_opened = False  # TLS <= 1.2: server sent Certificate/SKE after its hello

@@ -7,8 +7,8 @@ decrypts (the core's `confirmed`); a flow that never does is dropped without a r
 The ladder gets the same entries a TCP connection has (`Entry` for each handshake message, alert
 and record, `DataRun` for opaque runs), plus QUIC's own rows: Version Negotiation, Retry and
 CONNECTION_CLOSE (a crypto error's TLS alert is also the connection's alert). Handshake, 0-RTT and
-1-RTT packets are counted as runs ("encrypted flights"). Facts then come from the one `_facts` of
-assemble, so rules, fingerprints and renderers need no second path; what only QUIC or DTLS has
+1-RTT packets are counted as runs ("encrypted flights"). Facts then come from assemble's
+`connection_facts`, so rules, fingerprints and renderers need no second path; what only QUIC or DTLS has
 goes to `Connection.udp` (rendered as the JSON's `quic` / `dtls` object).
 
 Bounds: the cores bound their own state (analyzer/quic, analyzer/dtls docstrings); what is kept
@@ -22,7 +22,7 @@ from __future__ import annotations
 from typing import Any, Final
 
 from analyzer import registry
-from analyzer.assemble import _facts, capped, orient, room
+from analyzer.assemble import capped, connection_facts, orient, room
 from analyzer.dtls import DtlsConnection, looks_like_dtls
 from analyzer.dtls.events import Fragment, Retransmission
 from analyzer.dtls.messages import HelloVerifyRequest, OpaqueRecord
@@ -262,7 +262,7 @@ class DatagramBuilder:
         conn.tls = core.confirmed if self.transport == "quic" else bool(self.entries)
         conn.tls_offset = {names[s]: 0 for s in (0, 1) if self._sent(s)}
         orient(conn, names, self.warnings, self.entries, capped(self.limits, self.dropped, self.hidden))
-        _facts(conn)
+        connection_facts(conn)
         for side, frame, alert in self._alerts:  # a QUIC crypto error carries a TLS alert: the handshake failed
             conn.alerts.append(AlertInfo(names[side], frame, ALERT_FATAL, alert))
             conn.complete = False
