@@ -21,7 +21,7 @@ class Limits:
     max_frame_bytes: int = 256 << 10  # a record's captured length (Wireshark's limit for Ethernet)
     max_block_bytes: int = 16 << 20  # a pcapng block (a Decryption Secrets Block can be large)
     max_capture_warnings: int = 100  # capture-level warnings listed; the rest are counted
-    # IP fragments (analyzer/net/decode.py)
+    # IP fragments (analyzer/net/fragments.py)
     max_fragment_sets: int = 1024  # datagrams being reassembled at once; the oldest is dropped
     max_fragments: int = 8192  # fragments held for one datagram (8 bytes each is 8191 for 64 KiB)
     max_fragment_bytes: int = 16 << 20  # fragment bytes held over all datagrams; the oldest go first

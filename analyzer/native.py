@@ -47,6 +47,7 @@ MODULES = (
     "sources/pcap.py",
     "sources/shard.py",
     "net/decode.py",
+    "net/fragments.py",
     "net/flows.py",
     "net/tcp.py",
     "tls/reader.py",

@@ -11,19 +11,29 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from conftest import ROOT
+from hostile_inputs import (
+    ccs_flood,
+    certificate_flood,
+    client_hello,
+    fragments_with_hole,
+    pcap,
+    record,
+    replay,
+    reversed_segments,
+    syn_flood,
+    timed,
+    zero_flood,
+)
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import analyzer.net.tcp as tcp_module
 from analyzer.limits import Limits
-from analyzer.net.decode import FragmentCache
+from analyzer.net.fragments import FragmentCache
 from analyzer.net.tcp import Gap, HalfStream, PendingBudget, StreamData, TcpAnomaly
 from analyzer.pipeline import Pipeline
 from analyzer.sources.pcap import read_frames
-
-from conftest import ROOT
-from hostile_inputs import (ccs_flood, certificate_flood, client_hello, fragments_with_hole, pcap, record, replay,
-                            reversed_segments, syn_flood, timed, zero_flood)
 
 
 def _analyze(tmp_path: Path, name: str, frames: list, limits: Limits | None = None) -> tuple[list, Pipeline]:
