@@ -37,7 +37,7 @@ class Limits:
     # UDP: QUIC and DTLS flows (analyzer/net/udp.py; the per-flow caps are the cores', analyzer/quic, analyzer/dtls)
     max_udp_flows: int = 10_000  # QUIC/DTLS candidate flows held at once; the idlest are ended beyond it
     udp_idle_timeout: float = 120.0  # a UDP flow without a datagram for this long is over
-    # TLS (analyzer/tls/connection.py, messages.py; analyzer/assemble.py)
+    # TLS (analyzer/tls/connection.py, decoders.py; analyzer/assemble.py)
     max_handshake_bytes: int = 1 << 20  # one handshake message; larger ones are skipped
     max_certificates: int = 64  # certificates kept from one Certificate message
     max_messages: int = 10_000  # messages (and runs of application data) kept per connection

@@ -53,6 +53,7 @@ MODULES = (
     "tls/reader.py",
     "tls/connection.py",
     "tls/messages.py",
+    "tls/decoders.py",
     "tls/extensions.py",
     "tls/events.py",
     "tls/detect.py",

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import pytest
+from conftest import CAPTURES
 
 from analyzer import crosscheck as cc
 from analyzer.cli import main
 from analyzer.errors import ExitCode
 from analyzer.sources import tshark as tshark_source
-from analyzer.tls import extensions, messages
-
-from conftest import CAPTURES
+from analyzer.tls import decoders, extensions
 
 FIXTURES = sorted(p.name for p in CAPTURES.glob("*.pcap*"))
 
@@ -37,11 +36,11 @@ def test_a_perturbed_decode_is_reported(tshark: str, monkeypatch, capsys) -> Non
 
     monkeypatch.setitem(extensions.DECODERS, 0, wrong_sni)
     monkeypatch.setattr(extensions, "_INTERNED", {})
-    messages._SHARED.clear()  # hellos decoded before (shared by content) would not be decoded again
+    decoders._SHARED.clear()  # hellos decoded before (shared by content) would not be decoded again
     try:
         assert main(["crosscheck", str(CAPTURES / "tls12-ecdhe.pcap")]) == ExitCode.FINDINGS
     finally:
-        messages._SHARED.clear()  # nor should the perturbed ones serve later tests
+        decoders._SHARED.clear()  # nor should the perturbed ones serve later tests
     out = capsys.readouterr().out
     assert "sni: Wireshark 'example.test', ours 'perturbed.invalid'" in out
 

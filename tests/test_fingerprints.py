@@ -23,10 +23,18 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from analyzer.analysis.fingerprints import (
-    Ja3Parts, alpn_raw, client_fingerprints, ja3, ja3_parts, ja3_string, ja3s, ja4,
+    Ja3Parts,
+    alpn_raw,
+    client_fingerprints,
+    ja3,
+    ja3_parts,
+    ja3_string,
+    ja3s,
+    ja4,
     server_fingerprints,
 )
-from analyzer.tls.messages import ClientHello, Context, ServerHello, decode_message
+from analyzer.tls.decoders import decode_message
+from analyzer.tls.messages import ClientHello, Context, ServerHello
 from analyzer.tls.reader import text
 from analyzer.tls.sslv2 import parse_sslv2_hello
 

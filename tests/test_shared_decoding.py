@@ -1,4 +1,4 @@
-"""Byte-identical handshake messages decode once (tls/messages.decode_shared), in a bounded cache
+"""Byte-identical handshake messages decode once (tls/decoders.decode_shared), in a bounded cache
 keyed by their bytes and by the context the decoders read; and a long table is printed in blocks
 aligned on their own, so memory holds one block, never the capture (issue 20)."""
 
@@ -8,13 +8,13 @@ import subprocess
 import sys
 
 import pytest
+from conftest import CAPTURES, ROOT
+from test_fingerprints import alpn, groups, key_share, sni, u16s, vec, versions
 
 from analyzer.cache import LruCache
 from analyzer.report.messages import body_json
-from analyzer.tls.messages import SHARED_BODY_MAX, Certificate, ClientHello, Context, decode_reporting, decode_shared
-
-from conftest import CAPTURES, ROOT
-from test_fingerprints import alpn, groups, key_share, sni, u16s, vec, versions
+from analyzer.tls.decoders import SHARED_BODY_MAX, decode_reporting, decode_shared
+from analyzer.tls.messages import Certificate, ClientHello, Context
 
 
 def _hello_bytes(host: bytes) -> bytes:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import random
 
 import pytest
+from conftest import CAPTURES
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -14,10 +15,9 @@ from analyzer.errors import DecodeError
 from analyzer.net.decode import PacketDecoder, Segment
 from analyzer.sources.pcap import read_frames
 from analyzer.tls.connection import TlsConnection
+from analyzer.tls.decoders import decode_message
 from analyzer.tls.events import Malformed, Message, Resync, TlsStart
-from analyzer.tls.messages import Context, decode_message
-
-from conftest import CAPTURES
+from analyzer.tls.messages import Context
 
 
 def streams(name: str) -> tuple[bytes, bytes]:

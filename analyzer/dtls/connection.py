@@ -30,8 +30,9 @@ from analyzer.registry.codes import (
     CT_TLS12_CID,
     HS_CLIENT_KEY_EXCHANGE,
 )
+from analyzer.tls.decoders import decode_message
 from analyzer.tls.events import Alert, Heartbeat, Malformed, Message, TlsStart
-from analyzer.tls.messages import ClientHello, Context, ServerHello, decode_message, message_name
+from analyzer.tls.messages import ClientHello, Context, ServerHello, message_name
 
 DTLS_FIRST_BYTES: Final = range(20, 64)  # RFC 7983 5: the first byte of a DTLS record
 CONNECTION_ID: Final = 54  # RFC 9146

@@ -9,8 +9,9 @@ from __future__ import annotations
 from typing import Final
 
 from analyzer.quic.crypto_stream import MAX_OFFSET, CryptoStream
+from analyzer.tls.decoders import decode_reporting
 from analyzer.tls.events import Malformed, Message
-from analyzer.tls.messages import Context, decode_reporting, message_name
+from analyzer.tls.messages import Context, message_name
 
 CT_HANDSHAKE: Final = 22
 NO_RECORD: Final = 0  # Message.record_version for QUIC: there is no TLS record layer

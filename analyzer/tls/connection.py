@@ -29,9 +29,10 @@ from analyzer.registry.codes import (
     HS_SERVER_HELLO,
 )
 from analyzer.tls import detect
+from analyzer.tls.decoders import decode_shared
 from analyzer.tls.events import Alert, Event, Heartbeat, KeyFacts, Malformed, Message, Resync, TlsStart
 from analyzer.tls.keys import KeyState
-from analyzer.tls.messages import Certificate, ClientHello, Context, ServerHello, decode_shared, message_name
+from analyzer.tls.messages import Certificate, ClientHello, Context, ServerHello, message_name
 from analyzer.tls.openvpn import OpenVpnUnwrapper, looks_like_openvpn
 from analyzer.tls.sslv2 import SSL2_NAMES, parse_sslv2_hello, parse_sslv2_server_hello, sslv2_record
 from analyzer.wording import CUT, LIMIT, UNDECRYPTABLE, cut_short, ends
