@@ -95,7 +95,7 @@ def _work(args: tuple[str, int, int, str, Any, Any, str]) -> ShardResult:
         first = r.connection.first_frame
         if r.warnings:
             warned[first] = len(r.warnings)
-        return (first, *_split(r.to_json()))
+        return (first, *_split(rjson.encodable(r)))
 
     with os.fdopen(fd, "wb") as fh:
         for first, before, after in run.rendered(render):

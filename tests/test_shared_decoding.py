@@ -26,12 +26,13 @@ def _hello_bytes(host: bytes) -> bytes:
 def test_identical_hellos_share_one_decoding_that_equals_a_fresh_one() -> None:
     cache: LruCache = LruCache(8)
     body = _hello_bytes(b"a.test")
-    first, why = decode_shared(1, body, Context(), cache)
-    again, _ = decode_shared(1, bytes(body), Context(), cache)  # equal bytes, another object
+    first, why, key = decode_shared(1, body, Context(), cache)
+    again, _, again_key = decode_shared(1, bytes(body), Context(), cache)  # equal bytes, another object
     assert isinstance(first, ClientHello) and why is None and again is first and len(cache) == 1
+    assert key == again_key == (1, None, None, False, 64, body)
     fresh, _ = decode_reporting(1, body, Context())
     assert body_json(first) == body_json(fresh)
-    other, _ = decode_shared(1, _hello_bytes(b"b.test"), Context(), cache)
+    other, _, _ = decode_shared(1, _hello_bytes(b"b.test"), Context(), cache)
     assert other is not first and body_json(other)["extensions"][0]["host_name"] == "b.test"
 
 
@@ -41,11 +42,11 @@ def test_the_context_the_decoders_read_is_part_of_the_key() -> None:
     entry = len(der).to_bytes(3, "big") + der
     tls12 = vec(entry, 3)  # a TLS 1.2 Certificate: a list of certificates
     tls13 = b"\x00" + vec(entry + b"\x00\x00", 3)  # TLS 1.3: a request context, extensions per entry
-    old, _ = decode_shared(11, tls12, Context(0x0303), cache)
-    new, _ = decode_shared(11, tls13, Context(0x0304), cache)
+    old, _, _ = decode_shared(11, tls12, Context(0x0303), cache)
+    new, _, _ = decode_shared(11, tls13, Context(0x0304), cache)
     assert isinstance(old, Certificate) and old.request_context is None
     assert isinstance(new, Certificate) and new.request_context == b""
-    capped, _ = decode_shared(11, tls12, Context(0x0303, max_certificates=1), cache)
+    capped, _, _ = decode_shared(11, tls12, Context(0x0303, max_certificates=1), cache)
     assert capped is not old and len(cache) == 3
 
 

@@ -15,16 +15,13 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Final
-
-from cryptography import x509
-from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, padding, rsa
-from cryptography.x509.oid import ExtensionOID, NameOID
+from typing import TYPE_CHECKING, Any, Final
 
 from analyzer.cache import LruCache
 from analyzer.errors import InputError
+
+if TYPE_CHECKING:  # imported where a certificate is parsed: a run without certificates (and start-up)
+    from cryptography import x509  # does not pay the 40-odd ms of loading the X.509 machinery
 
 PARSE_CACHE_MAX: Final = 4096  # parsed certificates kept, keyed by SHA-256 of the DER
 ISSUER_CACHE_MAX: Final = 4096  # (child, issuer) signature checks kept
@@ -43,6 +40,9 @@ def load_ca_bundle(path: str) -> tuple[x509.Certificate, ...]:
         raise InputError(f"CA bundle {path} is a directory", hint) from None
     except OSError as exc:
         raise InputError(f"cannot read CA bundle {path}: {exc.strerror or exc}", hint) from None
+    from cryptography import x509
+    from cryptography.exceptions import UnsupportedAlgorithm
+
     pem = b"-----BEGIN" in data
     try:
         with warnings.catch_warnings():
@@ -152,6 +152,12 @@ def _parse(der: bytes, sha: str) -> CertInfo:
 
 
 def _parse_quietly(der: bytes, sha: str) -> CertInfo:
+    from cryptography import x509
+    from cryptography.exceptions import UnsupportedAlgorithm
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
+    from cryptography.x509.oid import ExtensionOID
+
     try:
         cert = x509.load_der_x509_certificate(der)
     except Exception as exc:  # noqa: BLE001  hostile bytes: any failure is "does not parse", reason kept
@@ -235,6 +241,8 @@ def _parse_quietly(der: bytes, sha: str) -> CertInfo:
 
 
 def _name(name: x509.Name) -> tuple[str, str | None]:
+    from cryptography.x509.oid import NameOID
+
     try:
         text = name.rfc4514_string()
     except Exception:  # noqa: BLE001  an odd attribute type: fall back to the CN only
@@ -254,6 +262,9 @@ def capped(value: str) -> str:
 
 def _signature_ok(child: x509.Certificate, issuer: x509.Certificate) -> bool | None:
     """Does `issuer`'s key verify `child`'s signature? None: cannot tell (unsupported algorithm)."""
+    from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+    from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, padding, rsa
+
     try:
         key = issuer.public_key()
         oid = child.signature_algorithm_oid.dotted_string
@@ -323,6 +334,8 @@ def _same_certificate(a: CertInfo, b: CertInfo) -> bool:
 
 
 def _der(cert: x509.Certificate) -> bytes:
+    from cryptography.hazmat.primitives import serialization
+
     return cert.public_bytes(serialization.Encoding.DER)
 
 

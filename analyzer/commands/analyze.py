@@ -146,7 +146,7 @@ class AnalyzeCommand:
         else:
             count = 0
             if fmt == "jsonl":
-                for line in run.rendered(lambda r: rjson.dumps({"capture": name, **reveal(r).to_json()}) + b"\n"):
+                for line in run.rendered(lambda r: rjson.dumps({"capture": name, **rjson.encodable(reveal(r))}) + b"\n"):
                     out.write(line)
                     count += 1
             elif report is not None:

@@ -78,7 +78,7 @@ def run_live(iface: str, bpf: str | None, count: int | None, duration: float | N
             if report.findings:
                 worst.append(report.findings[0].severity)
             if fmt == "jsonl":
-                out.write(rjson.dumps(report.to_json()).decode() + "\n")
+                out.write(rjson.connection_bytes(report).decode() + "\n")
             elif fmt == "ladder":
                 out.write(ladder.render_connection(report, ladder.Style(ascii=not out.isatty(), width=120)))
             else:

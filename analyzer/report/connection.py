@@ -9,6 +9,7 @@ object `analyze --format json` prints.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,7 +18,7 @@ from analyzer.analysis.ech import Ech
 from analyzer.analysis.failure import Failure
 from analyzer.analysis.findings import Finding
 from analyzer.analysis.retry import Retry
-from analyzer.model import Connection, Entry, GapInfo
+from analyzer.model import Connection, DataRun, Entry, GapInfo
 from analyzer.report.messages import CONNECTION_NAMED, message_json, with_names
 
 
@@ -73,8 +74,12 @@ def _endpoint(e: Any) -> dict[str, Any]:
     return {"ip": e.ip, "port": e.port}
 
 
-def _messages(report: Report) -> list[dict[str, Any]]:
-    """The ladder entries; each hello with its fingerprints (matched by identity, in order)."""
+MessageRenderer = Callable[[Entry | DataRun, "dict[str, str] | None"], Any]
+
+
+def messages(report: Report, render: MessageRenderer = message_json) -> list[Any]:
+    """The ladder entries, each as `render(entry, fingerprints)` (a hello with its fingerprints,
+    matched by identity, in order; None for the others)."""
     conn = report.connection
     hellos, servers = conn.client_hellos, conn.server_hellos
     i = j = 0
@@ -90,11 +95,13 @@ def _messages(report: Report) -> list[dict[str, Any]]:
             elif j < len(servers) and e.msg is servers[j]:
                 fingerprints = report.server_fingerprints[j] if j < len(report.server_fingerprints) else None
                 j += 1
-        out.append(message_json(e, fingerprints))
+        out.append(render(e, fingerprints))
     return out
 
 
-def connection_json(report: Report) -> dict[str, Any]:
+def connection_json(report: Report, render_messages: Callable[[Report], Any] = messages) -> dict[str, Any]:
+    """The connection object; its "messages" are `render_messages(report)` (the JSON renderer hands
+    them over already encoded: analyzer/render/json.py)."""
     conn = report.connection
     d: dict[str, Any] = {
         "id": conn.id, "transport": conn.transport, "client": _endpoint(conn.client),
@@ -121,7 +128,7 @@ def connection_json(report: Report) -> dict[str, Any]:
                                "description": a.description}) for a in conn.alerts],
         "downgrade_sentinel": conn.downgrade_sentinel, "fallback_scsv": conn.fallback_scsv,
         "renegotiation": conn.renegotiation, "complete": conn.complete, "history": conn.history,
-        "messages": _messages(report),
+        "messages": render_messages(report),
         "fingerprints": report.fingerprints,
         "findings": [f.to_json() for f in report.findings],
     })

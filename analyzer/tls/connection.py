@@ -498,8 +498,8 @@ class TlsConnection:
 
     def _message(self, d: _Direction, version: int, htype: int, hlen: int, body: bytes, frame: int,
                  ts: float, out: list[Event]) -> None:
-        decoded, malformed = decode_shared(htype, body, Context(self.version, self.kx,
-                                                                   max_certificates=self.max_certificates))
+        decoded, malformed, shared = decode_shared(htype, body, Context(self.version, self.kx,
+                                                                           max_certificates=self.max_certificates))
         if malformed is not None:
             out.append(Malformed(d.side, frame, d.pos, malformed))
         if isinstance(decoded, Certificate) and decoded.omitted:
@@ -509,8 +509,7 @@ class TlsConnection:
                                  LIMIT))
         msg = Message(side=d.side, frame=frame, ts=ts, content_type=CT_HANDSHAKE, record_version=version,
                       type=htype, name=message_name(htype, decoded), encrypted=False, length=hlen,
-                      decrypted=self._decrypting,
-                      body=decoded, malformed=malformed)
+                      decrypted=self._decrypting, body=decoded, malformed=malformed, shared=shared)
         self._emit(d, msg, out)
         if self.keys is not None:  # after _emit: a ClientHello first starts a new transcript
             self.keys.handshake_message(htype, body)

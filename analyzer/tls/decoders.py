@@ -303,16 +303,19 @@ SHARED_TYPES: Final = frozenset({HS_CLIENT_HELLO, HS_SERVER_HELLO, HS_ENCRYPTED_
                                  HS_CERTIFICATE_REQUEST, HS_CERTIFICATE_STATUS, HS_COMPRESSED_CERTIFICATE})
 SHARED_MAX: Final = 256  # distinct messages kept decoded
 SHARED_BODY_MAX: Final = 16 << 10  # longer bodies are decoded every time: at most 4 MiB held
-_SHARED: Final = LruCache[tuple[Any, "str | None"]](SHARED_MAX)
+SharedKey = tuple[int, "int | None", "str | None", bool, int, bytes]  # (type, context..., body bytes)
+Shared = tuple[Any, "str | None", "SharedKey | None"]
+_SHARED: Final = LruCache[Shared](SHARED_MAX)
 
 
-def decode_shared(htype: int, body: bytes, ctx: Context,
-                  cache: LruCache[tuple[Any, str | None]] = _SHARED) -> tuple[Any, str | None]:
-    """`decode_reporting`, once per distinct (type, context, bytes) among the types that repeat."""
+def decode_shared(htype: int, body: bytes, ctx: Context, cache: LruCache[Shared] = _SHARED) -> Shared:
+    """`decode_reporting`, once per distinct (type, context, bytes) among the types that repeat;
+    with the content key it was kept under (None: not kept), which renderers key their own memos by
+    (analyzer/render/json.py): equal keys, equal messages."""
     if htype not in SHARED_TYPES or len(body) > SHARED_BODY_MAX:
-        return decode_reporting(htype, body, ctx)
+        return (*decode_reporting(htype, body, ctx), None)
     key = (htype, ctx.version, ctx.kx, ctx.dtls, ctx.max_certificates, body)
     found = cache.get(key)
     if found is None:
-        found = cache.put(key, decode_reporting(htype, body, ctx))
+        found = cache.put(key, (*decode_reporting(htype, body, ctx), key))
     return found

@@ -27,13 +27,17 @@ class Message:
     body: Any = None
     decrypted: bool = False
     malformed: str | None = None
+    # the content key of a body decoded once for all byte-identical messages (tls/decoders.decode_shared):
+    # type, decoding context and body bytes; None otherwise. Equal keys: equal type, length, name, body.
+    shared: tuple | None = None
 
     def __init__(self, *, side: int, frame: int, ts: float, content_type: int | None, record_version: int,
                  type: int | None, name: str, encrypted: bool, length: int, body: Any = None,  # noqa: A002
-                 decrypted: bool = False, malformed: str | None = None) -> None:
+                 decrypted: bool = False, malformed: str | None = None, shared: tuple | None = None) -> None:
         self.side, self.frame, self.ts, self.content_type = side, frame, ts, content_type
         self.record_version, self.type, self.name, self.encrypted = record_version, type, name, encrypted
         self.length, self.body, self.decrypted, self.malformed = length, body, decrypted, malformed
+        self.shared = shared
 
 
 @dataclass(frozen=True, slots=True)
