@@ -41,11 +41,12 @@ from analyzer.registry.codes import (
     HS_CLIENT_HELLO,
     HS_FINISHED,
     HS_SERVER_HELLO,
+    SSL2,
 )
 from analyzer.tls.connection import TlsConnection
 from analyzer.tls.events import Alert, KeyFacts, Malformed, Message, Resync, TlsStart
 from analyzer.tls.messages import Certificate, ClientHello, EncryptedExtensions, ServerHello, ServerKeyExchange
-from analyzer.tls.sslv2 import SSLv2ServerHello
+from analyzer.tls.sslv2 import SSL_CT_X509_CERTIFICATE, SSLv2ServerHello
 from analyzer.wording import warning_text
 
 HISTORY_MAX: Final = 100  # as Zeek caps ssl_history
@@ -293,9 +294,9 @@ def connection_facts(conn: Connection) -> None:
             if isinstance(body, ServerKeyExchange):
                 conn.server_key_exchange = body
         elif isinstance(body, SSLv2ServerHello) and side == "server" and conn.version is None:
-            conn.version = 0x0002  # SSLv2 proper: what it negotiates is its own cipher specs, not a TLS suite
+            conn.version = SSL2  # SSLv2 proper: what it negotiates is its own cipher specs, not a TLS suite
             conn.sslv2_server_hello_frame = m.frame
-            if body.certificate_type == 1 and body.certificate:  # SSL_CT_X509_CERTIFICATE
+            if body.certificate_type == SSL_CT_X509_CERTIFICATE and body.certificate:
                 conn.certificates = [body.certificate]
         elif m.type == HS_CERTIFICATE and side == "client" and isinstance(body, Certificate):
             conn.client_certificates = [ent.der for ent in body.entries]

@@ -28,6 +28,7 @@ from analyzer.registry.codes import (
     TLS12,
 )
 from analyzer.tls.events import Heartbeat, Message
+from analyzer.tls.messages import EXPLICIT_CURVES
 
 RFC9325: Final = "RFC 9325"
 
@@ -159,7 +160,7 @@ def _small_curve(conn: Connection, case: Case) -> list[Hit]:
 
 def _explicit_curve(conn: Connection, case: Case) -> list[Hit]:
     ske = conn.server_key_exchange
-    if ske is not None and ske.curve_type in (1, 2):
+    if ske is not None and ske.curve_type in EXPLICIT_CURVES:
         return [("explicit elliptic-curve parameters", "negotiated", None, {"curve_type": ske.curve_type})]
     return []
 

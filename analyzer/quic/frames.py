@@ -128,11 +128,8 @@ def parse_frames(buf: bytes) -> tuple[list[Frame], DecodeError | None]:
                 p = e
             elif ftype == CRYPTO:
                 off, q = varint(buf, q, n, "crypto offset")
-                length, q = varint(buf, q, n, "crypto length")
-                if q + length > n:
-                    raise DecodeError(f"CRYPTO frame claims {length} bytes, {n - q} left", p)
-                out.append(Crypto(off, bytes(buf[q:q + length])))
-                p = q + length
+                q, p = _sized(buf, q, n, "CRYPTO frame", p)
+                out.append(Crypto(off, bytes(buf[q:p])))
             elif ftype in (ACK, ACK_ECN):
                 largest, q = varint(buf, q, n, "ack largest")
                 delay, q = varint(buf, q, n, "ack delay")
@@ -161,17 +158,11 @@ def parse_frames(buf: bytes) -> tuple[list[Frame], DecodeError | None]:
                 trigger = None
                 if ftype == CONNECTION_CLOSE:
                     trigger, q = varint(buf, q, n, "frame type")
-                length, q = varint(buf, q, n, "reason length")
-                if q + length > n:
-                    raise DecodeError(f"CONNECTION_CLOSE reason claims {length} bytes, {n - q} left", p)
-                out.append(ConnectionClose(ftype == APPLICATION_CLOSE, code, trigger, bytes(buf[q:q + length])))
-                p = q + length
+                q, p = _sized(buf, q, n, "CONNECTION_CLOSE reason", p)
+                out.append(ConnectionClose(ftype == APPLICATION_CLOSE, code, trigger, bytes(buf[q:p])))
             elif ftype == NEW_TOKEN:
-                length, q = varint(buf, q, n, "token length")
-                if q + length > n:
-                    raise DecodeError(f"NEW_TOKEN claims {length} bytes, {n - q} left", p)
-                out.append(NewToken(length))
-                p = q + length
+                q, p = _sized(buf, q, n, "NEW_TOKEN", p)
+                out.append(NewToken(p - q))
             elif ftype == NEW_CONNECTION_ID:
                 seq, q = varint(buf, q, n, "sequence number")
                 retire, q = varint(buf, q, n, "retire prior to")
@@ -205,9 +196,12 @@ def parse_frames(buf: bytes) -> tuple[list[Frame], DecodeError | None]:
 
 def _skip_data(buf: bytes, q: int, n: int, has_length: bool, what: str, start: int) -> int:
     """Pass over a STREAM or DATAGRAM payload (never copied): to its Length, or to the packet's end."""
-    if not has_length:
-        return n
+    return _sized(buf, q, n, f"{what} frame", start)[1] if has_length else n
+
+
+def _sized(buf: bytes, q: int, n: int, what: str, start: int) -> tuple[int, int]:
+    """(start, end) of the bytes a varint length at `q` announces, checked against the packet's end."""
     length, q = varint(buf, q, n, f"{what} length")
     if q + length > n:
-        raise DecodeError(f"{what} frame claims {length} bytes, {n - q} left", start)
-    return q + length
+        raise DecodeError(f"{what} claims {length} bytes, {n - q} left", start)
+    return q, q + length

@@ -20,7 +20,7 @@ from analyzer.model import (
 )
 from analyzer.registry.codes import EXT_EARLY_DATA, EXT_PRE_SHARED_KEY
 from analyzer.report.connection import Report
-from analyzer.tls.events import Alert, Heartbeat
+from analyzer.tls.events import HEARTBEAT_REQUEST, Alert, Heartbeat
 from analyzer.tls.messages import Certificate, ClientHello, NewSessionTicket, ServerHello, ServerKeyExchange
 from analyzer.wording import article, plural
 
@@ -116,7 +116,7 @@ def entry_facts(e: Entry | DataRun | GapInfo, report: Report) -> list[str]:
     elif isinstance(body, Alert):
         out.append(f"{registry.alert_level_name(body.level)} {registry.alert_description_name(body.description)}")
     elif isinstance(body, Heartbeat):
-        kind = "request" if body.heartbeat_type == 1 else "response"
+        kind = "request" if body.heartbeat_type == HEARTBEAT_REQUEST else "response"
         out.append(f"{kind}, claims {plural(body.payload_length, 'byte')} in {article(body.record_length)} "
                    f"{body.record_length}-byte record")
         if body.overclaimed:

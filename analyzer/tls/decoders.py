@@ -29,6 +29,7 @@ from analyzer.tls import extensions as X
 from analyzer.tls.extensions import Extension, decode_extensions
 from analyzer.tls.messages import (
     HRR_RANDOM,
+    NAMED_CURVE,
     Certificate,
     CertificateEntry,
     CertificateRequest,
@@ -154,7 +155,7 @@ def server_key_exchange(c: Cursor, ctx: Context) -> ServerKeyExchange:
         ske.psk_identity_hint_length = len(c.opaque(2, "psk_identity_hint"))
     if kx.startswith("ECDH"):
         ske.curve_type = c.u8("curve_type")
-        if ske.curve_type == 3:
+        if ske.curve_type == NAMED_CURVE:
             ske.named_curve = c.u16("named_curve")
         else:  # explicit curve parameters: length-checked but not modelled
             return ske

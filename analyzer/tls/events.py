@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 
 @dataclass(slots=True, init=False)
@@ -46,9 +46,12 @@ class Alert:
     description: int
 
 
+HEARTBEAT_REQUEST: Final = 1  # HeartbeatMessageType (RFC 6520 3); 2 is heartbeat_response
+
+
 @dataclass(frozen=True, slots=True)
 class Heartbeat:
-    heartbeat_type: int  # 1 request, 2 response
+    heartbeat_type: int  # HEARTBEAT_REQUEST, or 2 (response)
     payload_length: int  # what the sender claims
     record_length: int
 

@@ -21,6 +21,7 @@ from analyzer.tls.reader import Cursor, text, varint
 CH, SH, HRR, EE, CT, CR, NST = "client_hello", "server_hello", "hello_retry_request", \
     "encrypted_extensions", "certificate", "certificate_request", "new_session_ticket"
 
+HOST_NAME: Final = 0  # server_name NameType host_name (RFC 6066 3), the only one defined
 RAW_KEEP: Final = 256  # bytes of an unknown extension kept (hex) in the output
 
 
@@ -55,7 +56,7 @@ def _server_name(c: Cursor, kind: str) -> dict:
     while names.remaining:
         ntype = names.u8("name_type")
         value = names.opaque(2, "host_name")
-        if ntype == 0 and "host_name" not in out:
+        if ntype == HOST_NAME and "host_name" not in out:
             out["host_name"] = text(value)
         else:
             others.append({"name_type": ntype, "length": len(value)})

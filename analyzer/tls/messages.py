@@ -116,10 +116,14 @@ class Certificate:
     omitted: int = 0  # certificates past Context.max_certificates: length-checked and counted, not kept
 
 
+NAMED_CURVE: Final = 3  # ECCurveType named_curve (RFC 8422 5.4)
+EXPLICIT_CURVES: Final = (1, 2)  # ECCurveType explicit_prime, explicit_char2 (deprecated by RFC 8422)
+
+
 @dataclass(slots=True)
 class ServerKeyExchange:
     kx: str
-    curve_type: int | None = None  # 3 named_curve; 1, 2 explicit curves
+    curve_type: int | None = None  # NAMED_CURVE, or one of EXPLICIT_CURVES
     named_curve: int | None = None
     public_key_length: int | None = None
     dh_p: bytes | None = None  # DHE prime, kept for group checks (bounded by the record cap)

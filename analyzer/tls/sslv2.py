@@ -14,6 +14,7 @@ from analyzer.tls.messages import ClientHello
 from analyzer.tls.reader import Cursor
 
 SSL2_CLIENT_HELLO: Final = 1
+SSL_CT_X509_CERTIFICATE: Final = 1  # SERVER-HELLO certificate type (SSLv2 draft, appendix C)
 
 
 def parse_sslv2_hello(record: bytes) -> ClientHello:
