@@ -24,6 +24,8 @@ from analyzer.registry.codes import (
     HS_COMPRESSED_CERTIFICATE,
     HS_ENCRYPTED_EXTENSIONS,
     HS_SERVER_HELLO,
+    SSL3,
+    TLS12,
 )
 from analyzer.tls import extensions as X
 from analyzer.tls.extensions import Extension, decode_extensions
@@ -140,18 +142,22 @@ def certificate(c: Cursor, ctx: Context) -> Certificate:
     return Certificate(entries, context, omitted)
 
 
+PSK_KX: Final = frozenset({"PSK", "DHE_PSK", "ECDHE_PSK", "RSA_PSK"})  # key exchanges that start with a PSK
+# identity (hint) and whose ServerKeyExchange is not signed (RFC 4279 2-4, RFC 5489 2)
+
+
 def _signature(c: Cursor, ctx: Context) -> tuple[int | None, int]:
     """A digitally-signed element: scheme (TLS 1.2+) and signature length."""
     if not c.remaining:
         return None, 0
-    scheme = c.u16("signature_scheme") if ctx.version is None or ctx.version >= 0x0303 else None
+    scheme = c.u16("signature_scheme") if ctx.version is None or ctx.version >= TLS12 else None
     return scheme, len(c.opaque(2, "signature"))
 
 
 def server_key_exchange(c: Cursor, ctx: Context) -> ServerKeyExchange:
     kx = ctx.kx or "unknown"
     ske = ServerKeyExchange(kx)
-    if kx in ("PSK", "DHE_PSK", "ECDHE_PSK", "RSA_PSK"):
+    if kx in PSK_KX:
         ske.psk_identity_hint_length = len(c.opaque(2, "psk_identity_hint"))
     if kx.startswith("ECDH"):
         ske.curve_type = c.u8("curve_type")
@@ -169,7 +175,7 @@ def server_key_exchange(c: Cursor, ctx: Context) -> ServerKeyExchange:
         c.opaque(2, "exponent")
     elif kx not in ("PSK",):
         return ske  # unknown key exchange: nothing more we can say
-    if "anon" not in kx and c.remaining and kx not in ("PSK", "DHE_PSK", "ECDHE_PSK", "RSA_PSK"):
+    if "anon" not in kx and c.remaining and kx not in PSK_KX:
         ske.signature_scheme, ske.signature_length = _signature(c, ctx)
     return ske
 
@@ -177,14 +183,14 @@ def server_key_exchange(c: Cursor, ctx: Context) -> ServerKeyExchange:
 def client_key_exchange(c: Cursor, ctx: Context) -> ClientKeyExchange:
     kx = ctx.kx or "unknown"
     cke = ClientKeyExchange(kx)
-    if kx in ("PSK", "DHE_PSK", "ECDHE_PSK", "RSA_PSK"):
+    if kx in PSK_KX:
         cke.psk_identity_length = len(c.opaque(2, "psk_identity"))
     if kx.startswith("ECDH"):
         cke.public_key_length = len(c.opaque(1, "ecdh_Yc")) if c.remaining else 0
     elif kx.startswith("DH"):
         cke.public_key_length = len(c.opaque(2, "dh_Yc")) if c.remaining else 0
     elif "RSA" in kx:
-        if ctx.version == 0x0300:  # SSLv3: no length prefix
+        if ctx.version == SSL3:  # no length prefix
             cke.encrypted_premaster_length = len(c.rest())
         else:
             cke.encrypted_premaster_length = len(c.opaque(2, "encrypted_premaster"))
@@ -202,7 +208,7 @@ def certificate_request(c: Cursor, ctx: Context) -> CertificateRequest:
                                   request_context=context, extensions=exts)
     types = c.u8_list(1, "certificate_types")
     schemes = c.u16_list(2, "supported_signature_algorithms") \
-        if ctx.version is None or ctx.version >= 0x0303 else []
+        if ctx.version is None or ctx.version >= TLS12 else []
     cas = c.block(2, "certificate_authorities")
     n = 0
     while cas.remaining:
