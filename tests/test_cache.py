@@ -13,7 +13,7 @@ from analyzer.analysis.fingerprints import client_fingerprints, client_key
 from analyzer.cache import LruCache
 from analyzer.tls import extensions
 
-from test_fingerprints import alpn, client_hello, ext, groups, server_hello, sig_algs, sni, versions
+from hello_builders import alpn, client_hello, ext, groups, server_hello, sig_algs, sni, versions
 
 
 def test_lru_evicts_the_least_recently_used_one_at_a_time() -> None:
@@ -134,7 +134,7 @@ def test_ca_bundles_are_parsed_once_a_run_and_never_told_apart_by_address() -> N
     bundle's address, which a freed tuple gives to the next one)."""
     from dataclasses import replace
 
-    from test_certificates import Pki  # the test PKI factory
+    from pki import Pki
 
     from analyzer.analysis.policy import Policy
     from analyzer.analysis.rulebook import Judge

@@ -6,15 +6,15 @@ from __future__ import annotations
 import ipaddress
 import random
 import warnings
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import orjson
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from cryptography.x509.oid import NameOID
 
 from analyzer.api import load_keylog
 from analyzer.analysis import certinfo as certs
@@ -30,8 +30,8 @@ from analyzer.tls.events import Message
 from analyzer.tls.messages import Certificate, CertificateEntry
 
 from conftest import CAPTURES, facts
+from pki import NOW, Pki, common_name, der
 
-UTC = timezone.utc
 RULES = {r.id: r for r in CERT_RULES}
 SEVERITIES = ("info", "low", "medium", "high", "critical")
 
@@ -207,53 +207,6 @@ def test_a_tls13_chain_never_seen_is_said_not_judged_with_a_ca_bundle() -> None:
 
 # --- chains built here ---------------------------------------------------------------------------------
 
-NOW = datetime(2030, 6, 1, tzinfo=UTC)
-
-
-def _name(cn: str) -> x509.Name:
-    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
-
-
-class Pki:
-    """root -> intermediate -> leaves, P-256, valid around NOW."""
-
-    def __init__(self, prefix: str = "Test") -> None:
-        self.root_key = ec.generate_private_key(ec.SECP256R1())
-        self.root = self.issue(_name(f"{prefix} Root"), self.root_key, None, None, ca=True)
-        self.inter_key = ec.generate_private_key(ec.SECP256R1())
-        self.inter = self.issue(_name(f"{prefix} Intermediate"), self.inter_key, self.root, self.root_key, ca=True)
-
-    @staticmethod
-    def issue(name: x509.Name, key, issuer: x509.Certificate | None, issuer_key, *, ca: bool = False,
-              sans: list[x509.GeneralName] | None = None, not_before: datetime = NOW - timedelta(days=30),
-              not_after: datetime = NOW + timedelta(days=60), ca_flag: bool | None = None) -> x509.Certificate:
-        issuer_key = issuer_key or key
-        b = (x509.CertificateBuilder().subject_name(name).issuer_name(issuer.subject if issuer else name)
-             .public_key(key.public_key()).serial_number(x509.random_serial_number())
-             .not_valid_before(not_before).not_valid_after(not_after)
-             .add_extension(x509.BasicConstraints(ca=ca if ca_flag is None else ca_flag, path_length=None), critical=True)
-             .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False))
-        if issuer is not None:
-            b = b.add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_key.public_key()),
-                                critical=False)
-        if ca:
-            b = b.add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True)
-        else:
-            b = b.add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-        if sans is not None:
-            b = b.add_extension(x509.SubjectAlternativeName(sans), critical=False)
-        return b.sign(issuer_key, hashes.SHA256())
-
-    def leaf(self, host: str = "www.test", issuer: str = "inter", **kw) -> x509.Certificate:
-        issuer_cert, issuer_key = (self.inter, self.inter_key) if issuer == "inter" else (self.root, self.root_key)
-        kw.setdefault("sans", [x509.DNSName(host)])
-        return self.issue(_name(host), ec.generate_private_key(ec.SECP256R1()), issuer_cert, issuer_key, **kw)
-
-
-def der(c: x509.Certificate) -> bytes:
-    return c.public_bytes(serialization.Encoding.DER)
-
-
 def connection(chain: list[bytes], *, sni: str | None = "www.test", at: datetime = NOW,
                client_chain: list[bytes] | None = None) -> Connection:
     ts = at.timestamp()
@@ -286,14 +239,14 @@ def test_a_good_chain_is_quiet_and_trusted(pki: Pki) -> None:
 
 def test_forged_and_non_ca_issuers_are_untrusted(pki: Pki) -> None:
     # a leaf naming the intermediate as issuer, signed by some other key
-    forged = Pki.issue(_name("www.test"), ec.generate_private_key(ec.SECP256R1()), pki.inter,
+    forged = Pki.issue(common_name("www.test"), ec.generate_private_key(ec.SECP256R1()), pki.inter,
                        ec.generate_private_key(ec.SECP256R1()), sans=[x509.DNSName("www.test")])
     found = hits(connection([der(forged), der(pki.inter)]), ctx(ca_roots=(pki.root,)))
     assert "CERT-UNTRUSTED" in found
     # an "intermediate" that is not a CA
     not_ca_key = ec.generate_private_key(ec.SECP256R1())
-    not_ca = Pki.issue(_name("Not A CA"), not_ca_key, pki.root, pki.root_key, ca=True, ca_flag=False)
-    leaf = Pki.issue(_name("www.test"), ec.generate_private_key(ec.SECP256R1()), not_ca, not_ca_key,
+    not_ca = Pki.issue(common_name("Not A CA"), not_ca_key, pki.root, pki.root_key, ca=True, ca_flag=False)
+    leaf = Pki.issue(common_name("www.test"), ec.generate_private_key(ec.SECP256R1()), not_ca, not_ca_key,
                      sans=[x509.DNSName("www.test")])
     assert "CERT-UNTRUSTED" in hits(connection([der(leaf), der(not_ca)]), ctx(ca_roots=(pki.root,)))
 
@@ -324,11 +277,11 @@ def test_lifetime_boundary(pki: Pki) -> None:
 
 def test_self_signed_and_incomplete(pki: Pki) -> None:
     key = ec.generate_private_key(ec.SECP256R1())
-    selfsigned = Pki.issue(_name("www.test"), key, None, None, sans=[x509.DNSName("www.test")])
+    selfsigned = Pki.issue(common_name("www.test"), key, None, None, sans=[x509.DNSName("www.test")])
     found = hits(connection([der(selfsigned)]))
     assert set(found) == {"CERT-SELF-SIGNED"}
     # same names, wrong key: self-issued but not self-signed
-    liar = Pki.issue(_name("www.test"), key, selfsigned, ec.generate_private_key(ec.SECP256R1()),
+    liar = Pki.issue(common_name("www.test"), key, selfsigned, ec.generate_private_key(ec.SECP256R1()),
                      sans=[x509.DNSName("www.test")])
     assert not parse_certificate(der(liar)).self_signed and parse_certificate(der(liar)).self_issued
     # leaf only, issued by the intermediate: incomplete; by the root directly, with the root known: complete

@@ -7,7 +7,7 @@ Expected values come from the specifications, never from our own output:
   renderings, its ALPN rules and examples, its empty-list rules.  Where FoxIO's own reference code
   disagrees with that text (one-character ALPN, GREASE in signature_algorithms, SNI/ALPN in `_o`),
   the text wins.
-Hellos are real wire bytes decoded by the analyzer's own decoder, built by the small factories below.
+Hellos are real wire bytes decoded by the analyzer's own decoder, built by tests/hello_builders.py.
 """
 from __future__ import annotations
 
@@ -34,83 +34,28 @@ from analyzer.analysis.fingerprints import (
     server_fingerprints,
 )
 from analyzer.tls.decoders import decode_message
-from analyzer.tls.messages import ClientHello, Context, ServerHello
+from analyzer.tls.messages import ClientHello, Context
 from analyzer.tls.reader import text
-from analyzer.tls.sslv2 import parse_sslv2_hello
+from hello_builders import (
+    alpn,
+    client_hello,
+    ext,
+    groups,
+    key_share,
+    point_formats,
+    server_hello,
+    sig_algs,
+    sni,
+    sslv2_hello,
+    u16s,
+    vec,
+    versions,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT.parent / "shared" / "corpus"
 GREASE = [0x0A0A, 0x1A1A, 0x2A2A, 0x3A3A, 0x4A4A, 0x5A5A, 0x6A6A, 0x7A7A,
           0x8A8A, 0x9A9A, 0xAAAA, 0xBABA, 0xCACA, 0xDADA, 0xEAEA, 0xFAFA]
-
-
-# --- wire builders --------------------------------------------------------------------------------
-
-def u16s(values) -> bytes:
-    return b"".join(v.to_bytes(2, "big") for v in values)
-
-
-def vec(data: bytes, width: int) -> bytes:
-    return len(data).to_bytes(width, "big") + data
-
-
-def ext(etype: int, data: bytes = b"") -> bytes:
-    return etype.to_bytes(2, "big") + vec(data, 2)
-
-
-def sni(host: bytes = b"example.com") -> bytes:
-    return ext(0, vec(b"\x00" + vec(host, 2), 2))
-
-
-def alpn(*protocols: bytes, etype: int = 16) -> bytes:
-    return ext(etype, vec(b"".join(vec(p, 1) for p in protocols), 2))
-
-
-def groups(*values: int) -> bytes:
-    return ext(10, vec(u16s(values), 2))
-
-
-def point_formats(*values: int) -> bytes:
-    return ext(11, vec(bytes(values), 1))
-
-
-def sig_algs(*values: int, etype: int = 13) -> bytes:
-    return ext(etype, vec(u16s(values), 2))
-
-
-def versions(*values: int) -> bytes:
-    return ext(43, vec(u16s(values), 1))
-
-
-def key_share(*grps: int) -> bytes:
-    return ext(51, vec(b"".join(u16s([g]) + vec(bytes(32), 2) for g in grps), 2))
-
-
-def client_hello(ciphers, extensions: list[bytes] | None = None, version: int = 0x0303) -> ClientHello:
-    """A ClientHello body from its parts, decoded by the real decoder. None: no extensions block."""
-    body = version.to_bytes(2, "big") + bytes(32) + vec(b"", 1) + vec(u16s(ciphers), 2) + vec(b"\x00", 1)
-    if extensions is not None:
-        body += vec(b"".join(extensions), 2)
-    ch = decode_message(1, body, Context())
-    assert isinstance(ch, ClientHello) and ch.malformed is None, ch
-    return ch
-
-
-def server_hello(cipher: int, extensions: list[bytes] | None = None, version: int = 0x0303) -> ServerHello:
-    body = version.to_bytes(2, "big") + bytes(32) + vec(b"", 1) + u16s([cipher]) + b"\x00"
-    if extensions is not None:
-        body += vec(b"".join(extensions), 2)
-    sh = decode_message(2, body, Context())
-    assert isinstance(sh, ServerHello) and sh.malformed is None, sh
-    return sh
-
-
-def sslv2_hello(specs: list[int], version: int) -> ClientHello:
-    """The body of an SSLv2 record holding CLIENT-HELLO (RFC 6101 appendix E)."""
-    raw = b"".join(s.to_bytes(3, "big") for s in specs)
-    challenge = bytes(range(16))
-    body = b"\x01" + u16s([version, len(raw), 0, len(challenge)]) + raw + challenge
-    return parse_sslv2_hello(body)
 
 
 def md5(s: str) -> str:

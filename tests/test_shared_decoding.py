@@ -9,7 +9,7 @@ import sys
 
 import pytest
 from conftest import CAPTURES, ROOT
-from test_fingerprints import alpn, groups, key_share, sni, u16s, vec, versions
+from hello_builders import alpn, groups, key_share, sni, u16s, vec, versions
 
 from analyzer.cache import LruCache
 from analyzer.report.messages import body_json
