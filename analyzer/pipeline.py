@@ -10,11 +10,10 @@ from __future__ import annotations
 import gc
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from analyzer.analysis.rulebook import Judge
 from analyzer.assemble import ConnectionBuilder
-from analyzer.datagrams import DatagramBuilder, detect
 from analyzer.limits import Limits
 from analyzer.net.decode import Datagram, PacketDecoder, Segment
 from analyzer.net.flows import FlowTable, TcpConnection
@@ -22,6 +21,9 @@ from analyzer.net.udp import UdpFlow, UdpFlowTable
 from analyzer.report.build import judge
 from analyzer.report.connection import Report
 from analyzer.sources.pcap import TICK, Frame
+
+if TYPE_CHECKING:
+    from analyzer.datagrams import DatagramBuilder
 
 SWEEP_EVERY: Final = 8192  # frames between looks for connections to hand out (more with many open: see _run)
 
@@ -54,6 +56,7 @@ class Pipeline:
         self._watermark = 0
         self._udp_full = False  # more UDP flows than max_udp_flows: sweep them now
         self.keylog = keylog  # analyzer.tls.keylog.KeyLog: secrets to decrypt with (may grow while reading)
+        self._udp_stack: Any = None  # analyzer.datagrams, loaded with the first UDP datagram (see _datagram)
         # the findings' policy, made ready once (a Judge given is used as it is; None: the default profile)
         self.judge = policy if isinstance(policy, Judge) else Judge(policy)
 
@@ -146,11 +149,15 @@ class Pipeline:
         udp = self.udp
         hit = udp.lookup(pkt) if udp.flows else None
         if hit is None:
-            transport = detect(pkt.payload)
+            stack = self._udp_stack
+            if stack is None:  # QUIC, DTLS and their ciphers load here: a capture without UDP never pays for them
+                from analyzer import datagrams
+                stack = self._udp_stack = datagrams
+            transport = stack.detect(pkt.payload)
             if transport is None:
                 return None
             flow = udp.create(pkt, n, ts)
-            flow.app = DatagramBuilder(transport, flow, self.keylog, self.limits)
+            flow.app = stack.DatagramBuilder(transport, flow, self.keylog, self.limits)
             self._udp_full = udp.over_cap()
             side = 0
         else:

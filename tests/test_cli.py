@@ -159,6 +159,19 @@ def test_start_up_imports_nothing_heavy() -> None:
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=60).returncode == 0
 
 
+@pytest.mark.parametrize(("capture", "udp_stack"), [("tls13.pcap", False), ("quic-v1.pcap", True)])
+def test_the_udp_stack_loads_with_the_first_udp_datagram(capture: str, udp_stack: bool) -> None:
+    """QUIC, DTLS and the ciphers they need (cryptography) cost a TCP-only capture nothing at start-up."""
+    code = ("import sys, json; from analyzer.cli import main; main(['analyze', sys.argv[1], '--format', 'json', "
+            "'-o', '/dev/null']); print(json.dumps(sorted({'analyzer.datagrams', 'analyzer.quic.connection', "
+            "'analyzer.dtls.connection', 'cryptography'} & set(sys.modules))))")
+    p = subprocess.run([sys.executable, "-c", code, str(CAPTURES / capture)], capture_output=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    loaded = json.loads(p.stdout.decode().splitlines()[-1])
+    assert loaded == (["analyzer.datagrams", "analyzer.dtls.connection", "analyzer.quic.connection", "cryptography"]
+                      if udp_stack else [])
+
+
 # --- rough edges a new user trips on (issue 16, items 6-9, 14-18) --------------------------------------
 
 def test_bare_command_prints_the_help_not_an_error_line() -> None:

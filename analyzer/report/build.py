@@ -11,7 +11,6 @@ from analyzer.analysis import decryption, ech, failure, fingerprints, retry, rul
 from analyzer.analysis.certinfo import certificate_summary
 from analyzer.analysis.findings import Finding
 from analyzer.cache import LruCache
-from analyzer.dtls.versions import tls_equivalent
 from analyzer.model import Connection
 from analyzer.report.connection import Report
 from analyzer.tls.messages import ClientHello
@@ -70,6 +69,7 @@ def _evaluate(conn: Connection, judge: rulebook.Judge, warnings: list[str]) -> l
     if conn.transport == "quic":
         conn.version = TLS13
     else:
+        from analyzer.dtls.versions import tls_equivalent  # (loaded with the UDP stack: no cost per connection)
         conn.version = tls_equivalent(conn.version) if conn.version is not None else None
         conn.versions_offered = [tls_equivalent(v) or v for v in conn.versions_offered]
     try:
